@@ -1,0 +1,1 @@
+"""Chat notifiers and the outbox that delivers them."""

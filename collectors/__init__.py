@@ -1,0 +1,1 @@
+"""Collectors: pull Prometheus range queries and tail gateway logs into the store."""

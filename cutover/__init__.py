@@ -1,0 +1,1 @@
+"""The command line and the wiring: settings, the worker loop, the demo simulator."""

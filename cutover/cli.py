@@ -1,0 +1,162 @@
+"""The command line: parse, wire, dispatch, and map errors to exit codes.
+
+Exit 0 on success, 1 when the command ran but refused or failed, 2 on bad input, with
+one clear line on stderr.  Each command's body lives in a ``cutover.cmd_*`` module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from slo.errors import ConfigError, CutoverError
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _globals(p: argparse.ArgumentParser, *, top: bool) -> None:
+    # accepted before or after the subcommand; SUPPRESS keeps a later default from
+    # overwriting what was given earlier
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--plan", default=default, help="plan file (env CUTOVER_PLAN)")
+    p.add_argument("--db", default=default, help="database URL (env CUTOVER_DB)")
+    p.add_argument("--log-format", choices=["text", "json"], default=default,
+                   help="log lines as text or JSON (env CUTOVER_LOG_FORMAT)")
+    p.add_argument("-v", "--verbose", action="count", default=default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cutover", description="Move live traffic from a monolith to new "
+                     "services, one route at a time, on the evidence.")
+    _globals(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def cmd(name: str, target: str, help_: str, parent: argparse._SubParsersAction | None = None
+            ) -> argparse.ArgumentParser:
+        p = (parent or sub).add_parser(name, help=help_, description=help_)
+        _globals(p, top=False)
+        p.set_defaults(target=target)
+        return p
+
+    plan = sub.add_parser("plan", help="check or describe the plan")
+    plan_sub = plan.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
+    cmd("check", "cmd_plan:check", "validate the plan", plan_sub)
+    cmd("schema", "cmd_plan:schema", "print the plan's JSON Schema", plan_sub)
+
+    db = sub.add_parser("db", help="the store's schema and data")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    cmd("upgrade", "cmd_db:upgrade", "create or migrate the store's schema", db_sub)
+    p = cmd("prune", "cmd_db:prune", "delete rollups and points older than a duration", db_sub)
+    p.add_argument("--older-than", required=True, help="e.g. 90d")
+
+    p = cmd("collect", "cmd_collect:collect", "pull every source of the plan")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--from", dest="start", help="ISO 8601 time or relative (-2h)")
+    p.add_argument("--to", dest="end", help="ISO 8601 time or relative (-5m)")
+
+    p = cmd("evaluate", "cmd_evaluate:evaluate", "judge the services of the current phase")
+    p.add_argument("--service")
+    p.add_argument("--at", help="ISO 8601 time or relative; default now")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("status", "cmd_rollout:status", "where each service stands")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("approve", "cmd_rollout:approve", "move a service to its next step")
+    p.add_argument("service")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--actor")
+    p.add_argument("--override", action="store_true",
+                   help="go past a verdict that is not pass (deliberate, recorded)")
+
+    p = cmd("revert", "cmd_rollout:revert", "step a service back, or everything to baseline")
+    p.add_argument("service", nargs="?")
+    p.add_argument("--all", action="store_true", help="every service back to the baseline")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--actor")
+    p.add_argument("--to", choices=["previous", "0"], default="previous")
+
+    p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
+    p.add_argument("--service")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=200)
+
+    p = cmd("report", "cmd_report:report", "export a phase report")
+    p.add_argument("--phase", required=True)
+    p.add_argument("--format", choices=["html", "pdf", "md", "csv", "json"], default="html")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--at", help="the report's moment (default now)")
+
+    alerts = sub.add_parser("alerts", help="chat channels")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
+    cmd("test", "cmd_alerts:test", "send a test message to every channel", alerts_sub)
+
+    p = cmd("worker", "cmd_worker:worker", "collect, evaluate, auto-revert, deliver alerts")
+    p.add_argument("--once", action="store_true")
+    p.add_argument("--interval", help="default: the plan's interval")
+    p.add_argument("--metrics-port", type=int,
+                   default=int(os.environ.get("CUTOVER_METRICS_PORT", "9108")))
+
+    p = cmd("dashboard", "cmd_worker:dashboard", "serve the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+
+    p = cmd("up", "cmd_worker:up", "the worker and the dashboard together")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--metrics-port", type=int,
+                   default=int(os.environ.get("CUTOVER_METRICS_PORT", "9108")))
+
+    p = cmd("demo", "cmd_demo:demo", "the self-contained demo (SQLite, simulated traffic)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--seed-only", action="store_true", help="write the history and exit")
+    p.add_argument("--dir", help="where the demo keeps its log and database")
+    return parser
+
+
+def _resolve_globals(args: argparse.Namespace) -> None:
+    args.plan = getattr(args, "plan", None) or os.environ.get("CUTOVER_PLAN",
+                                                              "plans/nanopore.yaml")
+    args.db = getattr(args, "db", None) or os.environ.get("CUTOVER_DB", "sqlite:///cutover.db")
+    args.log_format = getattr(args, "log_format", None) or os.environ.get(
+        "CUTOVER_LOG_FORMAT", "text")
+    args.verbose = getattr(args, "verbose", None) or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from cutover.logs import setup_logging
+
+    try:
+        args = build_parser().parse_args(argv)
+        _resolve_globals(args)
+        setup_logging(fmt=args.log_format, verbose=args.verbose)
+        module, func = args.target.split(":")
+        handler = getattr(importlib.import_module(f"cutover.{module}"), func)
+        code: int = handler(args)
+        return code
+    except ConfigError as e:
+        print(f"cutover: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CutoverError as e:
+        print(f"cutover: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print("cutover: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

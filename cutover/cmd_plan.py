@@ -1,0 +1,42 @@
+"""``cutover plan check`` and ``cutover plan schema``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cutover.context import load_plan
+from slo.errors import PlanError
+from slo.planfile import plan_warnings, schema_json
+from slo.units import format_duration
+
+
+def check(args: argparse.Namespace) -> int:
+    try:
+        plan, digest = load_plan(args.plan)
+    except PlanError as e:
+        for problem in e.problems:
+            print(f"{e.source}: {problem}", file=sys.stderr)
+        return 2
+    d = plan.defaults
+    print(f"{args.plan}: ok ({plan.name}; plan hash {digest})")
+    print(f"  baseline {plan.baseline.name} (backend {plan.baseline.backend}); "
+          f"router {plan.router.kind}" + (f" in {plan.router.namespace}" if plan.router.namespace else ""))
+    print(f"  {len(plan.services)} services, {len(plan.phases)} phases; steps "
+          f"{' -> '.join(map(str, d.steps))} %; window {format_duration(d.window)}, "
+          f"soak {format_duration(d.min_soak)}, min {d.min_requests} requests")
+    for phase in plan.phases:
+        names = ", ".join(phase.services) or "(no traffic moves)"
+        print(f"  {phase.id}: {phase.name} - {names}")
+    sources = (["prometheus"] if plan.sources.prometheus else []) + [
+        f"log {s.label} ({s.format})" for s in plan.sources.logs]
+    print(f"  sources: {', '.join(sources) or 'none'}; alert channels: "
+          f"{', '.join(c.name for c in plan.alerts.channels) or 'none'}")
+    for w in plan_warnings(plan):
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    print(schema_json())
+    return 0

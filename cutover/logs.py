@@ -1,0 +1,60 @@
+"""Logging set-up: plain text for people, JSON lines for log pipelines.
+
+Secrets never reach a log line: anything that looks like a bearer token or a webhook
+URL's path is masked by :class:`RedactingFilter`, whatever logger wrote it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+__all__ = ["RedactingFilter", "redact", "setup_logging"]
+
+_SECRETS = [
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
+    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"), r"\1***"),
+    # a webhook URL's path is its secret: keep scheme and host, mask the rest
+    (re.compile(r"(https?://[^/\s'\"]+)/[^\s'\"<>]*"), r"\1/***"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, repl in _SECRETS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+               "level": record.levelname.lower(), "logger": record.name,
+               "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(out)
+
+
+def setup_logging(*, fmt: str = "text", verbose: int = 0) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    for noisy in ("urllib3", "httpx", "httpcore", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Phase reports built from the store: HTML, PDF, Markdown, CSV, JSON."""

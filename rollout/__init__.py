@@ -1,0 +1,1 @@
+"""The gate: step state per service, approve / revert / auto-revert, decisions, routers."""

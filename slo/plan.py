@@ -1,0 +1,475 @@
+"""The migration plan: what moves, in which order, in which steps, judged by which targets.
+
+A plan is configuration (pydantic, validated once at load).  Everything downstream asks
+it for *resolved* settings (:meth:`Plan.settings`), in which the phase's and the
+service's overrides are merged over ``defaults``: defaults, then the phase, then the
+service (the most specific wins).  Target specs merge field by field; a field set to
+``null`` removes the inherited limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from slo.units import format_duration, parse_duration
+
+__all__ = [
+    "FIGURES",
+    "ROUTER_KINDS",
+    "AlertChannel",
+    "Duration",
+    "Phase",
+    "Plan",
+    "ServiceDef",
+    "ServiceSettings",
+    "TargetSpec",
+    "Variant",
+]
+
+#: The figures of the evaluate contract, in the order they are shown.
+FIGURES: tuple[str, ...] = (
+    "requests", "rps", "error_rate", "latency_avg_ms", "latency_p50_ms",
+    "latency_p95_ms", "latency_p99_ms", "memory_mb", "cpu_cores",
+)
+ROUTER_KINDS = ("openshift-route", "gateway-api", "dry-run")
+CHANNEL_KINDS = ("slack", "teams", "google-chat", "discord", "mattermost", "generic", "log")
+QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_bytes",
+              "cpu_cores", "up")
+EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
+          "override", "data-stale", "data-recovered", "source-down", "source-recovered",
+          "drift", "drift-resolved", "phase-complete", "test")
+
+
+def _duration(v: Any) -> timedelta:
+    return parse_duration(v)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetSpec(_Model):
+    """Limits on one figure.  Absolute (``max``, ``min``), relative to the baseline
+    (``max_ratio_to_baseline``), per service or summed over a group (``scope``)."""
+
+    max: float | None = None
+    min: float | None = None
+    max_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    scope: Literal["service", "total"] = "service"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetSpec:
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return self.max is None and self.min is None and self.max_ratio_to_baseline is None
+
+
+Targets = dict[str, TargetSpec]
+
+
+def _check_target_keys(v: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if v is None:
+        return v
+    if not isinstance(v, Mapping):
+        raise ValueError(f"expected a mapping of figure to limits, got {type(v).__name__}")
+    for key in v:
+        if key not in FIGURES:
+            raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
+    return v
+
+
+class AutoRevert(_Model):
+    after_failures: int = Field(default=3, ge=1)
+    enabled: bool = True
+
+
+class Overridable(_Model):
+    """Settings a phase or a service may set over ``defaults``.
+
+    ``targets`` is kept raw (field-level merge needs to see explicit nulls)."""
+
+    steps: list[int] | None = None
+    window: Duration | None = None
+    min_soak: Duration | None = None
+    min_requests: int | None = Field(default=None, ge=0)
+    confidence: float | None = Field(default=None, gt=0.5, lt=1)
+    auto_revert: AutoRevert | None = None
+    targets: dict[str, dict[str, Any] | None] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("expected at least one step")
+        for s in v:
+            if not 0 < s <= 100:
+                raise ValueError(f"step {s} is outside 1..100 (weights are percentages)")
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError(f"steps must be strictly increasing, got {v}")
+        return v
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, v: Any) -> Any:
+        _check_target_keys(v)
+        if v:
+            for key, spec in v.items():
+                if spec is not None:
+                    try:
+                        TargetSpec.model_validate(
+                            {k: x for k, x in spec.items() if x is not None}
+                            if isinstance(spec, Mapping) else spec
+                        )
+                    except Exception as e:  # re-raised with the figure named
+                        raise ValueError(f"{key}: {_first_error(e)}") from None
+        return v
+
+
+def _first_error(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+    return str(e)
+
+
+class Defaults(Overridable):
+    steps: list[int] = Field(default_factory=lambda: [10, 25, 50, 75, 100])
+    window: Duration = timedelta(minutes=10)
+    min_soak: Duration = timedelta(minutes=15)
+    min_requests: int = Field(default=500, ge=0)
+    confidence: float = Field(default=0.98, gt=0.5, lt=1)
+    auto_revert: AutoRevert = AutoRevert()
+
+
+class PrometheusSource(_Model):
+    url: str
+    step: Duration = timedelta(seconds=30)
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+    timeout: Duration = timedelta(seconds=30)
+    headers: dict[str, str] = Field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+
+class PodLogs(_Model):
+    namespace: str
+    label_selector: str
+    container: str | None = None
+
+
+class LogSource(_Model):
+    """A gateway access log: a file (``path``) or the pods' stdout (``pods``)."""
+
+    name: str | None = None
+    path: str | None = None
+    pods: PodLogs | None = None
+    format: str = "json"   # json | nginx | haproxy | envoy | a log_format template
+    fields: dict[str, str] = Field(default_factory=dict)  # JSON field names, if not the defaults
+
+    @model_validator(mode="after")
+    def _where(self) -> LogSource:
+        if (self.path is None) == (self.pods is None):
+            raise ValueError("expected exactly one of 'path' (a file) or 'pods' (pod logs)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path or f"pods:{self.pods.namespace}/{self.pods.label_selector}"  # type: ignore[union-attr]
+
+
+class Sources(_Model):
+    prometheus: PrometheusSource | None = None
+    logs: list[LogSource] = Field(default_factory=list)
+
+
+class RouterConfig(_Model):
+    kind: Literal["openshift-route", "gateway-api", "dry-run"] = "dry-run"
+    namespace: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+
+    @model_validator(mode="after")
+    def _ns(self) -> RouterConfig:
+        if self.kind != "dry-run" and not self.namespace:
+            raise ValueError(f"router kind {self.kind!r} needs a namespace")
+        return self
+
+
+class VariantPrometheus(_Model):
+    selector: str
+    rps: str | None = None
+    error_rps: str | None = None
+    latency_quantile: str | None = None
+    latency_avg: str | None = None
+    memory_bytes: str | None = None
+    cpu_cores: str | None = None
+    up: str | None = None
+
+    @field_validator("latency_quantile")
+    @classmethod
+    def _q(cls, v: str | None) -> str | None:
+        if v is not None and "{quantile}" not in v:
+            raise ValueError("a latency_quantile query needs the {quantile} placeholder")
+        return v
+
+    def overrides(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in QUERY_KEYS if getattr(self, k) is not None}
+
+
+class VariantLogs(_Model):
+    upstream: list[str] = Field(default_factory=list)
+    path_prefix: str | None = None
+    route: str | None = None
+
+    @field_validator("upstream", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"a path prefix starts with '/', got {v!r}")
+        return v.rstrip("/") or "/" if v is not None else v
+
+
+class Variant(_Model):
+    """The baseline (the monolith): one name, one backend, how sources name it."""
+
+    name: str
+    backend: str
+    prometheus: VariantPrometheus | None = None
+    logs: VariantLogs | None = None
+
+
+class ServiceDef(Overridable):
+    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    title: str | None = None
+    route: str
+    backend: str
+    rule: int | None = Field(default=None, ge=0)   # gateway-api: which rule of the HTTPRoute
+    prometheus: VariantPrometheus | None = None
+    logs: VariantLogs | None = None
+
+
+class Criterion(_Model):
+    """A success criterion of a phase, as the seed states it; ``figures`` name the
+    evaluate figures that give evidence for it (none: it needs a person's word)."""
+
+    text: str
+    figures: list[str] = Field(default_factory=list)
+
+    @field_validator("figures")
+    @classmethod
+    def _figures(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if f not in FIGURES:
+                raise ValueError(f"unknown figure {f!r}; expected one of {', '.join(FIGURES)}")
+        return v
+
+
+class Phase(Overridable):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
+    services: list[str] = Field(default_factory=list)
+    starts: date | None = None
+    ends: date | None = None
+    criteria: list[Criterion] = Field(default_factory=list)
+
+    @field_validator("criteria", mode="before")
+    @classmethod
+    def _criteria(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"text": c} if isinstance(c, str) else c for c in v]
+        return v
+
+
+class AlertChannel(_Model):
+    name: str
+    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log"]
+    url_env: str | None = None
+    url_file: str | None = None
+    secret_env: str | None = None     # generic: HMAC-SHA256 signing secret
+    path: str | None = None           # log: a file to append to (default: the logger)
+    events: list[str] | None = None   # None: every event
+    services: list[str] | None = None  # None: every service
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_url(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "url" in data:
+            raise ValueError("webhook URLs are secrets: give url_env or url_file, not url")
+        return data
+
+    @model_validator(mode="after")
+    def _where(self) -> AlertChannel:
+        if self.kind != "log" and not (self.url_env or self.url_file):
+            raise ValueError(f"a {self.kind} channel needs url_env or url_file")
+        return self
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str] | None) -> list[str] | None:
+        for e in v or []:
+            if e not in EVENTS:
+                raise ValueError(f"unknown event {e!r}; expected one of {', '.join(EVENTS)}")
+        return v
+
+
+class Alerts(_Model):
+    channels: list[AlertChannel] = Field(default_factory=list)
+    repeat_interval: Duration = timedelta(hours=4)
+    dashboard_url: str | None = None
+
+
+class Plan(_Model):
+    name: str
+    interval: Duration = timedelta(seconds=30)
+    sources: Sources = Sources()
+    router: RouterConfig = RouterConfig()
+    baseline: Variant
+    defaults: Defaults = Defaults()
+    success_metrics: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    services: list[ServiceDef]
+    phases: list[Phase]
+    alerts: Alerts = Alerts()
+    operators: list[str] | None = None
+
+    # -- lookups -----------------------------------------------------------------
+    def service(self, name: str) -> ServiceDef:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def phase(self, phase_id: str) -> Phase:
+        for p in self.phases:
+            if p.id == phase_id:
+                return p
+        raise KeyError(phase_id)
+
+    def phase_of(self, service: str) -> Phase | None:
+        for p in self.phases:
+            if service in p.services:
+                return p
+        return None
+
+    def may_operate(self, actor: str) -> bool:
+        return self.operators is None or actor in self.operators
+
+    def settings(self, service: str) -> ServiceSettings:
+        """The service's settings with defaults < phase < service merged."""
+        svc = self.service(service)
+        phase = self.phase_of(service)
+        layers: list[Overridable] = [self.defaults] + ([phase] if phase else []) + [svc]
+        merged: dict[str, Any] = {}
+        raw_targets: dict[str, dict[str, Any]] = {}
+        for layer in layers:
+            for key in ("steps", "window", "min_soak", "min_requests", "confidence",
+                        "auto_revert"):
+                value = getattr(layer, key)
+                if value is not None:
+                    merged[key] = value
+            raw_targets = merge_targets(raw_targets, layer.targets or {})
+        return ServiceSettings(
+            service=service,
+            phase=phase.id if phase else None,
+            targets=_build_targets(raw_targets),
+            **merged,
+        )
+
+    def success_targets(self) -> dict[str, TargetSpec]:
+        """Migration-wide success metrics (the seed's), judged over every service."""
+        return _build_targets(merge_targets({}, self.success_metrics))
+
+
+def merge_targets(base: dict[str, dict[str, Any]],
+                  over: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """Field-level merge of raw target specs; an explicit ``None`` drops the field
+    (or, for a whole figure, every limit on it)."""
+    out = {k: dict(v) for k, v in base.items()}
+    for figure, spec in over.items():
+        if spec is None:
+            out.pop(figure, None)
+            continue
+        cur = out.setdefault(figure, {})
+        for field, value in spec.items():
+            if value is None:
+                cur.pop(field, None)
+            else:
+                cur[field] = value
+    return out
+
+
+def _build_targets(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, TargetSpec]:
+    built = {k: TargetSpec.model_validate(dict(v)) for k, v in raw.items()}
+    return {k: v for k, v in built.items() if not v.empty}
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What the judge and the gate need for one service, overrides resolved."""
+
+    service: str
+    phase: str | None
+    steps: list[int]
+    window: timedelta
+    min_soak: timedelta
+    min_requests: int
+    confidence: float
+    auto_revert: AutoRevert
+    targets: dict[str, TargetSpec]
+
+    def next_step(self, weight: int) -> int | None:
+        """The first step above ``weight``, or None at (or past) the last one."""
+        return next((s for s in self.steps if s > weight), None)
+
+    def previous_step(self, weight: int) -> int:
+        """The last step below ``weight``, or 0 (all traffic on the baseline)."""
+        below = [s for s in self.steps if s < weight]
+        return below[-1] if below else 0
+
+
+def plan_hash(text: str) -> str:
+    """Short content hash stored with each evaluation, so a verdict names its plan."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,174 @@
+"""Parse plan text (YAML) into a :class:`~slo.plan.Plan`, naming the YAML path and line
+of every problem.  Pure: the caller reads the file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from slo.errors import PlanError, PlanProblem
+from slo.plan import FIGURES, Plan
+
+__all__ = ["parse_plan", "plan_schema", "plan_warnings"]
+
+Path = tuple[str | int, ...]
+
+
+def parse_plan(text: str, *, source: str = "plan") -> Plan:
+    """Validate ``text``; raise :class:`PlanError` listing every problem with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(e, "problem", None) or str(e)
+        raise PlanError(source, [PlanProblem("", f"not valid YAML: {problem}", line)]) from None
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else type(data).__name__
+        raise PlanError(source, [PlanProblem("", f"expected a mapping at the top, got {got}", 1)])
+    lines = dict(_lines(node, ()))
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as e:
+        raise PlanError(source, [_problem(err, lines) for err in e.errors()]) from None
+    problems = [PlanProblem(_dotted(p), msg, _line(p, lines)) for p, msg in _cross_checks(plan)]
+    if problems:
+        raise PlanError(source, problems)
+    return plan
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """Things that validate but that a reviewer should see."""
+    out = []
+    if plan.operators is None:
+        out.append("no 'operators' list: every actor may approve and revert")
+    in_phase = {s for p in plan.phases for s in p.services}
+    for s in plan.services:
+        if s.name not in in_phase:
+            out.append(f"service {s.name!r} is in no phase: it will never be evaluated")
+    if plan.sources.prometheus is None and not plan.sources.logs:
+        out.append("no sources: every verdict will be inconclusive")
+    return out
+
+
+def plan_schema() -> dict[str, Any]:
+    """The JSON Schema of the plan file, for editors (yaml-language-server)."""
+    schema = Plan.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cutover plan"
+    return schema
+
+
+def schema_json() -> str:
+    return json.dumps(plan_schema(), indent=2, sort_keys=True)
+
+
+# -- cross-references pydantic cannot see ---------------------------------------------
+
+def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
+    names = [s.name for s in plan.services]
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield ("services", i, "name"), f"service {name!r} is defined twice"
+        seen.add(name)
+    phase_ids: set[str] = set()
+    owner: dict[str, str] = {}
+    for i, phase in enumerate(plan.phases):
+        if phase.id in phase_ids:
+            yield ("phases", i, "id"), f"phase {phase.id!r} is defined twice"
+        phase_ids.add(phase.id)
+        for j, svc in enumerate(phase.services):
+            if svc not in seen:
+                yield ("phases", i, "services", j), f"{svc!r} is not a defined service"
+            elif svc in owner:
+                yield (("phases", i, "services", j),
+                       f"{svc!r} is already in phase {owner[svc]!r}; a service moves in one phase")
+            else:
+                owner[svc] = phase.id
+        if phase.starts and phase.ends and phase.ends < phase.starts:
+            yield ("phases", i, "ends"), f"ends {phase.ends} before it starts {phase.starts}"
+    yield from _check_upstreams(plan)
+    yield from _check_channels(plan)
+    for key in plan.success_metrics:
+        if key not in FIGURES:
+            yield ("success_metrics", key), f"unknown figure {key!r}"
+    for i, svc in enumerate(plan.services):
+        try:
+            plan.settings(svc.name)
+        except ValueError as e:
+            yield ("services", i), f"targets do not merge: {e}"
+
+
+def _check_upstreams(plan: Plan) -> Iterator[tuple[Path, str]]:
+    base = set(plan.baseline.logs.upstream) if plan.baseline.logs else set()
+    for i, svc in enumerate(plan.services):
+        if not svc.logs:
+            continue
+        both = base & set(svc.logs.upstream)
+        if both:
+            yield (("services", i, "logs", "upstream"),
+                   f"{sorted(both)} also names the baseline: a line could not be told apart")
+
+
+def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
+    names: set[str] = set()
+    services = {s.name for s in plan.services}
+    for i, ch in enumerate(plan.alerts.channels):
+        if ch.name in names:
+            yield ("alerts", "channels", i, "name"), f"channel {ch.name!r} is defined twice"
+        names.add(ch.name)
+        for j, svc in enumerate(ch.services or []):
+            if svc not in services:
+                yield ("alerts", "channels", i, "services", j), f"{svc!r} is not a defined service"
+
+
+# -- line numbers ---------------------------------------------------------------------
+
+def _lines(node: yaml.Node | None, path: Path) -> Iterator[tuple[Path, int]]:
+    if node is None:
+        return
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            yield (*path, k), key.start_mark.line + 1
+            yield from ((p, ln) for p, ln in _lines(value, (*path, k)) if p != (*path, k))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _lines(item, (*path, i))
+
+
+def _line(path: Path, lines: dict[Path, int]) -> int | None:
+    """The line of ``path``, or of its nearest ancestor present in the file."""
+    p = tuple(path)
+    while p:
+        if p in lines:
+            return lines[p]
+        p = p[:-1]
+    return lines.get((), None)
+
+
+def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:
+    # pydantic adds tagged-union and validator names to loc; keep the YAML keys only
+    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "is required"
+    elif err["type"] == "extra_forbidden":
+        msg = "is not a known key"
+    elif err["type"] == "literal_error":
+        msg = f"expected {err['ctx']['expected']}, got {err['input']!r}"
+    return PlanProblem(_dotted(loc), msg, _line(loc, lines))
+
+
+def _dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,65 @@
+"""What the judge says: a verdict, the checks behind it, and the reasons in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from slo.figures import Figures
+
+__all__ = ["Check", "Evaluation", "Verdict"]
+
+
+class Verdict(str, Enum):
+    PASS = "pass"                  # every check holds, with enough data
+    FAIL = "fail"                  # a check is broken beyond what noise explains
+    INCONCLUSIVE = "inconclusive"  # too little, stale or missing data: never a pass
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target checked: figure name, its verdict, the numbers and why."""
+
+    name: str
+    verdict: Verdict
+    baseline: float | None = None
+    candidate: float | None = None
+    limit: float | None = None
+    detail: str = ""
+
+    def contract(self) -> dict[str, Any]:
+        return {"name": self.name, "verdict": self.verdict.value, "baseline": self.baseline,
+                "candidate": self.candidate, "limit": self.limit, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A judged service at one time: the ``results[]`` item of ``cutover evaluate --json``."""
+
+    service: str
+    phase: str | None
+    weight: int
+    at: datetime
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    baseline: Figures
+    candidate: Figures
+    checks: tuple[Check, ...] = ()
+    plan_hash: str = ""
+    #: seconds until enough data is in at the current traffic, when the judge can say
+    wait_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "phase": self.phase, "weight": self.weight,
+            "verdict": self.verdict.value, "reasons": list(self.reasons),
+            "figures": {"baseline": self.baseline.contract(),
+                        "candidate": self.candidate.contract()},
+            "checks": [c.contract() for c in self.checks],
+        }

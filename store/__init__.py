@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, engines, repository functions and migrations."""

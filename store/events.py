@@ -1,0 +1,51 @@
+"""Events: things that happened that the team may need to hear about.
+
+Whoever causes an event (the gate approving a step, the judge turning fail, a collector
+losing its source) records it here *in the same transaction* as the change itself, so an
+event exists exactly when its cause was committed.  The alerts package turns each event
+into deliveries per chat channel (its outbox) and marks it dispatched."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from store.db import UtcDateTime
+
+__all__ = ["EventRow", "pending_events", "record_event"]
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_dispatched_id", "dispatched", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    kind: str = Field(max_length=32)          # one of slo.plan.EVENTS
+    service: str | None = Field(default=None, max_length=63)
+    severity: str = Field(default="info", max_length=16)   # info | warning | critical
+    #: same key = same ongoing condition (repeats are throttled by repeat_interval)
+    dedup_key: str = Field(default="", max_length=200)
+    summary: str = Field(default="")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dispatched: bool = Field(default=False)
+
+
+def record_event(*, session: Session, at: datetime, kind: str, summary: str,
+                 service: str | None = None, severity: str = "info", dedup_key: str = "",
+                 data: dict[str, Any] | None = None) -> EventRow:
+    row = EventRow(at=at, kind=kind, service=service, severity=severity,
+                   dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=summary,
+                   data=data or {})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def pending_events(*, session: Session, limit: int = 500) -> list[EventRow]:
+    q = (select(EventRow).where(col(EventRow.dispatched).is_(False))
+         .order_by(col(EventRow.id)).limit(limit))
+    return list(session.exec(q).all())

@@ -1,0 +1,7 @@
+"""Every table module, imported so ``SQLModel.metadata`` is complete (Alembic reads it)."""
+
+from sqlmodel import SQLModel
+
+from store import evaluations, events, rollout  # noqa: F401
+
+metadata = SQLModel.metadata

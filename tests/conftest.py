@@ -1,0 +1,87 @@
+"""Shared fixtures: the shipped plan, and a fresh store on SQLite and on PostgreSQL.
+
+PostgreSQL runs at 127.0.0.1:5432 on these machines (database ``test``, user
+``postgres``, trust auth).  Each test run (and each xdist worker) gets a database of its
+own, dropped at the end, so runs never collide."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from slo.plan import Plan
+from slo.planfile import parse_plan
+from store.db import make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN_PATH = ROOT / "plans" / "nanopore.yaml"
+PG_ADMIN = os.environ.get("CUTOVER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def plan_text() -> str:
+    return PLAN_PATH.read_text()
+
+
+@pytest.fixture(scope="session")
+def plan(plan_text: str) -> Plan:
+    return parse_plan(plan_text, source=str(PLAN_PATH))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run (worker); its URL."""
+    name = f"cutover_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # pragma: no cover - depends on the machine
+        pytest.fail(f"PostgreSQL at {PG_ADMIN} is not usable: {e}")
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_pg(url: str) -> None:
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL: SQLite in a temp dir, or the run's PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cutover.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    _reset_pg(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a store at the newest schema, on both databases."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A SQLite store only, for tests where the database does not matter."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'cutover.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
