@@ -23,7 +23,7 @@ EXIT_OK, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(f"{self.prog}: {message}")
+        raise ConfigError(f"{self.prog.removeprefix('cutover').strip() or 'usage'}: {message}")
 
 
 def _globals(p: argparse.ArgumentParser, *, top: bool) -> None:
