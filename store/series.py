@@ -1,15 +1,405 @@
-"""Series pulled from Prometheus.  (Placeholder: the Prometheus collector work fills
-this in.)"""
+"""Series pulled from Prometheus, their checkpoints and the outcomes of pulls.
+
+One row per variant and step (``prom_step``) holds what keeps any window exact: the
+step's *increases* of the request counter, the error counter, each histogram bucket and
+the latency sum and count, and the step's gauges (memory summed over the variant's
+pods, CPU cores, share of targets up).  A window's counts are then sums, its quantiles
+come from the summed buckets, and its memory and CPU are averages over the steps.
+
+A row covers ``(at - step, at]``; ``at`` sits on the step grid (multiples of the step
+since the epoch), so a re-pull lands on the same keys and the upsert never duplicates.
+A re-pull that answers nothing for a column keeps what was stored (nothing is lost).
+
+Variants are keyed by ``target``: the service's name for its candidate, and
+:data:`BASELINE` for the plan's baseline (the same series for every service: the
+monolith serves every route).  ``prom_outage`` keeps every stretch in which Prometheus
+(``target='*'``) or one variant's query did not answer, so a window whose data is
+missing says why.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session
+import orjson
+from sqlalchemy import Column, Float, Index, Text, func, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
+from slo.sketch import BucketHistogram
+from store.db import UtcDateTime
 
+__all__ = [
+    "BASELINE",
+    "SOURCE",
+    "VALUE_COLUMNS",
+    "PromCheckpoint",
+    "PromOutage",
+    "PromStep",
+    "close_outages",
+    "load_checkpoints",
+    "open_outage",
+    "open_outages",
+    "prom_figures",
+    "save_checkpoint",
+    "series_target",
+    "upsert_steps",
+]
+
+#: The target key of the plan's baseline (not a valid service name, so never clashes).
+BASELINE = "@baseline"
+#: The target key of an outage of the whole Prometheus (down, slow, refusing).
+SOURCE = "*"
+MIB = 2**20
+
+#: Per-step value columns; the collector's query kinds carry these names.
+VALUE_COLUMNS: tuple[str, ...] = (
+    "requests", "errors", "buckets", "latency_sum", "latency_count", "latency_avg",
+    "p50", "p95", "p99", "memory_bytes", "cpu_cores", "up",
+)
+
+
+def _float() -> Any:
+    return Field(default=None, sa_column=Column(Float(), nullable=True))
+
+
+class PromStep(SQLModel, table=True):
+    """What Prometheus says about one variant over one step ``(at - step, at]``."""
+
+    __tablename__ = "prom_step"
+
+    target: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    step_seconds: float
+    requests: float | None = _float()        # increases over the step ...
+    errors: float | None = _float()
+    latency_sum: float | None = _float()     # seconds
+    latency_count: float | None = _float()
+    buckets: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
+    latency_avg: float | None = _float()     # fallbacks when an override hides the parts
+    p50: float | None = _float()
+    p95: float | None = _float()
+    p99: float | None = _float()
+    memory_bytes: float | None = _float()    # gauges at the step
+    cpu_cores: float | None = _float()
+    up: float | None = _float()
+
+
+class PromCheckpoint(SQLModel, table=True):
+    """How far one query of one variant has been pulled; a changed query starts over."""
+
+    __tablename__ = "prom_checkpoint"
+
+    target: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=16)
+    expr: str = Field(sa_column=Column(Text(), nullable=False))
+    until: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class PromOutage(SQLModel, table=True):
+    """A stretch in which Prometheus (target ``'*'``) or one query did not answer."""
+
+    __tablename__ = "prom_outage"
+    __table_args__ = (Index("ix_prom_outage_target_since", "target", "since"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=64)
+    kind: str = Field(default="", max_length=16)     # '' for the whole source
+    outcome: str = Field(max_length=16)              # collectors' PullOutcome values
+    message: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    since: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    until: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
+    last_attempt: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    attempts: int = 1
+
+
+def series_target(*, service: str, variant: str) -> str:
+    """The target key of ``variant`` ('baseline' or 'candidate') of ``service``."""
+    if variant == "baseline":
+        return BASELINE
+    if variant == "candidate":
+        return service
+    raise ValueError(f"expected variant 'baseline' or 'candidate', got {variant!r}")
+
+
+# -- writing ------------------------------------------------------------------------
+
+def upsert_steps(*, session: Session, target: str, step_seconds: float,
+                 rows: Mapping[datetime, Mapping[str, Any]]) -> int:
+    """Insert or update one row per step; a column a row leaves out (or sets to None)
+    keeps its stored value.  ``buckets`` is a mapping of ``le`` (text) to increase."""
+    if not rows:
+        return 0
+    columns = sorted({c for values in rows.values() for c in values})
+    unknown = set(columns) - set(VALUE_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown series columns {sorted(unknown)}; expected {VALUE_COLUMNS}")
+    records = [{"target": target, "at": at, "step_seconds": step_seconds,
+                **{c: _encode(c, values.get(c)) for c in columns}}
+               for at, values in rows.items()]
+    table = PromStep.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
+    update = {c: func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
+    update["step_seconds"] = stmt.excluded["step_seconds"]
+    session.execute(stmt.on_conflict_do_update(index_elements=["target", "at"], set_=update),
+                    records)
+    return len(records)
+
+
+def _encode(column: str, value: Any) -> Any:
+    if column == "buckets" and value is not None:
+        return orjson.dumps(value).decode()
+    return value
+
+
+def load_checkpoints(*, session: Session, target: str) -> dict[str, PromCheckpoint]:
+    rows = session.exec(select(PromCheckpoint).where(PromCheckpoint.target == target)).all()
+    return {r.kind: r for r in rows}
+
+
+def save_checkpoint(*, session: Session, target: str, kind: str, expr: str, until: datetime,
+                    now: datetime) -> None:
+    """Move the checkpoint forward (never back: a backfill of old history keeps it)."""
+    row = session.get(PromCheckpoint, (target, kind))
+    if row is None:
+        session.add(PromCheckpoint(target=target, kind=kind, expr=expr, until=until,
+                                   updated_at=now))
+        return
+    if row.expr != expr:
+        row.expr, row.until = expr, until
+    else:
+        row.until = max(row.until, until)
+    row.updated_at = now
+    session.add(row)
+
+
+def open_outages(*, session: Session, target: str | None = None) -> list[PromOutage]:
+    q = select(PromOutage).where(col(PromOutage.until).is_(None))
+    if target is not None:
+        q = q.where(PromOutage.target == target)
+    return list(session.exec(q.order_by(col(PromOutage.id))).all())
+
+
+def open_outage(*, session: Session, target: str, kind: str, outcome: str, message: str,
+                at: datetime) -> tuple[PromOutage, bool]:
+    """The open outage of (target, kind), created if none; True when it is new."""
+    q = (select(PromOutage).where(PromOutage.target == target, PromOutage.kind == kind,
+                                  col(PromOutage.until).is_(None)))
+    row = session.exec(q).first()
+    if row is not None:
+        row.attempts += 1
+        row.last_attempt, row.outcome, row.message = at, outcome, message
+        session.add(row)
+        return row, False
+    row = PromOutage(target=target, kind=kind, outcome=outcome, message=message, since=at,
+                     last_attempt=at)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def close_outages(*, session: Session, target: str, at: datetime,
+                  kinds: Iterable[str] | None = None) -> list[PromOutage]:
+    """Close the open outages of ``target`` (only ``kinds``, if given); the closed rows."""
+    closed = []
+    wanted = None if kinds is None else set(kinds)
+    for row in open_outages(session=session, target=target):
+        if wanted is None or row.kind in wanted:
+            row.until = at
+            session.add(row)
+            closed.append(row)
+    return closed
+
+
+# -- reading ------------------------------------------------------------------------
 
 def prom_figures(*, session: Session, service: str, variant: str, start: datetime,
                  end: datetime) -> Figures:
-    return Figures(start=start, end=end)
+    """Figures of ``variant`` of ``service`` from the steps in ``(start, end]``.
+
+    A variant Prometheus never collected gives empty figures and no problem (the plan
+    may not ask Prometheus about it); one it collected but whose window has no data,
+    gaps or stale data, or that an outage covered, says so in ``problems``."""
+    target = series_target(service=service, variant=variant)
+    if not _collected(session, target):
+        return Figures(start=start, end=end)
+    q = (select(PromStep).where(PromStep.target == target, col(PromStep.at) > start,
+                                col(PromStep.at) <= end).order_by(col(PromStep.at)))
+    rows = list(session.exec(q).all())
+    outages = _outages_in(session, target=target, start=start, end=end)
+    label = "the baseline" if target == BASELINE else f"{service}'s candidate"
+    return window_figures(rows, start=start, end=end, label=label, outages=outages)
+
+
+def _collected(session: Session, target: str) -> bool:
+    q = select(PromCheckpoint.kind).where(PromCheckpoint.target == target).limit(1)
+    if session.exec(q).first() is not None:
+        return True
+    q2 = select(PromOutage.id).where(PromOutage.target == target).limit(1)
+    return session.exec(q2).first() is not None
+
+
+def _outages_in(session: Session, *, target: str, start: datetime,
+                end: datetime) -> list[PromOutage]:
+    q = (select(PromOutage)
+         .where(col(PromOutage.target).in_([target, SOURCE]), col(PromOutage.since) <= end,
+                or_(col(PromOutage.until).is_(None), col(PromOutage.until) >= start))
+         .order_by(col(PromOutage.since)))
+    return list(session.exec(q).all())
+
+
+@dataclass(frozen=True)
+class _Sums:
+    requests: float | None
+    errors: float | None
+    covered_seconds: float
+    histogram: BucketHistogram | None
+    latency_sum: float | None
+    latency_count: float | None
+
+
+def window_figures(rows: Sequence[PromStep], *, start: datetime, end: datetime, label: str,
+                   outages: Sequence[PromOutage] = ()) -> Figures:
+    """Pure: the figures of the steps ``rows`` (all inside ``(start, end]``)."""
+    problems = _coverage_problems(rows, start=start, end=end, label=label, outages=outages)
+    if not rows:
+        return Figures(start=start, end=end, problems=tuple(problems))
+    s = _sums(rows)
+    latency = _latency(rows, s)
+    up = [r.up for r in rows if r.up is not None]
+    if up and up[-1] == 0:
+        problems.append(f"every Prometheus target of {label} is down (up = 0) at "
+                        f"{_hm(rows[-1].at)}")
+    seen = [r.at for r in rows if _has_value(r)]
+    memory = _mean(r.memory_bytes for r in rows)
+    return Figures(
+        start=start, end=end, requests=s.requests,
+        rps=s.requests / s.covered_seconds if s.requests is not None and s.covered_seconds
+        else None,
+        errors=s.errors,
+        error_rate=s.errors / s.requests if s.errors is not None and s.requests else None,
+        memory_mb=memory / MIB if memory is not None else None,
+        cpu_cores=_mean(r.cpu_cores for r in rows),
+        latency=s.histogram, last_seen=max(seen, default=None),
+        sources=("prometheus",) if seen else (), problems=tuple(problems), **latency,
+    )
+
+
+def _sums(rows: Sequence[PromStep]) -> _Sums:
+    counted = [r for r in rows if r.requests is not None]
+    requests = sum(r.requests for r in counted if r.requests is not None) if counted else None
+    # no 5xx series at a step with requests means no errors, not unknown errors
+    errors = sum(r.errors or 0.0 for r in counted) if counted else None
+    buckets: dict[float, float] = {}
+    for r in rows:
+        for le, v in orjson.loads(r.buckets).items() if r.buckets else ():
+            if math.isfinite(v):
+                buckets[float(le)] = buckets.get(float(le), 0.0) + v
+    lsum = _total(r.latency_sum for r in rows)
+    hist = BucketHistogram(buckets, lsum or 0.0) if buckets else None
+    return _Sums(requests, errors, sum(r.step_seconds for r in counted), hist, lsum,
+                 _total(r.latency_count for r in rows))
+
+
+def _latency(rows: Sequence[PromStep], s: _Sums) -> dict[str, float | None]:
+    """Quantiles from the summed buckets and the average from sum / count; where an
+    override hid those parts, the per-step values weighted by the step's requests."""
+    out: dict[str, float | None] = {}
+    for name, q, fallback in (("latency_p50_ms", 0.5, "p50"), ("latency_p95_ms", 0.95, "p95"),
+                              ("latency_p99_ms", 0.99, "p99")):
+        value = s.histogram.quantile(q) if s.histogram is not None else None
+        out[name] = value if value is not None else _weighted_ms(rows, fallback)
+    if s.latency_sum is not None and s.latency_count:
+        out["latency_avg_ms"] = s.latency_sum / s.latency_count * 1000
+    else:
+        out["latency_avg_ms"] = _weighted_ms(rows, "latency_avg")
+    return out
+
+
+def _weighted_ms(rows: Sequence[PromStep], column: str) -> float | None:
+    pairs = [(getattr(r, column), r.requests or 0.0) for r in rows
+             if getattr(r, column) is not None and math.isfinite(getattr(r, column))]
+    weight = sum(w for _, w in pairs)
+    if not pairs:
+        return None
+    if weight <= 0:
+        return sum(v for v, _ in pairs) / len(pairs) * 1000
+    return sum(v * w for v, w in pairs) / weight * 1000
+
+
+def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: datetime,
+                       label: str, outages: Sequence[PromOutage]) -> list[str]:
+    why = "; ".join(_outage_text(o) for o in outages)
+    because = f" ({why})" if why else ""
+    if not rows:
+        return [f"no Prometheus data for {label} between {_hm(start)} and {_hm(end)}"
+                f"{because}"]
+    step = rows[-1].step_seconds
+    have = {r.at for r in rows if _has_value(r)}
+    missing = [t for t in _grid(start, end, step) if t not in have]
+    if not missing:
+        return []
+    problems = []
+    runs = _runs(missing, step)
+    last = _grid(start, end, step)[-1]
+    for first, final in runs:
+        n = int(round((final - first).total_seconds() / step)) + 1
+        if final == last:
+            newest = max(have, default=None)
+            problems.append(f"Prometheus data for {label} is stale: newest point "
+                            f"{_hm(newest) if newest else 'none'}, {n} step(s) before "
+                            f"the window's end are missing{because}")
+        else:
+            problems.append(f"Prometheus data for {label} has a gap of {n} step(s) from "
+                            f"{_hm(first - timedelta(seconds=step))} to {_hm(final)}{because}")
+    return problems
+
+
+def _outage_text(o: PromOutage) -> str:
+    who = "Prometheus" if o.target == SOURCE else f"the {o.kind} query"
+    until = f"until {_hm(o.until)}" if o.until else "still"
+    return f"{who} {o.outcome} since {_hm(o.since)}, {until}: {o.message}"
+
+
+def _grid(start: datetime, end: datetime, step: float) -> list[datetime]:
+    """The step times in ``(start, end]``: multiples of ``step`` since the epoch."""
+    s, e = start.timestamp(), end.timestamp()
+    first = math.floor(s / step) * step + step
+    n = max(0, math.floor((e - first) / step) + 1)
+    return [datetime.fromtimestamp(first + i * step, UTC) for i in range(n)]
+
+
+def _runs(times: Sequence[datetime], step: float) -> list[tuple[datetime, datetime]]:
+    runs: list[tuple[datetime, datetime]] = []
+    for t in times:
+        if runs and (t - runs[-1][1]).total_seconds() <= step * 1.01:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    return runs
+
+
+def _has_value(r: PromStep) -> bool:
+    return any(getattr(r, c) is not None for c in VALUE_COLUMNS)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vs = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vs) / len(vs) if vs else None
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    vs = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vs) if vs else None
+
+
+def _hm(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
