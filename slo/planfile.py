@@ -98,9 +98,9 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
     for key in plan.success_metrics:
         if key not in FIGURES:
             yield ("success_metrics", key), f"unknown figure {key!r}"
-    for i, svc in enumerate(plan.services):
+    for i, service in enumerate(plan.services):
         try:
-            plan.settings(svc.name)
+            plan.settings(service.name)
         except ValueError as e:
             yield ("services", i), f"targets do not merge: {e}"
 
@@ -151,7 +151,7 @@ def _line(path: Path, lines: dict[Path, int]) -> int | None:
         if p in lines:
             return lines[p]
         p = p[:-1]
-    return lines.get((), None)
+    return lines.get(())
 
 
 def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:

@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.exc import StatementError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import StatementError
 
 from slo.errors import ConfigError
 from slo.figures import Figures

@@ -1,0 +1,275 @@
+"""A phase report as data: built once from the store, rendered into any format.
+
+Everything here is derived from stored evaluations, decisions and events at a stated
+moment ``at``; nothing reads a clock, so the same store and ``at`` give the same report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from slo.errors import ReportError
+from slo.plan import FIGURES, Plan, TargetSpec
+from store.evaluations import EvaluationRow
+from store.events import EventRow
+from store.rollout import Decision, ServiceState
+
+__all__ = ["CriterionResult", "PhaseReport", "ServiceReport", "StepRecord", "SuccessMetric",
+           "build_report"]
+
+#: figures shown per step, in this order
+STEP_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_avg_ms",
+                "error_rate", "rps", "requests", "memory_mb", "cpu_cores")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One traffic step of a service: when it began and ended, what was judged in it."""
+
+    weight: int
+    started: datetime
+    ended: datetime | None
+    verdicts: dict[str, int]               # verdict -> count of evaluations in the step
+    closing: dict[str, Any] | None         # the last evaluation in the step (contract shape)
+    closing_id: int | None
+    closing_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    name: str
+    title: str
+    route: str
+    weight: int
+    last_step: int
+    verdict: str | None
+    steps: list[StepRecord]
+    targets: dict[str, TargetSpec]
+    history: list[tuple[datetime, int]]    # (time, weight) for the step chart
+    evaluations: list[tuple[datetime, str, dict[str, Any]]]  # (at, verdict, figures)
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    text: str
+    figures: list[str]
+    status: str        # met | not met | no data | needs sign-off
+    evidence: str
+
+
+@dataclass(frozen=True)
+class SuccessMetric:
+    figure: str
+    value: float | None
+    target: str
+    status: str        # met | not met | no data
+    detail: str
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    plan_name: str
+    phase_id: str
+    phase_name: str
+    starts: str | None
+    ends: str | None
+    at: datetime
+    period_start: datetime | None
+    services: list[ServiceReport]
+    decisions: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    criteria: list[CriterionResult]
+    success: list[SuccessMetric]
+    ready: bool
+    summary: list[str] = field(default_factory=list)
+
+
+def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> PhaseReport:
+    """The report of ``phase_id`` as the store knows it at ``at``."""
+    try:
+        phase = plan.phase(phase_id)
+    except KeyError:
+        known = ", ".join(p.id for p in plan.phases)
+        raise ReportError(f"no phase {phase_id!r} in the plan; expected one of {known}") from None
+    with Session(engine) as session:
+        services = [_service_report(session, plan, name, at) for name in phase.services]
+        decisions = _decisions(session, phase.services, at)
+        alerts = _alerts(session, phase.services, at)
+        success = _success_metrics(session, plan, at)
+    criteria = [_criterion(c.text, c.figures, services) for c in phase.criteria]
+    starts = [s.steps[0].started for s in services if s.steps]
+    ready, summary = _summary(services, decisions, criteria)
+    return PhaseReport(
+        plan_name=plan.name, phase_id=phase.id, phase_name=phase.name,
+        starts=phase.starts.isoformat() if phase.starts else None,
+        ends=phase.ends.isoformat() if phase.ends else None,
+        at=at, period_start=min(starts) if starts else None, services=services,
+        decisions=decisions, alerts=alerts, criteria=criteria, success=success,
+        ready=ready, summary=summary,
+    )
+
+
+# -- per service ----------------------------------------------------------------------
+
+def _service_report(session: Session, plan: Plan, name: str, at: datetime) -> ServiceReport:
+    svc = plan.service(name)
+    settings = plan.settings(name)
+    applied = session.exec(
+        select(Decision).where(Decision.service == name, Decision.state == "applied",
+                               Decision.at <= at)
+        .order_by(col(Decision.at), col(Decision.id))).all()
+    evals = session.exec(
+        select(EvaluationRow).where(EvaluationRow.service == name, EvaluationRow.at <= at)
+        .order_by(col(EvaluationRow.at), col(EvaluationRow.id))).all()
+    state = session.get(ServiceState, name)
+    history = [(d.at, d.to_weight) for d in applied]
+    weight = history[-1][1] if history else (state.weight if state else 0)
+    steps = _steps(history, list(evals))
+    latest = evals[-1].verdict if evals else None
+    return ServiceReport(
+        name=name, title=svc.title or name, route=svc.route, weight=weight,
+        last_step=settings.steps[-1], verdict=latest, steps=steps, targets=settings.targets,
+        history=history,
+        evaluations=[(e.at, e.verdict, e.figures) for e in evals],
+    )
+
+
+def _steps(history: list[tuple[datetime, int]], evals: list[EvaluationRow]) -> list[StepRecord]:
+    out = []
+    for i, (started, weight) in enumerate(history):
+        ended = history[i + 1][0] if i + 1 < len(history) else None
+        inside = [e for e in evals if e.at >= started and (ended is None or e.at < ended)]
+        counts: dict[str, int] = {}
+        for e in inside:
+            counts[e.verdict] = counts.get(e.verdict, 0) + 1
+        closing = inside[-1] if inside else None
+        out.append(StepRecord(
+            weight=weight, started=started, ended=ended, verdicts=dict(sorted(counts.items())),
+            closing={"verdict": closing.verdict, "figures": closing.figures,
+                     "checks": closing.checks, "reasons": closing.reasons} if closing else None,
+            closing_id=closing.id if closing else None,
+            closing_at=closing.at if closing else None,
+        ))
+    return out
+
+
+def _decisions(session: Session, services: list[str], at: datetime) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(Decision).where(col(Decision.service).in_(services), Decision.at <= at)
+        .order_by(col(Decision.at), col(Decision.id))).all()
+    return [{"id": d.id, "at": d.at, "service": d.service, "action": d.action,
+             "from_weight": d.from_weight, "to_weight": d.to_weight, "actor": d.actor,
+             "reason": d.reason, "override": d.override, "state": d.state,
+             "evaluation_id": d.evaluation_id} for d in rows]
+
+
+def _alerts(session: Session, services: list[str], at: datetime) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(EventRow).where(col(EventRow.service).in_(services), EventRow.at <= at)
+        .order_by(col(EventRow.at), col(EventRow.id))).all()
+    return [{"at": e.at, "service": e.service, "kind": e.kind, "severity": e.severity,
+             "summary": e.summary, "dispatched": e.dispatched} for e in rows]
+
+
+# -- criteria, success metrics, summary -------------------------------------------------
+
+def _criterion(text: str, figures: list[str], services: list[ServiceReport]) -> CriterionResult:
+    if not figures:
+        return CriterionResult(text, figures, "needs sign-off",
+                               "no figure measures this: a person confirms it")
+    verdicts = []
+    for svc in services:
+        closing = next((s.closing for s in reversed(svc.steps) if s.closing), None)
+        if closing is None:
+            continue
+        for check in closing["checks"]:
+            if check["name"] in figures:
+                verdicts.append((svc.name, check["name"], check["verdict"], check.get("detail", "")))
+    if not verdicts:
+        return CriterionResult(text, figures, "no data", "no evaluation checked "
+                               + ", ".join(figures))
+    bad = [v for v in verdicts if v[2] != "pass"]
+    status = "met" if not bad else ("not met" if any(v[2] == "fail" for v in bad) else "no data")
+    shown = bad or verdicts
+    evidence = "; ".join(f"{s} {n}: {v}" + (f" ({d})" if d else "") for s, n, v, d in shown)
+    return CriterionResult(text, figures, status, evidence)
+
+
+def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[SuccessMetric]:
+    latest: dict[str, dict[str, Any]] = {}
+    for svc in plan.services:
+        row = session.exec(
+            select(EvaluationRow).where(EvaluationRow.service == svc.name, EvaluationRow.at <= at,
+                                        EvaluationRow.weight > 0)
+            .order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)).first()
+        if row is not None:
+            latest[svc.name] = row.figures.get("candidate", {})
+    out = []
+    for figure, spec in plan.success_targets().items():
+        values = [f[figure] for f in latest.values() if f.get(figure) is not None]
+        out.append(_success_metric(figure, spec, values, len(latest)))
+    return out
+
+
+def _success_metric(figure: str, spec: TargetSpec, values: list[float],
+                    n_services: int) -> SuccessMetric:
+    target = _target_text(spec)
+    if not values:
+        return SuccessMetric(figure, None, target, "no data", "no service has been evaluated")
+    if spec.scope == "total":
+        value, how = sum(values), f"sum over {len(values)} services"
+    elif spec.max is not None:
+        value, how = max(values), f"worst of {len(values)} services"
+    else:
+        value, how = min(values), f"worst of {len(values)} services"
+    ok = (spec.max is None or value <= spec.max) and (spec.min is None or value >= spec.min)
+    return SuccessMetric(figure, value, target, "met" if ok else "not met", how)
+
+
+def _target_text(spec: TargetSpec) -> str:
+    parts = []
+    if spec.max is not None:
+        parts.append(f"<= {spec.max:g}")
+    if spec.min is not None:
+        parts.append(f">= {spec.min:g}")
+    if spec.max_ratio_to_baseline is not None:
+        parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
+    return " and ".join(parts) + (" (total)" if spec.scope == "total" else "")
+
+
+def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],
+             criteria: list[CriterionResult]) -> tuple[bool, list[str]]:
+    reasons = []
+    for s in services:
+        if s.weight < s.last_step:
+            reasons.append(f"{s.name} is at {s.weight} %, not yet at {s.last_step} %")
+        elif s.verdict != "pass":
+            reasons.append(f"{s.name} is at {s.weight} % but its latest verdict is "
+                           f"{s.verdict or 'missing'}")
+    open_ = [d for d in decisions if d["state"] != "applied"]
+    for d in open_:
+        reasons.append(f"decision #{d['id']} on {d['service']} is {d['state']}")
+    for c in criteria:
+        if c.status in ("not met", "no data"):
+            reasons.append(f"criterion '{c.text}': {c.status}")
+    if not services:
+        reasons.append("no traffic moves in this phase: its criteria need a person's sign-off")
+    ready = not reasons
+    if ready:
+        signoff = [c.text for c in criteria if c.status == "needs sign-off"]
+        reasons = ["every service of the phase is at its last step with a pass verdict"
+                   + (f"; {len(signoff)} criteria need a person's sign-off" if signoff else "")]
+    return ready, reasons
+
+
+def figure_unit(name: str) -> str:
+    return {"error_rate": "", "rps": "req/s", "requests": "", "memory_mb": "MiB",
+            "cpu_cores": "cores"}.get(name, "ms" if name.endswith("_ms") else "")
+
+
+assert set(STEP_FIGURES) == set(FIGURES)

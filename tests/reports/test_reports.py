@@ -1,0 +1,200 @@
+"""Phase reports from a store with history: every format parses back to the figures of
+the stored evaluations; Markdown, CSV and JSON are byte-identical for the same moment;
+hostile text is escaped; no secret appears."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from reports import build_report, render
+from slo.errors import ReportError
+from slo.figures import Figures
+from slo.plan import Plan
+from slo.verdict import Check, Evaluation, Verdict
+from store.db import session_scope
+from store.evaluations import save_evaluation
+from store.events import record_event
+from store.rollout import Decision, ServiceState
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+AT = T0 + timedelta(hours=10)
+HOSTILE = "<script>alert('x')</script> | **bold** [link](javascript:alert(1)) =cmd|' /C calc'!A0"
+
+
+def _eval(at: datetime, weight: int, p95: float, verdict: Verdict) -> Evaluation:
+    base = Figures(start=at - timedelta(minutes=10), end=at, requests=52000, rps=86.7,
+                   error_rate=0.0021, latency_avg_ms=38.1, latency_p50_ms=31.0,
+                   latency_p95_ms=39.8, latency_p99_ms=92.3, memory_mb=498.2, cpu_cores=0.41)
+    cand = Figures(start=at - timedelta(minutes=10), end=at, requests=weight * 52.0,
+                   rps=weight * 0.0867, error_rate=0.001, latency_avg_ms=30.2,
+                   latency_p50_ms=25.0, latency_p95_ms=p95, latency_p99_ms=80.0,
+                   memory_mb=41.5, cpu_cores=0.05)
+    limit = round(1.1 * 39.8, 3)
+    checks = (Check("latency_p95_ms", verdict, 39.8, p95, limit,
+                    f"p95 {p95} ms vs limit {limit} ms"),
+              Check("error_rate", Verdict.PASS, 0.0021, 0.001, 0.01, "0.10 % <= 1 %"),
+              Check("latency_avg_ms", Verdict.PASS, 38.1, 30.2, 100.0, "30.2 ms <= 100 ms"))
+    return Evaluation(service="files", phase="week-3", weight=weight, at=at, verdict=verdict,
+                      reasons=(f"p95 latency {p95} ms vs 1.10 x baseline 39.8 ms",),
+                      baseline=base, candidate=cand, checks=checks, plan_hash="h")
+
+
+@pytest.fixture
+def history(engine: Engine) -> Engine:
+    """files walked 0 -> 10 -> 25 -> 50 (the last by override), one failed decision."""
+    steps = [(0, 10, T0, False, "applied"), (10, 25, T0 + timedelta(hours=2), False, "applied"),
+             (25, 50, T0 + timedelta(hours=4), True, "applied"),
+             (50, 75, T0 + timedelta(hours=8), False, "failed")]
+    with session_scope(engine) as s:
+        for i, (frm, to, at, override, state) in enumerate(steps):
+            s.add(Decision(at=at, service="files", action="approve", from_weight=frm,
+                           to_weight=to, actor="ana@example.org",
+                           reason=HOSTILE if i == 2 else f"step {i} looked fine",
+                           override=override, state=state))
+        for k in range(18):  # every 30 minutes from T0
+            at = T0 + timedelta(minutes=30 * k + 15)
+            weight = 10 if k < 4 else 25 if k < 8 else 50
+            p95 = 41.0 if weight < 50 else 47.5
+            save_evaluation(session=s, evaluation=_eval(
+                at, weight, p95, Verdict.PASS if weight < 50 else Verdict.FAIL))
+        record_event(session=s, at=T0 + timedelta(hours=5), kind="verdict-failed",
+                     service="files", severity="critical", summary=HOSTILE)
+        s.add(ServiceState(service="files", phase="week-3", weight=50, version=3,
+                           step_since=T0 + timedelta(hours=4)))
+        # evaluations after the report's moment must not appear
+        save_evaluation(session=s, evaluation=_eval(AT + timedelta(hours=1), 50, 99.0,
+                                                    Verdict.FAIL))
+    return engine
+
+
+def test_report_model_reflects_the_store(history: Engine, plan: Plan) -> None:
+    r = build_report(engine=history, plan=plan, phase_id="week-3", at=AT)
+    files = r.services[0]
+    assert [st.weight for st in files.steps] == [10, 25, 50]
+    assert files.steps[0].verdicts == {"pass": 4}
+    assert files.steps[2].verdicts == {"fail": 10}
+    assert files.steps[2].closing is not None
+    assert files.steps[2].closing["figures"]["candidate"]["latency_p95_ms"] == 47.5
+    assert files.weight == 50 and files.verdict == "fail"
+    assert not r.ready
+    assert any("files is at 50 %, not yet at 100 %" in s for s in r.summary)
+    assert any("is failed" in s for s in r.summary)
+    assert [d["state"] for d in r.decisions] == ["applied", "applied", "applied", "failed"]
+    crit = {c.text: c for c in r.criteria}
+    assert crit["No data loss or corruption"].status == "needs sign-off"
+    assert crit["Upload/download functionality working"].status == "met"
+    assert crit["Performance metrics within targets"].status == "not met"
+    success = {m.figure: m for m in r.success}
+    assert success["memory_mb"].value == 41.5 and success["memory_mb"].status == "met"
+    assert success["rps"].status == "not met"  # 4.3 req/s on the candidate, target >= 200
+
+
+def test_markdown_csv_json_are_deterministic(history: Engine, plan: Plan) -> None:
+    for fmt in ("md", "csv", "json"):
+        a = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT), fmt)
+        b = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT), fmt)
+        assert a == b, fmt
+        assert b"2026-11-30T19:00" in a or b"2026-11-30 19:00" in a  # the stated moment
+
+
+def test_csv_figures_match_the_evaluations(history: Engine, plan: Plan) -> None:
+    rows = list(csv.DictReader(io.StringIO(render(
+        build_report(engine=history, plan=plan, phase_id="week-3", at=AT), "csv").decode())))
+    p95 = {(r["weight"], r["name"]): r for r in rows if r["section"] == "figure"}
+    assert float(p95[("50", "latency_p95_ms")]["candidate"]) == 47.5
+    assert float(p95[("50", "latency_p95_ms")]["baseline"]) == 39.8
+    assert float(p95[("50", "latency_p95_ms")]["limit"]) == 43.78
+    assert p95[("50", "latency_p95_ms")]["verdict"] == "fail"
+    assert float(p95[("10", "memory_mb")]["candidate"]) == 41.5
+    decisions = [r for r in rows if r["section"] == "decision"]
+    assert len(decisions) == 4
+    # a cell that would run as a spreadsheet formula is neutralised
+    hostile = next(r for r in decisions if "script" in r["detail"])
+    assert hostile["detail"].startswith("override: <script>")
+    assert all(not r["detail"].startswith(("=", "+", "@")) for r in rows)
+
+
+def test_json_round_trips(history: Engine, plan: Plan) -> None:
+    data = json.loads(render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT),
+                             "json"))
+    step = data["services"][0]["steps"][1]
+    assert step["weight"] == 25
+    assert step["closing"]["figures"]["candidate"]["latency_p95_ms"] == 41.0
+    assert data["at"] == "2026-11-30T19:00:00Z" and data["ready"] is False
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.scripts = 0
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.scripts += 1
+            self._in_script = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._in_script:
+            self.text.append(data)
+
+
+def test_html_is_self_contained_and_escaped(history: Engine, plan: Plan) -> None:
+    html = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT),
+                  "html").decode()
+    assert "<script src=" not in html and "<link" not in html  # nothing fetched: works offline
+    assert "Plotly.newPlot" in html
+    parser = _Text()
+    parser.feed(html)
+    text = " ".join(parser.text)
+    assert "<script>alert('x')</script>" in text   # shown as text, not run
+    assert "&lt;script&gt;alert(" in html
+    assert html.count("<script>alert(") == 0
+    assert re.search(r"47\.5", text)
+    assert "Not ready to close the phase" in text
+
+
+def test_markdown_escapes_hostile_text(history: Engine, plan: Plan) -> None:
+    md = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT), "md").decode()
+    assert "<script>" not in md and "\\<script\\>" in md
+    assert "[link](javascript" not in md
+    assert "| latency_p95_ms | 39.8 | 47.5 | 43.8 | fail |" in md
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftotext") is None,
+                    reason="needs Debian's chromium and poppler-utils (scripts/setup-dev.sh)")
+def test_pdf_text_carries_the_figures(history: Engine, plan: Plan, tmp_path) -> None:
+    pdf = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT), "pdf")
+    assert pdf.startswith(b"%PDF")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "week-3: File storage service" in text
+    assert "47.5" in text and "Not ready to close the phase" in text
+
+
+def test_unknown_phase(history: Engine, plan: Plan) -> None:
+    with pytest.raises(ReportError, match="no phase 'week-9'.*week-1"):
+        build_report(engine=history, plan=plan, phase_id="week-9", at=AT)
+
+
+def test_phase_without_history(sqlite_engine: Engine, plan: Plan) -> None:
+    r = build_report(engine=sqlite_engine, plan=plan, phase_id="week-2", at=AT)
+    assert not r.ready and r.services[0].steps == []
+    assert "No decisions." in render(r, "md").decode()
