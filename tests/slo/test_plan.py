@@ -28,7 +28,7 @@ def test_shipped_plan_encodes_the_seed(plan: Plan) -> None:
     assert success["memory_mb"].max == 300 and success["memory_mb"].scope == "total"
     assert success["cpu_cores"].max == 0.5
     assert success["rps"].min == 200
-    assert any("No increase in error rates" == c.text for c in plan.phase("week-2").criteria)
+    assert any(c.text == "No increase in error rates" for c in plan.phase("week-2").criteria)
     assert plan_warnings(plan) == []
 
 
