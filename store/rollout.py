@@ -4,18 +4,40 @@
 step began (soak is measured from it) and a ``version`` that every change increments,
 so two operators acting at once cannot both move it (optimistic concurrency).
 ``Decision`` is the audit trail: written *pending* before the router is touched, then
-marked applied or failed."""
+marked applied or failed.  ``DryRunRoute`` holds the weights of the ``dry-run`` router
+(the demo's), which changes nothing outside the store.
+
+The functions here are the only SQL the gate runs; each takes the session it works in,
+so the gate decides what one transaction holds."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, Index, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.errors import ConflictError
 from store.db import UtcDateTime
 
-__all__ = ["Decision", "ServiceState"]
+__all__ = [
+    "Decision",
+    "DryRunRoute",
+    "ServiceState",
+    "add_decision",
+    "dry_run_weight",
+    "ensure_states",
+    "get_state",
+    "list_decisions",
+    "pending_decisions",
+    "set_dry_run_weight",
+    "set_observed",
+    "settle_decision",
+    "update_state",
+]
 
 
 class ServiceState(SQLModel, table=True):
@@ -31,6 +53,8 @@ class ServiceState(SQLModel, table=True):
     router_checked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     version: int = 0
     updated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    #: since when the router has shown a weight other than ``weight`` (None: no drift)
+    drift_since: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class Decision(SQLModel, table=True):
@@ -50,3 +74,136 @@ class Decision(SQLModel, table=True):
     error: str | None = None
     evaluation_id: int | None = None
     applied_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    #: the weight the router reported after the change (None: not read back)
+    read_back: int | None = None
+
+
+class DryRunRoute(SQLModel, table=True):
+    """The dry-run router's "route": a weight per service, kept in the store only."""
+
+    __tablename__ = "dry_run_route"
+
+    service: str = Field(primary_key=True, max_length=63)
+    weight: int = 0
+    updated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+# -- service state -------------------------------------------------------------------
+
+def ensure_states(*, session: Session, phases: Mapping[str, str | None]) -> None:
+    """Insert a row at weight 0 for each service (name -> phase) that has none.
+
+    ``ON CONFLICT DO NOTHING`` so two processes starting at once do not collide."""
+    if not phases:
+        return
+    rows = [{"service": s, "phase": p, "weight": 0, "status": "waiting",
+             "consecutive_failures": 0, "version": 0} for s, p in phases.items()]
+    dialect = session.get_bind().dialect.name
+    table: Any = ServiceState.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(table).values(rows).on_conflict_do_nothing(
+        index_elements=["service"]))
+
+
+def get_state(*, session: Session, service: str) -> ServiceState | None:
+    return session.get(ServiceState, service, populate_existing=True)
+
+
+def update_state(*, session: Session, service: str, expected_version: int,
+                 **values: Any) -> int:
+    """Change the row only if its version is still ``expected_version``; the new version.
+
+    Raises ConflictError when someone else changed it first: the UPDATE's WHERE is the
+    check, so it holds on PostgreSQL (the second writer re-reads after the first commits)
+    and on SQLite (writers are serialised)."""
+    unknown = set(values) - set(ServiceState.model_fields)
+    if unknown:
+        raise TypeError(f"unknown service_state columns: {sorted(unknown)}")
+    new_version = expected_version + 1
+    result: Any = session.execute(
+        update(ServiceState)
+        .where(col(ServiceState.service) == service)
+        .where(col(ServiceState.version) == expected_version)
+        .values(version=new_version, **values)
+    )
+    if result.rowcount != 1:
+        found = session.exec(select(ServiceState.version)
+                             .where(ServiceState.service == service)).first()
+        raise ConflictError(f"service {service}", expected_version, found)
+    return new_version
+
+
+def set_observed(*, session: Session, service: str, router_weight: int | None,
+                 checked_at: datetime, drift_since: datetime | None) -> None:
+    """Record what the router showed.  Observations do not move ``version``: they are
+    not decisions, and a page refresh must not invalidate the version an operator saw."""
+    session.execute(
+        update(ServiceState).where(col(ServiceState.service) == service)
+        .values(router_weight=router_weight, router_checked_at=checked_at,
+                drift_since=drift_since)
+    )
+
+
+# -- decisions -----------------------------------------------------------------------
+
+def add_decision(*, session: Session, at: datetime, service: str, action: str,
+                 from_weight: int, to_weight: int, actor: str, reason: str,
+                 override: bool = False, evaluation_id: int | None = None) -> Decision:
+    row = Decision(at=at, service=service, action=action, from_weight=from_weight,
+                   to_weight=to_weight, actor=actor, reason=reason, override=override,
+                   state="pending", evaluation_id=evaluation_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def settle_decision(*, session: Session, decision_id: int, state: str, at: datetime,
+                    error: str | None = None, read_back: int | None = None) -> bool:
+    """Mark a pending decision applied or failed; False if it was no longer pending."""
+    if state not in ("applied", "failed"):
+        raise ValueError(f"expected applied or failed, got {state!r}")
+    result: Any = session.execute(
+        update(Decision).where(col(Decision.id) == decision_id)
+        .where(col(Decision.state) == "pending")
+        .values(state=state, error=error, read_back=read_back,
+                applied_at=at if state == "applied" else None)
+    )
+    return bool(result.rowcount == 1)
+
+
+def pending_decisions(*, session: Session, service: str | None = None,
+                      before: datetime | None = None) -> list[Decision]:
+    """Pending decisions, oldest first; ``before``: only those made before it."""
+    q = select(Decision).where(Decision.state == "pending")
+    if service is not None:
+        q = q.where(Decision.service == service)
+    if before is not None:
+        q = q.where(Decision.at <= before)
+    return list(session.exec(q.order_by(col(Decision.id))).all())
+
+
+def list_decisions(*, session: Session, service: str | None = None,
+                   limit: int = 200) -> list[Decision]:
+    """The audit trail, newest first."""
+    q = select(Decision)
+    if service is not None:
+        q = q.where(Decision.service == service)
+    q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
+    return list(session.exec(q).all())
+
+
+# -- the dry-run router's weights ------------------------------------------------------
+
+def dry_run_weight(*, session: Session, service: str) -> int:
+    row = session.get(DryRunRoute, service, populate_existing=True)
+    return row.weight if row is not None else 0
+
+
+def set_dry_run_weight(*, session: Session, service: str, weight: int, at: datetime) -> None:
+    row = session.get(DryRunRoute, service)
+    if row is None:
+        session.add(DryRunRoute(service=service, weight=weight, updated_at=at))
+    else:
+        row.weight, row.updated_at = weight, at
+        session.add(row)
+    session.flush()

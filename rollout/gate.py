@@ -1,0 +1,636 @@
+"""The gate: who may move a service's traffic, when, and the record of every move.
+
+A change goes in three steps, so that nothing half-applied survives a crash:
+
+1. *claim*: in one transaction, the service's row moves to a new ``version`` (the WHERE
+   clause checks the version the caller read: of two operators acting at once, one
+   wins and the other is told it changed under them) and the decision is written
+   ``pending``;
+2. the router is told, and reads the weight back;
+3. *settle*: in one transaction, the decision is marked ``applied`` (the state takes
+   the new weight, the step's soak starts, the events are recorded) or ``failed`` (the
+   state keeps its weight).
+
+A process that dies between 1 and 3 leaves the decision pending; :func:`reconcile`
+reads the route back and settles it.  While a decision is pending, nothing else may
+move that service, so reconcile only touches decisions older than
+:data:`PENDING_STALE`, by which time their router calls have long timed out.
+
+Approve needs, at the current step, a pass as the latest verdict and ``min_soak`` since
+the step began; ``override`` (with a reason) goes past that and past drift, and is
+recorded as such on the decision and in an ``override`` event.  Revert is always
+allowed.  Drift (a route changed by hand) is shown and recorded as an event, never
+undone except by an operator's explicit revert."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from rollout.routers.base import TrafficRouter
+from rollout.state import (
+    Action,
+    DecisionOutcome,
+    DecisionRecord,
+    DecisionState,
+    RolloutStatus,
+    ServiceStatus,
+)
+from slo.errors import ConfigError, ConflictError, CutoverError, GateError, RouterError
+from slo.plan import Plan, ServiceSettings
+from slo.units import format_duration
+from slo.verdict import Verdict
+from store.db import session_scope
+from store.evaluations import evaluation_history, latest_evaluation
+from store.events import record_event
+from store.rollout import (
+    Decision,
+    ServiceState,
+    add_decision,
+    ensure_states,
+    get_state,
+    list_decisions,
+    pending_decisions,
+    set_observed,
+    settle_decision,
+    update_state,
+)
+
+__all__ = ["AUTO_ACTOR", "PENDING_STALE", "Seen", "approve", "assess", "auto_revert",
+           "decisions", "reconcile", "revert", "revert_all", "service_status"]
+
+log = logging.getLogger(__name__)
+
+AUTO_ACTOR = "cutover"
+#: a pending decision older than this is a crash's: the router calls behind a live one
+#: time out after 10 s each, at most 5 tries plus the reads
+PENDING_STALE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The verdict the gate rests on: the latest evaluation at the current step."""
+
+    id: int
+    verdict: Verdict
+    at: datetime
+    reason: str
+
+
+# -- the pure part ------------------------------------------------------------------
+
+def assess(*, weight: int, stored_status: str, step_since: datetime | None,
+           settings: ServiceSettings, seen: Seen | None,
+           now: datetime) -> tuple[RolloutStatus, str]:
+    """Where a service stands, and why in words.  READY (and REVERTED at 0 %) may be
+    approved without an override."""
+    nxt = settings.next_step(weight)
+    if nxt is None:
+        return RolloutStatus.PROMOTED, f"at the last step ({weight} %): nothing to approve"
+    if seen is not None and seen.verdict is Verdict.FAIL:
+        return RolloutStatus.BLOCKED, f"the latest verdict at {weight} % is fail: {seen.reason}"
+    reverted = stored_status == RolloutStatus.REVERTED.value
+    if weight == 0:
+        # no candidate traffic, nothing to judge: the first step needs no pass
+        if reverted:
+            return RolloutStatus.REVERTED, f"reverted to the baseline; approve starts again at {nxt} %"
+        return RolloutStatus.READY, f"at 0 %: the first step ({nxt} %) needs no verdict"
+    waiting = RolloutStatus.REVERTED if reverted else RolloutStatus.WAITING
+    if seen is None:
+        return waiting, f"no verdict yet at {weight} %: waiting for data"
+    if seen.verdict is not Verdict.PASS:
+        return waiting, f"the latest verdict at {weight} % is {seen.verdict.value}: {seen.reason}"
+    soaked = now - (step_since or now)
+    if soaked < settings.min_soak:
+        left = format_duration(settings.min_soak - soaked)
+        return waiting, (f"pass, but soaking: {left} more of "
+                         f"{format_duration(settings.min_soak)} at {weight} %")
+    return RolloutStatus.READY, f"pass at {weight} %, soaked {format_duration(soaked)}"
+
+
+def _may_approve(status: RolloutStatus) -> bool:
+    return status in (RolloutStatus.READY, RolloutStatus.REVERTED)
+
+
+def trailing_failures(verdicts: list[str]) -> int:
+    """How many fail verdicts end the list (oldest first)."""
+    n = 0
+    for v in reversed(verdicts):
+        if v != Verdict.FAIL.value:
+            break
+        n += 1
+    return n
+
+
+# -- checks ------------------------------------------------------------------------
+
+def _settings(plan: Plan, service: str) -> ServiceSettings:
+    try:
+        return plan.settings(service)
+    except KeyError:
+        names = ", ".join(s.name for s in plan.services)
+        raise ConfigError(f"unknown service {service!r}; the plan has {names}") from None
+
+
+def _check_operator(plan: Plan, service: str, actor: str) -> None:
+    if not actor or not plan.may_operate(actor):
+        raise GateError(service, f"{actor!r} is not among the plan's operators and may not "
+                        "approve or revert")
+
+
+def _check_reason(service: str, reason: str, *, override: bool = False) -> None:
+    if not reason or not reason.strip():
+        what = "an override needs" if override else "a decision needs"
+        raise ConfigError(f"{service}: {what} a reason (--reason TEXT)")
+
+
+# -- store helpers -------------------------------------------------------------------
+
+def _ensure(engine: Engine, plan: Plan) -> None:
+    with session_scope(engine) as s:
+        ensure_states(session=s, phases={svc.name: (p.id if (p := plan.phase_of(svc.name))
+                                                     else None) for svc in plan.services})
+
+
+def _state(session: Session, service: str) -> ServiceState:
+    state = get_state(session=session, service=service)
+    if state is None:  # _ensure ran first; only a concurrent delete gets here
+        raise GateError(service, "no rollout state; run the command again")
+    return state
+
+
+def _seen_at_step(session: Session, state: ServiceState, now: datetime) -> Seen | None:
+    row = latest_evaluation(session=session, service=state.service, at_or_before=now)
+    if row is None or row.id is None:
+        return None
+    if state.step_since is not None and row.at < state.step_since:
+        return None  # judged before this step began
+    if row.weight != state.weight:
+        return None  # judged at another weight (an evaluation racing a step)
+    reason = row.reasons[0] if row.reasons else "no reason given"
+    return Seen(id=row.id, verdict=Verdict(row.verdict), at=row.at, reason=reason)
+
+
+def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
+    try:
+        return router.read_weight(service), None
+    except RouterError as e:
+        log.warning("cannot read the route of %s: %s", service, e)
+        return None, str(e)
+
+
+def _record(d: Decision) -> DecisionRecord:
+    assert d.id is not None
+    return DecisionRecord(
+        id=d.id, at=d.at, service=d.service, action=Action(d.action),
+        from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor, reason=d.reason,
+        override=d.override, state=DecisionState(d.state), evaluation_id=d.evaluation_id,
+        error=d.error, applied_at=d.applied_at, read_back=d.read_back)
+
+
+# -- claim, router, settle -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Move:
+    service: str
+    action: Action
+    from_weight: int
+    to_weight: int
+    actor: str
+    reason: str
+    override: bool = False
+    evaluation_id: int | None = None
+    expected_router: int | None = None   # refuse to overwrite a route moved meanwhile
+
+    def outcome(self, state: DecisionState, *, decision_id: int | None,
+                read_back: int | None = None, message: str = "") -> DecisionOutcome:
+        return DecisionOutcome(service=self.service, action=self.action,
+                               from_weight=self.from_weight, to_weight=self.to_weight,
+                               state=state, actor=self.actor, override=self.override,
+                               decision_id=decision_id, read_back=read_back, message=message)
+
+
+def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple[int, int]:
+    """Bump the version and write the pending decision: (decision id, new version)."""
+    with session_scope(engine) as s:
+        # the UPDATE first: it takes the row (PostgreSQL) or the write lock (SQLite), so
+        # the pending check below cannot race another claim
+        new_version = update_state(session=s, service=move.service, expected_version=version,
+                                   updated_at=now)
+        others = pending_decisions(session=s, service=move.service)
+        if others:
+            p = others[0]
+            raise GateError(move.service, f"changed under you: decision #{p.id} ({p.action} "
+                            f"{p.from_weight} -> {p.to_weight} % by {p.actor}) is in "
+                            "progress; reload and try again")
+        d = add_decision(session=s, at=now, service=move.service, action=move.action.value,
+                         from_weight=move.from_weight, to_weight=move.to_weight,
+                         actor=move.actor, reason=move.reason, override=move.override,
+                         evaluation_id=move.evaluation_id)
+        assert d.id is not None
+        return d.id, new_version
+
+
+def _apply(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move, version: int,
+           now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
+    """Claim, tell the router, settle.  Refusals before the claim raise; a router
+    failure after it is recorded and returned with its error."""
+    decision_id, version = _claim(engine, move, version=version, now=now)
+    try:
+        read_back = router.set_weight(move.service, move.to_weight,
+                                      expected=move.expected_router)
+    except RouterError as e:
+        return _after_failure(engine=engine, plan=plan, router=router, move=move,
+                              decision_id=decision_id, version=version, error=e, now=now)
+    if read_back != move.to_weight:
+        route = plan.service(move.service).route
+        mismatch = RouterError(route, f"reads back {read_back} % after setting "
+                               f"{move.to_weight} %")
+        return _settle_failed(engine, move, decision_id=decision_id, version=version,
+                              error=mismatch, observed=read_back, now=now)
+    with session_scope(engine) as s:
+        _settle_applied(s, plan, move, decision_id=decision_id, version=version,
+                        read_back=read_back, now=now)
+    log.info("%s: %s %d -> %d %% by %s applied (decision #%d)", move.service, move.action,
+             move.from_weight, move.to_weight, move.actor, decision_id)
+    return move.outcome(DecisionState.APPLIED, decision_id=decision_id, read_back=read_back,
+                        message=f"{move.service}: {move.from_weight} -> {move.to_weight} %"), None
+
+
+def _after_failure(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move,
+                   decision_id: int, version: int, error: RouterError,
+                   now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
+    observed, _ = _try_read(router, move.service)
+    if observed == move.to_weight:
+        # the change went through although the call failed (a lost answer)
+        with session_scope(engine) as s:
+            _settle_applied(s, plan, move, decision_id=decision_id, version=version,
+                            read_back=observed, now=now)
+        return move.outcome(DecisionState.APPLIED, decision_id=decision_id,
+                            read_back=observed, message=f"applied despite: {error}"), None
+    if observed is None and error.status is None:
+        # no answer and no read: it may or may not have happened; reconcile decides
+        log.error("%s: decision #%d left pending: %s", move.service, decision_id, error)
+        return move.outcome(DecisionState.PENDING, decision_id=decision_id,
+                            message=str(error)), error
+    return _settle_failed(engine, move, decision_id=decision_id, version=version,
+                          error=error, observed=observed, now=now)
+
+
+def _settle_failed(engine: Engine, move: _Move, *, decision_id: int, version: int,
+                   error: CutoverError, observed: int | None,
+                   now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
+    with session_scope(engine) as s:
+        settle_decision(session=s, decision_id=decision_id, state="failed", at=now,
+                        error=str(error), read_back=observed)
+        values: dict[str, Any] = {"updated_at": now}
+        if observed is not None:
+            values.update(router_weight=observed, router_checked_at=now)
+        update_state(session=s, service=move.service, expected_version=version, **values)
+    log.error("%s: %s %d -> %d %% failed (decision #%d): %s", move.service, move.action,
+              move.from_weight, move.to_weight, decision_id, error)
+    return move.outcome(DecisionState.FAILED, decision_id=decision_id, read_back=observed,
+                        message=str(error)), error
+
+
+def _settle_applied(s: Session, plan: Plan, move: _Move, *, decision_id: int, version: int,
+                    read_back: int, now: datetime) -> None:
+    settings = _settings(plan, move.service)
+    if not settle_decision(session=s, decision_id=decision_id, state="applied", at=now,
+                           read_back=read_back):
+        raise GateError(move.service, f"decision #{decision_id} was settled by someone else")
+    promoted = settings.next_step(move.to_weight) is None
+    status = (RolloutStatus.REVERTED if move.action is not Action.APPROVE
+              else RolloutStatus.PROMOTED if promoted else RolloutStatus.WAITING)
+    update_state(session=s, service=move.service, expected_version=version,
+                 weight=move.to_weight, step_since=now, status=status.value,
+                 router_weight=read_back, router_checked_at=now, drift_since=None,
+                 consecutive_failures=0, phase=settings.phase, updated_at=now)
+    _events(s, plan, move, decision_id=decision_id, now=now)
+    if move.action is Action.APPROVE and promoted:
+        _phase_complete(s, plan, move.service, now=now)
+
+
+_EVENT = {Action.APPROVE: ("approved", "info"), Action.REVERT: ("reverted", "warning"),
+          Action.AUTO_REVERT: ("auto-reverted", "critical")}
+
+
+def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datetime) -> None:
+    kind, severity = _EVENT[move.action]
+    data = {"decision_id": decision_id, "from_weight": move.from_weight,
+            "to_weight": move.to_weight, "actor": move.actor, "reason": move.reason,
+            "override": move.override, "evaluation_id": move.evaluation_id,
+            "route": plan.service(move.service).route}
+    verb = {"approved": "approved", "reverted": "reverted",
+            "auto-reverted": "reverted automatically"}[kind]
+    mark = " [OVERRIDE]" if move.override else ""
+    summary = (f"{move.service}: {move.from_weight} % -> {move.to_weight} % {verb} by "
+               f"{move.actor}{mark}: {move.reason}")
+    # one key per decision: each is news, not a repeat of an ongoing condition
+    record_event(session=s, at=now, kind=kind, service=move.service, severity=severity,
+                 dedup_key=f"{kind}:{move.service}:{decision_id}", summary=summary, data=data)
+    if move.override:
+        record_event(session=s, at=now, kind="override", service=move.service,
+                     severity="warning", dedup_key=f"override:{move.service}:{decision_id}",
+                     summary=f"{move.service}: gate overridden by {move.actor}: {move.reason}",
+                     data=data)
+
+
+def _phase_complete(s: Session, plan: Plan, service: str, *, now: datetime) -> None:
+    phase = plan.phase_of(service)
+    if phase is None:
+        return
+    for other in phase.services:
+        if other == service:
+            continue
+        st = get_state(session=s, service=other)
+        if st is None or _settings(plan, other).next_step(st.weight) is not None:
+            return
+    record_event(session=s, at=now, kind="phase-complete", service=None,
+                 dedup_key=f"phase-complete:{phase.id}",
+                 summary=f"phase {phase.id} ({phase.name}) complete: "
+                         f"{', '.join(phase.services)} at their last step",
+                 data={"phase": phase.id, "services": list(phase.services)})
+
+
+def _raise_unless_applied(result: tuple[DecisionOutcome, CutoverError | None]) -> DecisionOutcome:
+    outcome, error = result
+    if error is not None:
+        raise error
+    return outcome
+
+
+# -- the public operations -----------------------------------------------------------
+
+def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
+            reason: str, override: bool = False, now: datetime,
+            expected_version: int | None = None) -> DecisionOutcome:
+    """Move ``service`` to its next step if the gate allows (or ``override``).
+
+    Raises GateError (refused: verdict, soak, drift, operator, a decision in
+    progress), ConflictError (the state changed since ``expected_version`` or during
+    the claim), RouterError (the router failed; the decision is recorded failed)."""
+    settings = _settings(plan, service)
+    _check_operator(plan, service, actor)
+    _check_reason(service, reason, override=override)
+    _ensure(engine, plan)
+    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
+    with session_scope(engine) as s:
+        state = _state(s, service)
+        seen = _seen_at_step(s, state, now)
+    _check_version(state, expected_version)
+    nxt = settings.next_step(state.weight)
+    if nxt is None:
+        raise GateError(service, f"already at the last step ({state.weight} %): nothing to approve")
+    status, why = assess(weight=state.weight, stored_status=state.status,
+                         step_since=state.step_since, settings=settings, seen=seen, now=now)
+    observed = router.read_weight(service)
+    used_override = False
+    if not _may_approve(status):
+        if not override:
+            raise GateError(service, f"not approved: {why} (--override with a reason goes "
+                            "past a verdict)")
+        used_override = True
+    if observed != state.weight:
+        if not override:
+            raise GateError(service, _drift_words(plan, service, observed, state.weight) +
+                            ": revert to put it back, or --override to step from the store's "
+                            "weight")
+        used_override = True
+    move = _Move(service=service, action=Action.APPROVE, from_weight=state.weight,
+                 to_weight=nxt, actor=actor, reason=reason, override=used_override,
+                 evaluation_id=seen.id if seen else None, expected_router=observed)
+    return _raise_unless_applied(_apply(engine=engine, plan=plan, router=router, move=move,
+                                        version=state.version, now=now))
+
+
+def revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
+           reason: str, to: str = "previous", now: datetime,
+           expected_version: int | None = None) -> DecisionOutcome:
+    """Step ``service`` back one step (``to="previous"``) or to 0 (``to="0"``).
+
+    Always allowed to an operator; it also puts back a route changed by hand."""
+    return _raise_unless_applied(_revert(engine=engine, plan=plan, router=router,
+                                         service=service, actor=actor, reason=reason, to=to,
+                                         now=now, expected_version=expected_version))
+
+
+def _revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
+            reason: str, to: str, now: datetime,
+            expected_version: int | None = None) -> tuple[DecisionOutcome, CutoverError | None]:
+    if to not in ("previous", "0"):
+        raise ConfigError(f"{service}: revert --to takes previous or 0, got {to!r}")
+    settings = _settings(plan, service)
+    _check_operator(plan, service, actor)
+    _check_reason(service, reason)
+    _ensure(engine, plan)
+    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
+    with session_scope(engine) as s:
+        state = _state(s, service)
+    _check_version(state, expected_version)
+    target = 0 if to == "0" else settings.previous_step(state.weight)
+    observed, _ = _try_read(router, service)
+    if target == state.weight and observed == target:
+        raise GateError(service, f"already at {target} % on the store and on the route: "
+                        "nothing to revert")
+    move = _Move(service=service, action=Action.REVERT, from_weight=state.weight, to_weight=target,
+                 actor=actor, reason=reason)
+    return _apply(engine=engine, plan=plan, router=router, move=move, version=state.version,
+                  now=now)
+
+
+def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
+               reason: str, now: datetime) -> list[DecisionOutcome]:
+    """Every service back to the baseline (0 %), the emergency rollback.  A service
+    already at 0 on the store and on its route is skipped; one that fails does not stop
+    the others: its outcome says FAILED and why."""
+    _check_operator(plan, "all services", actor)
+    _check_reason("all services", reason)
+    _ensure(engine, plan)
+    outcomes = []
+    for svc in plan.services:
+        with session_scope(engine) as s:
+            weight = _state(s, svc.name).weight
+        observed, _ = _try_read(router, svc.name)
+        if weight == 0 and observed == 0:
+            continue
+        outcomes.append(_guarded(lambda name=svc.name: _revert(
+            engine=engine, plan=plan, router=router, service=name, actor=actor,
+            reason=reason, to="0", now=now), service=svc.name, action=Action.REVERT,
+            from_weight=weight, actor=actor))
+    return outcomes
+
+
+def _guarded(run: Any, *, service: str, action: Action, from_weight: int,
+             actor: str) -> DecisionOutcome:
+    """``run()``'s outcome; a refusal before any decision becomes a FAILED outcome."""
+    try:
+        outcome, _error = run()
+        return outcome  # type: ignore[no-any-return]
+    except CutoverError as e:
+        log.error("%s: %s refused: %s", service, action, e)
+        return DecisionOutcome(service=service, action=action, from_weight=from_weight,
+                               to_weight=0, state=DecisionState.FAILED, actor=actor,
+                               message=str(e))
+
+
+def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
+                now: datetime) -> list[DecisionOutcome]:
+    """The worker's policy: a service with ``auto_revert.after_failures`` consecutive
+    fail verdicts at its current step goes back to 0 %, actor ``cutover``."""
+    _ensure(engine, plan)
+    outcomes = []
+    for svc in plan.services:
+        settings = _settings(plan, svc.name)
+        with session_scope(engine) as s:
+            state = _state(s, svc.name)
+            if not settings.auto_revert.enabled or state.weight == 0:
+                continue
+            rows = [r for r in evaluation_history(session=s, service=svc.name,
+                                                  start=state.step_since, end=now)
+                    if r.weight == state.weight]
+        failures = trailing_failures([r.verdict for r in rows])
+        if failures < settings.auto_revert.after_failures:
+            continue
+        last = rows[-1]
+        why = last.reasons[0] if last.reasons else "fail"
+        reason = (f"{failures} consecutive fail verdicts at {state.weight} % (policy: "
+                  f"{settings.auto_revert.after_failures}); latest: {why}")
+        outcomes.append(_guarded(lambda name=svc.name, reason=reason, eid=last.id: _auto(
+            engine=engine, plan=plan, router=router, service=name, reason=reason,
+            evaluation_id=eid, now=now), service=svc.name, action=Action.AUTO_REVERT,
+            from_weight=state.weight, actor=AUTO_ACTOR))
+    return outcomes
+
+
+def _auto(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, reason: str,
+          evaluation_id: int | None,
+          now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
+    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
+    with session_scope(engine) as s:
+        state = _state(s, service)
+    move = _Move(service=service, action=Action.AUTO_REVERT, from_weight=state.weight,
+                 to_weight=0, actor=AUTO_ACTOR, reason=reason, evaluation_id=evaluation_id)
+    return _apply(engine=engine, plan=plan, router=router, move=move, version=state.version,
+                  now=now)
+
+
+def reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetime,
+              service: str | None = None,
+              older_than: timedelta = PENDING_STALE) -> list[DecisionOutcome]:
+    """Settle decisions left pending by a crash (older than ``older_than``): the route is
+    read back; at the decision's weight it was applied, else it failed.  A route that
+    cannot be read leaves its decision pending for the next try."""
+    with session_scope(engine) as s:
+        stale = pending_decisions(session=s, service=service, before=now - older_than)
+    outcomes = []
+    for d in stale:
+        assert d.id is not None
+        observed, err = _try_read(router, d.service)
+        if observed is None:
+            log.warning("decision #%d of %s stays pending: %s", d.id, d.service, err)
+            continue
+        move = _Move(service=d.service, action=Action(d.action), from_weight=d.from_weight,
+                     to_weight=d.to_weight, actor=d.actor, reason=d.reason,
+                     override=d.override, evaluation_id=d.evaluation_id)
+        with session_scope(engine) as s:
+            version = _state(s, d.service).version
+            if observed == d.to_weight:
+                _settle_applied(s, plan, move, decision_id=d.id, version=version,
+                                read_back=observed, now=now)
+                outcomes.append(move.outcome(DecisionState.APPLIED, decision_id=d.id,
+                                             read_back=observed, message="reconciled"))
+                continue
+        error = RouterError(plan.service(d.service).route,
+                            f"found pending after a crash; the route reads {observed} %, "
+                            f"not {d.to_weight} %: not applied")
+        outcome, _ = _settle_failed(engine, move, decision_id=d.id, version=version,
+                                    error=error, observed=observed, now=now)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _check_version(state: ServiceState, expected: int | None) -> None:
+    if expected is not None and state.version != expected:
+        raise ConflictError(f"service {state.service}", expected, state.version)
+
+
+def _drift_words(plan: Plan, service: str, observed: int | None, stored: int) -> str:
+    route = plan.service(service).route
+    return (f"route {route} shows {observed} % but the store says {stored} % "
+            "(changed by hand?)")
+
+
+# -- reading ---------------------------------------------------------------------------
+
+def service_status(*, engine: Engine, plan: Plan, router: TrafficRouter,
+                   now: datetime) -> list[ServiceStatus]:
+    """Every service of the plan, in plan order: the ``status --json`` rows.
+
+    Reads each route; drift that starts or ends is recorded (state and event), never
+    undone.  It does not settle pending decisions: call :func:`reconcile` for that."""
+    _ensure(engine, plan)
+    return [_one_status(engine, plan, router, svc.name, now) for svc in plan.services]
+
+
+def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
+                now: datetime) -> ServiceStatus:
+    settings = _settings(plan, service)
+    observed, router_error = _try_read(router, service)
+    with session_scope(engine) as s:
+        state = _state(s, service)
+        seen = _seen_at_step(s, state, now)
+        pending = pending_decisions(session=s, service=service)
+        in_flight = bool(pending) and observed in (pending[0].from_weight,
+                                                   pending[0].to_weight)
+        drift = observed is not None and observed != state.weight and not in_flight
+        _note_drift(s, plan, state, observed, drift=drift, now=now)
+    status, why = assess(weight=state.weight, stored_status=state.status,
+                         step_since=state.step_since, settings=settings, seen=seen, now=now)
+    if drift:
+        why = _drift_words(plan, service, observed, state.weight) + "; " + why
+    if pending:
+        p = pending[0]
+        why = f"decision #{p.id} pending ({p.action} {p.from_weight} -> {p.to_weight} %); " + why
+    return ServiceStatus(
+        service=service, phase=settings.phase, weight=state.weight, router_weight=observed,
+        drift=drift, next_weight=settings.next_step(state.weight), state=status,
+        verdict=seen.verdict.value if seen else None, evaluated_at=seen.at if seen else None,
+        why=why, version=state.version, step_since=state.step_since,
+        evaluation_id=seen.id if seen else None, router_error=router_error,
+        pending_decision=pending[0].id if pending else None)
+
+
+def _note_drift(s: Session, plan: Plan, state: ServiceState, observed: int | None, *,
+                drift: bool, now: datetime) -> None:
+    started = drift and state.drift_since is None
+    ended = not drift and observed is not None and state.drift_since is not None
+    if not (started or ended or (observed is not None and observed != state.router_weight)):
+        return  # nothing new: no write on every page refresh
+    since = now if started else (None if ended else state.drift_since)
+    set_observed(session=s, service=state.service, router_weight=observed, checked_at=now,
+                 drift_since=since)
+    data = {"route": plan.service(state.service).route, "stored": state.weight,
+            "router": observed}
+    if started:
+        record_event(session=s, at=now, kind="drift", service=state.service,
+                     severity="warning", data=data,
+                     summary=_drift_words(plan, state.service, observed, state.weight) +
+                     "; left as it is")
+    elif ended:
+        record_event(session=s, at=now, kind="drift-resolved", service=state.service,
+                     data=data, summary=f"{state.service}: route {data['route']} agrees "
+                     f"with the store again ({state.weight} %)")
+
+
+def decisions(*, engine: Engine, service: str | None = None,
+              limit: int = 200) -> list[DecisionRecord]:
+    """The audit trail, newest first."""
+    with session_scope(engine) as s:
+        return [_record(d) for d in list_decisions(session=s, service=service, limit=limit)]
+

@@ -1,0 +1,143 @@
+"""The traffic router seam: one small protocol, chosen by the plan's ``router.kind``.
+
+A router knows, for a service of the plan, how to read the share of traffic the
+candidate gets and how to set it.  Weights are percentages (0..100) on both sides of
+this protocol; each router translates to what its API wants."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy.engine import Engine
+
+from slo.errors import ConfigError, RouterError
+from slo.plan import Plan
+
+__all__ = ["ROUTERS", "TrafficRouter", "api_client_for", "build_router", "kube_api_client",
+           "kube_errors"]
+
+log = logging.getLogger(__name__)
+
+#: seconds per API request: a hung API server must not leave a decision pending long
+REQUEST_TIMEOUT = 10.0
+
+
+@runtime_checkable
+class TrafficRouter(Protocol):
+    """Reads and sets the candidate's share of a service's traffic, in percent."""
+
+    kind: str
+
+    def read_weight(self, service: str) -> int:
+        """The weight the router applies now; RouterError when it cannot be read."""
+        ...
+
+    def set_weight(self, service: str, weight: int, *, expected: int | None = None) -> int:
+        """Set ``weight`` and return the weight read back afterwards.
+
+        ``expected``: the weight the caller saw; if a concurrent change moved the route
+        elsewhere, refuse (RouterError, status 409) instead of overwriting it."""
+        ...
+
+
+def build_router(plan: Plan, engine: Engine, *, api_client: Any = None) -> TrafficRouter:
+    """The router the plan names; ``api_client`` (a kubernetes ApiClient) replaces the
+    one built from kubeconfig or the in-cluster service account (tests pass theirs)."""
+    kind = plan.router.kind
+    try:
+        factory = ROUTERS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown router kind {kind!r}; expected one of "
+                          f"{', '.join(ROUTERS)}") from None
+    return factory(plan, engine, api_client)
+
+
+def _dry_run(plan: Plan, engine: Engine, _api: Any) -> TrafficRouter:
+    from rollout.routers.dryrun import DryRunRouter
+
+    return DryRunRouter(plan=plan, engine=engine)
+
+
+def _openshift(plan: Plan, _engine: Engine, api: Any) -> TrafficRouter:
+    from rollout.routers.openshift import OpenShiftRouteRouter
+
+    return OpenShiftRouteRouter(plan=plan, api_client=api or kube_api_client(plan))
+
+
+def _gateway(plan: Plan, _engine: Engine, api: Any) -> TrafficRouter:
+    from rollout.routers.gateway_api import GatewayApiRouter
+
+    return GatewayApiRouter(plan=plan, api_client=api or kube_api_client(plan))
+
+
+ROUTERS: dict[str, Callable[[Plan, Engine, Any], TrafficRouter]] = {
+    "openshift-route": _openshift,
+    "gateway-api": _gateway,
+    "dry-run": _dry_run,
+}
+
+
+def kube_api_client(plan: Plan) -> Any:
+    """A kubernetes ApiClient from the in-cluster service account (``router.in_cluster``
+    or when running in a pod without a kubeconfig) or from kubeconfig."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    rc = plan.router
+    try:
+        if rc.in_cluster or (rc.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+                             and not os.environ.get("KUBECONFIG")):
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(config_file=rc.kubeconfig, context=rc.context,
+                                    client_configuration=cfg)
+    except (config.ConfigException, OSError) as e:
+        raise ConfigError(f"cannot configure the Kubernetes client for router "
+                          f"{rc.kind}: {e}") from None
+    return client.ApiClient(cfg)
+
+
+def api_client_for(host: str, *, token: str | None = None, ca_file: str | None = None,
+                   verify_tls: bool = True) -> Any:
+    """An ApiClient for an API server URL and a bearer token (a service-account token
+    from outside the cluster, or a test's fake API server)."""
+    from kubernetes import client
+
+    cfg = client.Configuration(host=host)
+    if token:
+        # the generated client looks the key up as "authorization" and sends it as is
+        cfg.api_key = {"authorization": "Bearer " + token}
+    cfg.verify_ssl = verify_tls
+    if ca_file:
+        cfg.ssl_ca_cert = ca_file
+    return client.ApiClient(cfg)
+
+
+@contextmanager
+def kube_errors(route: str, doing: str) -> Iterator[None]:
+    """Kubernetes client failures as RouterError with the HTTP status and the API
+    server's own message (its Status object), never the request's headers."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except ApiException as e:
+        raise RouterError(route, f"{doing}: HTTP {e.status} {_status_message(e)}",
+                          status=e.status) from None
+    except HTTPError as e:
+        raise RouterError(route, f"{doing}: API server unreachable: {e}") from None
+
+
+def _status_message(e: Any) -> str:
+    import json
+
+    try:
+        body = json.loads(e.body or "{}")
+        return str(body.get("message") or e.reason or "")
+    except (ValueError, AttributeError):
+        return str(e.reason or "")

@@ -1,0 +1,132 @@
+"""The gate's states and the values it hands back (frozen; the store's rows stay inside
+the store and the gate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Action", "DecisionOutcome", "DecisionRecord", "DecisionState", "RolloutStatus",
+           "ServiceStatus"]
+
+
+class RolloutStatus(StrEnum):
+    """Where a service stands at its step (the ``state`` of ``status --json``)."""
+
+    WAITING = "waiting"    # no pass at this step yet, or the step has not soaked
+    READY = "ready"        # pass at this step and soaked (or at 0 %): approve may move it
+    BLOCKED = "blocked"    # the latest verdict at this step is fail: only override moves it
+    PROMOTED = "promoted"  # at the last step: nothing more to approve
+    REVERTED = "reverted"  # sent back by a revert; approve starts again from here
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REVERT = "revert"
+    AUTO_REVERT = "auto-revert"   # the worker's policy, actor "cutover"
+
+
+class DecisionState(StrEnum):
+    PENDING = "pending"   # written, router not yet confirmed (a crash leaves it here)
+    APPLIED = "applied"   # the router reads back the new weight
+    FAILED = "failed"     # the router refused or reads back the old weight
+
+
+def iso(t: datetime | None) -> str | None:
+    """``2026-11-26T12:00:00Z``: the contract's timestamp form."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``cutover status --json``, plus what the dashboard needs to act."""
+
+    service: str
+    phase: str | None
+    weight: int
+    router_weight: int | None
+    drift: bool
+    next_weight: int | None
+    state: RolloutStatus
+    verdict: str | None
+    evaluated_at: datetime | None
+    why: str                         # the state in words, e.g. "soaking: 4m more of 15m"
+    version: int
+    step_since: datetime | None = None
+    evaluation_id: int | None = None
+    router_error: str | None = None
+    pending_decision: int | None = None
+
+    @property
+    def may_approve(self) -> bool:
+        return self.state is RolloutStatus.READY or (
+            self.state is RolloutStatus.REVERTED and self.weight == 0)
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "phase": self.phase, "weight": self.weight,
+            "router_weight": self.router_weight, "drift": self.drift,
+            "next_weight": self.next_weight, "state": self.state.value,
+            "verdict": self.verdict, "evaluated_at": iso(self.evaluated_at),
+            # additions to the contract (it may grow, not break)
+            "why": self.why, "version": self.version, "step_since": iso(self.step_since),
+            "evaluation_id": self.evaluation_id, "router_error": self.router_error,
+            "pending_decision": self.pending_decision,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision of the audit trail (``cutover decisions --json``)."""
+
+    id: int
+    at: datetime
+    service: str
+    action: Action
+    from_weight: int
+    to_weight: int
+    actor: str
+    reason: str
+    override: bool
+    state: DecisionState
+    evaluation_id: int | None = None
+    error: str | None = None
+    applied_at: datetime | None = None
+    read_back: int | None = None
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "at": iso(self.at), "service": self.service,
+            "action": self.action.value, "from_weight": self.from_weight,
+            "to_weight": self.to_weight, "actor": self.actor, "reason": self.reason,
+            "override": self.override, "state": self.state.value,
+            "evaluation_id": self.evaluation_id,
+            # additions to the contract
+            "error": self.error, "applied_at": iso(self.applied_at),
+            "read_back": self.read_back,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What approve / revert / auto-revert did.  ``decision_id`` is None when nothing was
+    recorded (``revert_all`` reports a refused service this way instead of raising)."""
+
+    service: str
+    action: Action
+    from_weight: int
+    to_weight: int
+    state: DecisionState
+    actor: str
+    override: bool = False
+    decision_id: int | None = None
+    read_back: int | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is DecisionState.APPLIED
