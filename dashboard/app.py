@@ -1,0 +1,34 @@
+"""The dashboard's entry point: ``streamlit run dashboard/app.py`` (see dashboard.launch).
+
+Reads CUTOVER_PLAN and CUTOVER_DB from the environment; one file per page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run` puts this file's folder on sys.path, not the repository's root, and the
+# project may run from a checkout without being installed.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import components, page  # noqa: E402
+
+st.set_page_config(page_title="cutover", page_icon=":material/alt_route:", layout="wide")
+
+ctx = page.context()
+nav = st.navigation([
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/service.py", title="Service", icon=":material/monitoring:"),
+    st.Page("pages/decisions.py", title="Decisions", icon=":material/history:"),
+    st.Page("pages/reports.py", title="Reports", icon=":material/description:"),
+    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+])
+with st.sidebar:
+    st.caption("Plan")
+    st.text(ctx.plan.name)
+    components.render_viewer(ctx.viewer)
+nav.run()

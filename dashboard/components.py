@@ -1,0 +1,247 @@
+"""The pieces pages are made of: ``render_*`` helpers that draw one thing each.
+
+Text that comes from logs, metrics, plans or people (reasons, check details, channel
+names) is attacker-controlled as far as the page is concerned: it is shown with
+``st.text``, in a dataframe, or in markdown escaped by :func:`md`; never with
+``unsafe_allow_html``.  Plotly renders a subset of HTML in hover and annotation text, so
+text bound for a chart goes through :func:`html.escape` first."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboard.actions import ActionResult, Outcome
+from dashboard.auth import Viewer
+from dashboard.status import KEY_FIGURES, PhaseState, PhaseView, ServiceCard, SuccessRow
+from slo.verdict import Verdict
+from store.views import DecisionView, SeriesPoint
+
+__all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "render_card", "render_checks",
+           "render_decisions", "render_figures", "render_result", "render_success",
+           "render_timeline", "render_verdict", "render_viewer"]
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all
+# of them also defuses Streamlit's own syntax (:red[...], :emoji:, $latex$).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'^%@,;?/])")
+
+Colour = Literal["red", "orange", "green", "blue", "gray"]
+VERDICT_COLOURS: dict[Verdict, Colour] = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "orange"}
+PHASE_COLOURS: dict[PhaseState, Colour] = {
+    PhaseState.DONE: "green", PhaseState.CURRENT: "blue", PhaseState.UPCOMING: "gray"}
+LABELS = {"requests": "requests", "rps": "request rate", "error_rate": "error rate",
+          "latency_avg_ms": "latency avg", "latency_p50_ms": "latency p50",
+          "latency_p95_ms": "latency p95", "latency_p99_ms": "latency p99",
+          "memory_mb": "memory", "cpu_cores": "CPU"}
+
+
+def md(text: object) -> str:
+    """``text`` as markdown that shows exactly these characters and nothing else."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def fmt(figure: str, value: float | None) -> str:
+    """A figure with its unit, or an em dash when no source gives it."""
+    if value is None:
+        return "—"
+    if figure == "error_rate":
+        return f"{value * 100:.2f} %"
+    if figure.startswith("latency"):
+        return f"{value:.1f} ms"
+    if figure == "rps":
+        return f"{value:.1f} req/s"
+    if figure == "memory_mb":
+        return f"{value:.0f} MiB"
+    if figure == "cpu_cores":
+        return f"{value:.2f} cores"
+    return f"{value:,.0f}"
+
+
+def render_viewer(viewer: Viewer) -> None:
+    st.caption("Signed in")
+    st.text(viewer.label)
+    if viewer.can_log_in and st.button("Sign in", key="login"):
+        st.login()
+
+
+def render_verdict(verdict: Verdict | None) -> None:
+    if verdict is None:
+        st.badge("NO VERDICT", color="gray")
+    else:
+        st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+
+
+def render_timeline(views: Sequence[PhaseView]) -> None:
+    """The six weeks side by side; the current phase stands out."""
+    for col, p in zip(st.columns(len(views) or 1), views, strict=False):
+        with col, st.container(border=True):
+            st.badge(p.state.value.upper(), color=PHASE_COLOURS[p.state])
+            st.markdown(f"**{md(p.id)}**  \n{md(p.name)}")
+            if p.weights:
+                st.caption(md(", ".join(f"{s} {w} %" for s, w in p.weights)))
+
+
+def render_alarms(cards: Sequence[ServiceCard]) -> None:
+    """Drift and stale data at the top of the page, loudly: both mean what the page
+    shows may not be what the traffic does."""
+    drift = [c for c in cards if c.drift]
+    stale = [c for c in cards if c.stale]
+    if drift:
+        st.error("**ROUTER DRIFT** — " + "; ".join(f"{md(c.service)}: {md(c.drift)}"
+                                                   for c in drift), icon=":material/error:")
+    if stale:
+        st.warning("**STALE DATA** — " + "; ".join(f"{md(c.service)}: {md(c.stale)}"
+                                                   for c in stale), icon=":material/schedule:")
+
+
+def render_card(card: ServiceCard) -> None:
+    with st.container(border=True):
+        head, badge = st.columns([3, 1])
+        head.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
+        with badge:
+            render_verdict(card.verdict)
+        nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
+        st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
+        if card.drift:
+            st.error(f"DRIFT: {md(card.drift)}", icon=":material/error:")
+        if card.stale:
+            st.warning(f"STALE: {md(card.stale)}", icon=":material/schedule:")
+        render_figures(card, KEY_FIGURES)
+        render_blockers(card)
+
+
+def render_figures(card: ServiceCard, figures: Iterable[str]) -> None:
+    rows = [f"| {LABELS[f]} | {fmt(f, card.baseline.get(f))} | {fmt(f, card.candidate.get(f))} |"
+            for f in figures]
+    st.markdown("| | baseline | candidate |\n|---|---:|---:|\n" + "\n".join(rows))
+
+
+def render_blockers(card: ServiceCard) -> None:
+    if card.next_weight is None:
+        st.success("On its last step: nothing left to approve.")
+    elif card.blockers:
+        st.markdown("**Blocks the next step:**\n" + "\n".join(f"- {md(b)}" for b in card.blockers))
+    else:
+        st.success(f"Nothing blocks {card.next_weight} %: ready for approval.")
+
+
+def render_success(rows: Sequence[SuccessRow]) -> None:
+    if not rows:
+        st.info("The plan names no migration-wide success metrics.")
+        return
+    for col, r in zip(st.columns(len(rows)), rows, strict=False):
+        with col, st.container(border=True):
+            word = {True: "MET", False: "MISSED", None: "NO DATA"}[r.met]
+            colour: Colour = {True: "green", False: "red", None: "gray"}[r.met]  # type: ignore[assignment]
+            st.badge(word, color=colour)
+            st.metric(LABELS.get(r.figure, r.figure), fmt(r.figure, r.value))
+            st.caption(md(f"target {r.target}; {r.basis}"))
+
+
+def render_checks(card: ServiceCard) -> None:
+    if not card.checks:
+        st.info("No evaluation stored yet for this service.")
+        return
+    st.dataframe([{"check": c["name"], "verdict": c["verdict"], "baseline": c["baseline"],
+                   "candidate": c["candidate"], "limit": c["limit"], "detail": c["detail"]}
+                  for c in card.checks], hide_index=True, width="stretch")
+    for reason in card.reasons:
+        st.text(f"• {reason}")
+    if card.wait:
+        st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
+
+
+def render_result(result: ActionResult) -> None:
+    text = f"{md(result.proposal.sentence)}: {md(result.message)}"
+    {Outcome.APPLIED: st.success, Outcome.REFUSED: st.error, Outcome.CHANGED: st.warning,
+     Outcome.FAILED: st.error}[result.outcome](f"**{result.outcome.value.upper()}** — {text}")
+
+
+def render_decisions(rows: Sequence[DecisionView]) -> None:
+    if not rows:
+        st.info("No decisions match.")
+        return
+    st.dataframe([{**d.contract(), "error": d.error} for d in rows], hide_index=True,
+                 width="stretch")
+
+
+def decisions_csv(rows: Sequence[DecisionView]) -> bytes:
+    """The decisions as CSV; cells that a spreadsheet would run as a formula are quoted
+    with a leading apostrophe (OWASP: CSV injection)."""
+    out = io.StringIO()
+    fields = ["id", "at", "service", "action", "from_weight", "to_weight", "actor", "reason",
+              "override", "state", "evaluation_id", "error"]
+    w = csv.DictWriter(out, fieldnames=fields)
+    w.writeheader()
+    for d in rows:
+        row = {**d.contract(), "error": d.error or "", "at": d.at.isoformat()}
+        w.writerow({k: _csv_cell(v) for k, v in row.items()})
+    return out.getvalue().encode()
+
+
+def _csv_cell(v: object) -> object:
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return "" if v is None else v
+
+
+_SERIES = (("latency_p50_ms", "p50", "dot"), ("latency_p95_ms", "p95", "solid"),
+           ("latency_p99_ms", "p99", "dash"))
+_COLOURS = {"baseline": "#7f7f7f", "candidate": "#1f77b4"}
+_DECISION_COLOURS = {"approve": "#2ca02c", "revert": "#d62728", "auto-revert": "#d62728"}
+
+
+def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView]) -> go.Figure:
+    """Latency, error rate, request rate, memory and weight over time, baseline and
+    candidate on the same axes, with every applied decision as a vertical line."""
+    fig = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=("latency (ms)", "error rate (%)", "request rate (req/s)",
+                                        "memory (MiB)", "candidate weight (%)"))
+    xs = [p.at for p in points]
+    for variant in ("baseline", "candidate"):
+        for figure, label, dash in _SERIES:
+            fig.add_trace(_line(xs, points, variant, figure, f"{variant} {label}", dash), 1, 1)
+        for row, figure, scale in ((2, "error_rate", 100.0), (3, "rps", 1.0), (4, "memory_mb", 1.0)):
+            fig.add_trace(_line(xs, points, variant, figure, f"{variant} {LABELS[figure]}",
+                                "solid", scale=scale, legend=False), row, 1)
+    fig.add_trace(go.Scatter(x=xs, y=[p.weight for p in points], name="weight",
+                             line={"shape": "hv", "color": _COLOURS["candidate"]},
+                             showlegend=False), 5, 1)
+    _mark_decisions(fig, decisions)
+    fig.update_layout(height=900, margin={"l": 40, "r": 10, "t": 30, "b": 20},
+                      legend={"x": 1.01, "y": 1, "yanchor": "top"}, hovermode="x unified")
+    return fig
+
+
+def _line(xs: list[datetime], points: Sequence[SeriesPoint], variant: str, figure: str,
+          name: str, dash: str, *, scale: float = 1.0, legend: bool = True) -> go.Scatter:
+    ys = [_scaled(getattr(p, variant).get(figure), scale) for p in points]
+    return go.Scatter(x=xs, y=ys, name=name, mode="lines", showlegend=legend,
+                      legendgroup=variant, line={"color": _COLOURS[variant], "dash": dash,
+                                                  "width": 1.5})
+
+
+def _scaled(v: float | None, scale: float) -> float | None:
+    return None if v is None else v * scale
+
+
+def _mark_decisions(fig: go.Figure, decisions: Sequence[DecisionView]) -> None:
+    for d in decisions:
+        if d.state != "applied":
+            continue
+        colour = "#ff7f0e" if d.override else _DECISION_COLOURS.get(d.action, "#555")
+        fig.add_vline(x=d.at.timestamp() * 1000, line_width=1, line_dash="dot",
+                      line_color=colour, row="all", col=1)
+        fig.add_annotation(x=d.at, y=1.0, yref="y domain", row=1, col=1, showarrow=False,
+                           yanchor="bottom", font={"size": 10, "color": colour},
+                           text=html.escape(f"{d.from_weight}→{d.to_weight} %"),
+                           hovertext=html.escape(f"{d.action} by {d.actor}: {d.reason}"))

@@ -1,0 +1,119 @@
+"""Cached access to the plan, the store and the packages that act on them.
+
+``st.cache_resource`` holds what is built once and never mutated (the engine, the plan);
+``st.cache_data`` holds query results for a few seconds, keyed by the database URL so two
+stores in one process (tests) never share answers.  Nothing here reads Prometheus or
+Kubernetes: the store is the source of truth, kept current by the worker.  The one
+exception is an operator's action, which goes through ``rollout`` to the router."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from slo.plan import Plan
+from slo.planfile import parse_plan
+from slo.verdict import Evaluation
+from store import views
+from store.db import make_engine, session_scope
+
+__all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
+           "latest", "now", "plan", "refresh", "series", "settings", "state_now", "states"]
+
+log = logging.getLogger(__name__)
+
+LIVE_TTL = timedelta(seconds=5)      # what the worker changes every interval
+SERIES_TTL = timedelta(seconds=30)   # charts: a new point a minute at most matters
+
+
+@dataclass(frozen=True)
+class Settings:
+    plan_path: str
+    db_url: str
+
+
+def settings() -> Settings:
+    return Settings(plan_path=os.environ.get("CUTOVER_PLAN", "plans/nanopore.yaml"),
+                    db_url=os.environ.get("CUTOVER_DB", "sqlite:///cutover.db"))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@st.cache_resource(show_spinner=False)
+def engine(db_url: str) -> Engine:
+    return make_engine(db_url)
+
+
+@st.cache_resource(show_spinner=False)
+def _plan(path: str, mtime_ns: int) -> Plan:
+    return parse_plan(Path(path).read_text(encoding="utf-8"), source=path)
+
+
+def plan(path: str) -> Plan:
+    """The plan at ``path``, parsed again only when the file changes."""
+    return _plan(path, Path(path).stat().st_mtime_ns)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def states(db_url: str) -> dict[str, views.StateView]:
+    with session_scope(engine(db_url)) as s:
+        return views.service_states(session=s)
+
+
+def state_now(db_url: str, service: str) -> views.StateView | None:
+    """Uncached: what the store holds right now (an action compares against it)."""
+    with session_scope(engine(db_url)) as s:
+        return views.service_states(session=s).get(service)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def latest(db_url: str) -> dict[str, tuple[int, Evaluation]]:
+    with session_scope(engine(db_url)) as s:
+        return views.latest_evaluations(session=s)
+
+
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False, max_entries=64)
+def series(db_url: str, service: str, start: datetime | None,
+           max_points: int = 600) -> list[views.SeriesPoint]:
+    with session_scope(engine(db_url)) as s:
+        return views.evaluation_series(session=s, service=service, start=start,
+                                       max_points=max_points)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=64)
+def decisions(db_url: str, **filters: Any) -> list[views.DecisionView]:
+    with session_scope(engine(db_url)) as s:
+        return views.decisions_filtered(session=s, **filters)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def actors(db_url: str) -> list[str]:
+    with session_scope(engine(db_url)) as s:
+        return views.decision_actors(session=s)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def events(db_url: str, limit: int = 50) -> list[views.EventView]:
+    with session_scope(engine(db_url)) as s:
+        return views.recent_events(session=s, limit=limit)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def event_counts(db_url: str, since: datetime | None = None) -> dict[str, int]:
+    with session_scope(engine(db_url)) as s:
+        return views.event_counts(session=s, since=since)
+
+
+def refresh() -> None:
+    """Forget cached query results (after an action, so the page shows its effect)."""
+    for fn in (states, latest, series, decisions, actors, events, event_counts):
+        fn.clear()

@@ -1,0 +1,33 @@
+"""Overview: where the migration stands, at one look."""
+
+import streamlit as st
+
+from dashboard import components, data, page, status
+from dashboard.components import md
+
+ctx = page.context()
+st.title("Migration overview")
+st.caption(md(ctx.plan.name))
+
+
+@st.fragment(run_every=page.LIVE_EVERY)
+def live() -> None:
+    states, latest, now = data.states(ctx.db_url), data.latest(ctx.db_url), data.now()
+    cards = status.cards(ctx.plan, states, latest, now)
+    components.render_alarms(cards)
+    st.subheader("Six weeks")
+    components.render_timeline(status.phases(ctx.plan, states))
+    st.subheader("Services")
+    for row in range(0, len(cards), 3):
+        for col, card in zip(st.columns(3), cards[row:row + 3], strict=False):
+            with col:
+                components.render_card(card)
+                st.page_link("pages/service.py", label=f"{card.service}: charts and actions",
+                             icon=":material/monitoring:", query_params={"service": card.service})
+    st.subheader("Migration-wide success metrics")
+    components.render_success(status.success_rows(ctx.plan, latest))
+    st.caption(f"Read from the store at {now:%Y-%m-%d %H:%M:%S} UTC; refreshes every "
+               f"{int(page.LIVE_EVERY.total_seconds())} s.")
+
+
+live()

@@ -1,0 +1,129 @@
+"""Service: why a service stands where it does, and the controls that move it."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboard import components, data, page, status
+from dashboard.actions import ActionKind, Proposal, perform, propose
+from dashboard.components import md
+
+ctx = page.context()
+names = [s.name for s in ctx.plan.services]
+wanted = st.query_params.get("service")
+service = st.selectbox("Service", names, index=names.index(wanted) if wanted in names else 0,
+                       key="service")
+st.query_params["service"] = service
+RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
+          "6 weeks": timedelta(weeks=6)}
+
+
+def card() -> status.ServiceCard:
+    return status.card(ctx.plan, service, data.states(ctx.db_url).get(service),
+                       data.latest(ctx.db_url).get(service), data.now())
+
+
+def _close() -> None:
+    st.session_state.pop("pending_action", None)
+
+
+def _confirm(proposal: Proposal) -> None:
+    c = card()
+    st.markdown(f"### {md(proposal.sentence)}")
+    st.caption("The verdict this rests on")
+    components.render_verdict(c.verdict)
+    if c.evaluated_at:
+        st.caption(f"evaluated {c.evaluated_at:%Y-%m-%d %H:%M:%S} UTC, at {c.weight} %")
+    for r in c.reasons:
+        st.text(f"• {r}")
+    if proposal.kind is ActionKind.OVERRIDE:
+        st.error("**OVERRIDE** — this goes past the gate's verdict. It is recorded as an "
+                 "override, with your name and reason, and announced to the change board.")
+    reason = st.text_area("Reason (kept in the audit trail)", key="action_reason")
+    sure = (st.checkbox("I take responsibility for going past the verdict", key="action_sure")
+            if proposal.kind is ActionKind.OVERRIDE else True)
+    go, cancel = st.columns(2)
+    if go.button(proposal.verb, key="action_confirm", type="primary",
+                 disabled=not (reason.strip() and sure)):
+        result = perform(engine=data.engine(ctx.db_url), plan=ctx.plan, proposal=proposal,
+                         actor=ctx.viewer.name or "", reason=reason,
+                         current=data.state_now(ctx.db_url, proposal.service), now=data.now())
+        st.session_state["action_result"] = result
+        _close()
+        data.refresh()
+        st.rerun()
+    if cancel.button("Cancel", key="action_cancel"):
+        _close()
+        st.rerun()
+
+
+confirm = st.dialog("Confirm the change", width="large", on_dismiss=_close)(_confirm)
+confirm_override = st.dialog("Override the gate", width="large", on_dismiss=_close)(_confirm)
+
+
+def actions() -> None:
+    st.subheader("Actions")
+    if "action_result" in st.session_state:
+        components.render_result(st.session_state["action_result"])
+    if not ctx.viewer.may_operate:
+        st.info(f"Read-only: {md(ctx.viewer.label)}. Only the plan's operators may "
+                "approve or revert.")
+    state = data.states(ctx.db_url).get(service)
+    offer = {k: propose(ctx.plan, service, state, k) for k in ActionKind}
+    cols = st.columns(3)
+    for col, kind, kind_type in ((cols[0], ActionKind.APPROVE, "primary"),
+                                 (cols[1], ActionKind.REVERT, "secondary"),
+                                 (cols[2], ActionKind.REVERT_ALL, "secondary")):
+        p = offer[kind]
+        label = f"{kind.value.capitalize()} → {p.to_weight} %" if p else f"{kind.value}: no step"
+        if col.button(label, key=f"open_{kind.value}", type=kind_type,  # type: ignore[arg-type]
+                      disabled=p is None or not ctx.viewer.may_operate):
+            st.session_state["pending_action"] = p
+            st.session_state.pop("action_result", None)
+    with st.expander("Override: go past a verdict that is not PASS"):
+        st.warning("For when the evidence is understood and the step must happen anyway. "
+                   "Recorded as an override.")
+        p = offer[ActionKind.OVERRIDE]
+        if st.button(f"Override → {p.to_weight} %" if p else "override: no step",
+                     key="open_override", icon=":material/warning:",
+                     disabled=p is None or not ctx.viewer.may_operate):
+            st.session_state["pending_action"] = p
+            st.session_state.pop("action_result", None)
+    pending = st.session_state.get("pending_action")
+    if pending is not None and ctx.viewer.may_operate:
+        (confirm_override if pending.kind is ActionKind.OVERRIDE else confirm)(pending)
+
+
+@st.fragment(run_every=page.LIVE_EVERY)
+def live() -> None:
+    c = card()
+    st.title(f"{c.service}: {c.title}")
+    head = st.columns([1, 1, 2])
+    head[0].metric("candidate weight", f"{c.weight} %",
+                   f"next {c.next_weight} %" if c.next_weight is not None else "last step",
+                   delta_color="off")
+    with head[1]:
+        components.render_verdict(c.verdict)
+        st.caption(md(f"route {c.route}, phase {c.phase}"))
+    with head[2]:
+        components.render_blockers(c)
+    if c.drift:
+        st.error(f"DRIFT: {md(c.drift)}", icon=":material/error:")
+    if c.stale:
+        st.warning(f"STALE: {md(c.stale)}", icon=":material/schedule:")
+    st.subheader("Latest evaluation")
+    components.render_checks(c)
+
+
+live()
+actions()
+st.subheader("Over time")
+span = st.segmented_control("Range", list(RANGES), default="7 d", key="range") or "7 d"
+start = data.now().replace(second=0, microsecond=0) - RANGES[span]
+points = data.series(ctx.db_url, service, start)
+if points:
+    marks = data.decisions(ctx.db_url, service=service, start=start, limit=500)
+    st.plotly_chart(components.chart_figure(points, marks), key="charts",
+                    config={"displaylogo": False})
+else:
+    st.info("No evaluations stored in this range yet.")

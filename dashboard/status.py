@@ -1,0 +1,233 @@
+"""What the pages show, as plain values built from the plan and the store's answers.
+
+Pure functions (no Streamlit, no I/O) so the shaping is tested without a browser: where
+each phase stands, one card per service, the migration-wide success metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from slo.plan import Plan, TargetSpec
+from slo.units import format_duration
+from slo.verdict import Evaluation, Verdict
+from store.views import StateView
+
+__all__ = ["KEY_FIGURES", "PhaseState", "PhaseView", "ServiceCard", "SuccessRow",
+           "cards", "current_phase", "human_duration", "phases", "stale_after",
+           "success_rows"]
+
+#: the figures a card shows, in order
+KEY_FIGURES = ("latency_p95_ms", "error_rate", "rps", "memory_mb")
+
+
+class PhaseState(StrEnum):
+    DONE = "done"            # every service of the phase is on its last step
+    CURRENT = "current"      # the first phase, in plan order, that is not done
+    UPCOMING = "upcoming"    # after the current one
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    id: str
+    name: str
+    services: tuple[str, ...]
+    state: PhaseState
+    weights: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceCard:
+    service: str
+    title: str
+    route: str
+    phase: str | None
+    weight: int
+    next_weight: int | None
+    previous_weight: int
+    status: str
+    verdict: Verdict | None
+    evaluated_at: datetime | None
+    evaluation_id: int | None
+    baseline: Mapping[str, float | None]
+    candidate: Mapping[str, float | None]
+    reasons: tuple[str, ...]
+    blockers: tuple[str, ...]
+    drift: str | None = None
+    stale: str | None = None
+    wait: str | None = None
+    step_since: datetime | None = None
+    checks: tuple[dict[str, object], ...] = field(default=(), compare=False)
+
+
+def human_duration(td: timedelta) -> str:
+    """``1h30m``, rounded to the minute above one minute."""
+    secs = max(0, int(td.total_seconds()))
+    if secs >= 60:
+        secs = secs // 60 * 60
+    return format_duration(timedelta(seconds=secs))
+
+
+def stale_after(plan: Plan) -> timedelta:
+    """An evaluation older than this is stale: the worker evaluates every interval, so
+    three missed rounds (and never less than two minutes) mean it stopped."""
+    return max(3 * plan.interval, timedelta(minutes=2))
+
+
+def _weight(states: Mapping[str, StateView], service: str) -> int:
+    st = states.get(service)
+    return st.weight if st else 0
+
+
+def current_phase(plan: Plan, states: Mapping[str, StateView]) -> str | None:
+    """The first phase, in plan order, with a service below its last step."""
+    for p in plan.phases:
+        if any(_weight(states, s) < plan.settings(s).steps[-1] for s in p.services):
+            return p.id
+    return None
+
+
+def phases(plan: Plan, states: Mapping[str, StateView]) -> list[PhaseView]:
+    """Each phase with its state: done before the current one, upcoming after it."""
+    current = current_phase(plan, states)
+    ids = [p.id for p in plan.phases]
+    at = ids.index(current) if current is not None else len(ids)
+    return [PhaseView(id=p.id, name=p.name, services=tuple(p.services),
+                      state=(PhaseState.DONE if i < at else
+                             PhaseState.CURRENT if i == at else PhaseState.UPCOMING),
+                      weights=tuple((s, _weight(states, s)) for s in p.services))
+            for i, p in enumerate(plan.phases)]
+
+
+def cards(plan: Plan, states: Mapping[str, StateView],
+          latest: Mapping[str, tuple[int, Evaluation]], now: datetime) -> list[ServiceCard]:
+    return [card(plan, s.name, states.get(s.name), latest.get(s.name), now)
+            for s in plan.services]
+
+
+def card(plan: Plan, service: str, state: StateView | None,
+         latest: tuple[int, Evaluation] | None, now: datetime) -> ServiceCard:
+    svc, settings = plan.service(service), plan.settings(service)
+    weight = state.weight if state else 0
+    ev = latest[1] if latest else None
+    stale = _stale(plan, ev, now)
+    drift = _drift(state)
+    wait = (human_duration(timedelta(seconds=ev.wait_seconds))
+            if ev is not None and ev.wait_seconds is not None else None)
+    return ServiceCard(
+        service=service, title=svc.title or service, route=svc.route,
+        phase=settings.phase, weight=weight, next_weight=settings.next_step(weight),
+        previous_weight=settings.previous_step(weight),
+        status=state.status if state else "waiting",
+        verdict=ev.verdict if ev else None, evaluated_at=ev.at if ev else None,
+        evaluation_id=latest[0] if latest else None,
+        baseline=_figures(ev, "baseline"), candidate=_figures(ev, "candidate"),
+        reasons=ev.reasons if ev else (),
+        blockers=_blockers(plan, service, state, ev, now, stale=stale, drift=drift, wait=wait),
+        drift=drift, stale=stale, wait=wait, step_since=state.step_since if state else None,
+        checks=tuple(c.contract() for c in ev.checks) if ev else (),
+    )
+
+
+def _figures(ev: Evaluation | None, variant: str) -> dict[str, float | None]:
+    if ev is None:
+        return {}
+    return dict(getattr(ev, variant).contract())
+
+
+def _stale(plan: Plan, ev: Evaluation | None, now: datetime) -> str | None:
+    if ev is None:
+        return None
+    age = now - ev.at
+    if age > stale_after(plan):
+        return (f"the newest evaluation is {human_duration(age)} old: "
+                "is the worker running?")
+    return None
+
+
+def _drift(state: StateView | None) -> str | None:
+    if state is None or state.router_weight is None or state.router_weight == state.weight:
+        return None
+    return (f"the router sends {state.router_weight} % to the candidate, "
+            f"the store says {state.weight} %")
+
+
+def _blockers(plan: Plan, service: str, state: StateView | None, ev: Evaluation | None,
+              now: datetime, *, stale: str | None, drift: str | None,
+              wait: str | None) -> tuple[str, ...]:
+    """What stands between the service and its next step, in words (the gate decides)."""
+    settings = plan.settings(service)
+    weight = state.weight if state else 0
+    if settings.next_step(weight) is None:
+        return ()
+    out: list[str] = []
+    if drift:
+        out.append(f"drift: {drift}")
+    if ev is None:
+        out.append("no evaluation yet")
+    else:
+        if stale:
+            out.append(f"stale data: {stale}")
+        if ev.verdict is Verdict.FAIL:
+            out.extend(f"fails {c.name}: {c.detail}" if c.detail else f"fails {c.name}"
+                       for c in ev.checks if c.verdict is Verdict.FAIL)
+        elif ev.verdict is Verdict.INCONCLUSIVE:
+            out.extend(ev.reasons[:3] or ("the verdict is inconclusive",))
+            if wait:
+                out.append(f"about {wait} until enough data at the current traffic")
+    if state is not None and state.step_since is not None and weight > 0:
+        left = settings.min_soak - (now - state.step_since)
+        if left > timedelta(0):
+            out.append(f"soaking: {human_duration(left)} left of {human_duration(settings.min_soak)}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SuccessRow:
+    figure: str
+    target: str
+    value: float | None
+    met: bool | None          # None: no data, never counted as met
+    basis: str
+
+
+def success_rows(plan: Plan, latest: Mapping[str, tuple[int, Evaluation]]) -> list[SuccessRow]:
+    """The plan's migration-wide success metrics against the candidates' newest figures:
+    summed over services for ``scope: total``, the worst service otherwise."""
+    candidates = {s: ev.candidate for s, (_, ev) in latest.items()}
+    rows = []
+    for figure, spec in plan.success_targets().items():
+        values = {s: f.get(figure) for s, f in candidates.items() if f.get(figure) is not None}
+        value, basis = _aggregate(spec, values)
+        rows.append(SuccessRow(figure=figure, target=_target_text(spec), value=value,
+                               met=None if value is None else _meets(spec, value),
+                               basis=basis))
+    return rows
+
+
+def _aggregate(spec: TargetSpec, values: Mapping[str, float | None]) -> tuple[float | None, str]:
+    nums = {s: v for s, v in values.items() if v is not None}
+    if not nums:
+        return None, "no candidate figures yet"
+    if spec.scope == "total":
+        return sum(nums.values()), f"sum over {len(nums)} services"
+    worst = (min if spec.min is not None and spec.max is None else max)(nums, key=lambda s: nums[s])
+    return nums[worst], f"worst service: {worst}"
+
+
+def _meets(spec: TargetSpec, value: float) -> bool:
+    return not ((spec.max is not None and value > spec.max)
+                or (spec.min is not None and value < spec.min))
+
+
+def _target_text(spec: TargetSpec) -> str:
+    parts = []
+    if spec.min is not None:
+        parts.append(f">= {spec.min:g}")
+    if spec.max is not None:
+        parts.append(f"<= {spec.max:g}")
+    if spec.max_ratio_to_baseline is not None:
+        parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
+    return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
