@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 
 from cutover.context import Context
+from slo.errors import ConfigError
+from slo.units import parse_duration
 from store.db import upgrade as upgrade_schema
 
 
@@ -16,6 +19,18 @@ def upgrade(args: argparse.Namespace) -> int:
 
 
 def prune(args: argparse.Namespace) -> int:
-    from cutover.pending import not_yet
+    from store.retention import prune as prune_store
 
-    return not_yet("db prune", issue="production (retention of old rollups)")
+    try:
+        older_than = parse_duration(args.older_than)
+    except ValueError as e:
+        raise ConfigError(f"--older-than: {e}") from None
+    if older_than <= timedelta(0):
+        raise ConfigError(f"--older-than: expected a positive age like 90d, got {args.older_than!r}")
+    ctx = Context.from_args(args)
+    counts = prune_store(engine=ctx.ready_engine(), older_than=older_than, now=ctx.now)
+    cutoff = (ctx.now - older_than).isoformat(timespec="seconds")
+    print(f"pruned rows older than {args.older_than} (before {cutoff}):")
+    for table, n in counts.items():
+        print(f"  {table}: {n}")
+    return 0

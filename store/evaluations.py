@@ -19,6 +19,7 @@ __all__ = ["EvaluationRow", "evaluation_history", "latest_evaluation", "save_eva
 class EvaluationRow(SQLModel, table=True):
     __tablename__ = "evaluation"
     __table_args__ = (Index("ix_evaluation_service_at", "service", "at"),)
+    __prune_column__ = "at"  # store.retention: `cutover db prune` deletes old rows by this
 
     id: int | None = Field(default=None, primary_key=True)
     service: str = Field(max_length=63)

@@ -21,6 +21,7 @@ __all__ = ["EventRow", "pending_events", "record_event"]
 class EventRow(SQLModel, table=True):
     __tablename__ = "event"
     __table_args__ = (Index("ix_event_dispatched_id", "dispatched", "id"),)
+    __prune_column__ = "at"  # store.retention: `cutover db prune` deletes old rows by this
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
