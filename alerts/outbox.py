@@ -161,7 +161,7 @@ def dispatch(*, engine: Engine, plan: Plan, now: datetime, limit: int = 500) -> 
             if not channels or not _throttle(session, event, now, plan.alerts.repeat_interval):
                 continue
             for ch in channels:
-                store.add_delivery(session=session, event_id=event.id, channel=ch.name,
+                store.add_delivery(session=session, event=event, channel=ch.name,
                                    channel_kind=ch.kind, now=now,
                                    idempotency_key=uuid.uuid4().hex)
                 created += 1

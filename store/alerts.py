@@ -3,8 +3,9 @@ ongoing condition for repeat throttling.
 
 A delivery moves through :class:`DeliveryState`; every move is a conditional UPDATE
 (``WHERE state = ... AND claim_token = ...``) so two workers never both own a row, on
-SQLite and on PostgreSQL alike.  Rows are never deleted here: a failed delivery stays
-visible on the dashboard."""
+SQLite and on PostgreSQL alike.  A delivery carries a snapshot of its event, so it
+stays sendable and readable whatever retention does to the event table; finished rows
+(``done``) opt in to ``cutover db prune``, pending ones never go."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, and_, func, or_, update
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, and_, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import UtcDateTime
@@ -55,6 +56,8 @@ class AlertDelivery(SQLModel, table=True):
         UniqueConstraint("event_id", "channel", name="uq_alert_delivery_event_channel"),
         Index("ix_alert_delivery_state_next", "state", "next_attempt_at"),
     )
+    __prune_column__ = "created_at"  # store.retention: finished rows may go after a while
+    __prune_when__ = "done"          # ... but never one still waiting to be sent
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: int
@@ -70,6 +73,9 @@ class AlertDelivery(SQLModel, table=True):
     last_status: int | None = None
     last_error: str | None = None
     idempotency_key: str = Field(max_length=64)
+    done: bool = False                # sent or failed: final
+    #: the event as dispatched (id, at, kind, service, severity, dedup_key, summary, data)
+    event: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class AlertCondition(SQLModel, table=True):
@@ -120,10 +126,23 @@ def _event(row: EventRow) -> AlertEvent:
                       data=dict(row.data or {}))
 
 
-def _record(d: AlertDelivery, e: EventRow) -> DeliveryRecord:
+def _snapshot(e: AlertEvent) -> dict[str, Any]:
+    return {"id": e.id, "at": e.at.isoformat(), "kind": e.kind, "service": e.service,
+            "severity": e.severity, "dedup_key": e.dedup_key, "summary": e.summary,
+            "data": dict(e.data)}
+
+
+def _from_snapshot(d: dict[str, Any]) -> AlertEvent:
+    return AlertEvent(id=int(d["id"]), at=datetime.fromisoformat(d["at"]), kind=d["kind"],
+                      service=d.get("service"), severity=d.get("severity", "info"),
+                      dedup_key=d.get("dedup_key", ""), summary=d.get("summary", ""),
+                      data=d.get("data") or {})
+
+
+def _record(d: AlertDelivery) -> DeliveryRecord:
     assert d.id is not None
     return DeliveryRecord(
-        id=d.id, event=_event(e), channel=d.channel, channel_kind=d.channel_kind,
+        id=d.id, event=_from_snapshot(d.event), channel=d.channel, channel_kind=d.channel_kind,
         state=DeliveryState(d.state), attempts=d.attempts, created_at=d.created_at,
         next_attempt_at=d.next_attempt_at, sent_at=d.sent_at, last_status=d.last_status,
         last_error=d.last_error, idempotency_key=d.idempotency_key)
@@ -145,10 +164,10 @@ def mark_dispatched(*, session: Session, event_ids: list[int]) -> None:
                         .values(dispatched=True))
 
 
-def add_delivery(*, session: Session, event_id: int, channel: str, channel_kind: str,
+def add_delivery(*, session: Session, event: AlertEvent, channel: str, channel_kind: str,
                  now: datetime, idempotency_key: str) -> None:
-    session.add(AlertDelivery(event_id=event_id, channel=channel, channel_kind=channel_kind,
-                              created_at=now, next_attempt_at=now,
+    session.add(AlertDelivery(event_id=event.id, channel=channel, channel_kind=channel_kind,
+                              created_at=now, next_attempt_at=now, event=_snapshot(event),
                               idempotency_key=idempotency_key))
 
 
@@ -181,11 +200,9 @@ def _due(now: datetime) -> Any:
 
 
 def due_deliveries(*, session: Session, now: datetime, limit: int = 100) -> list[DeliveryRecord]:
-    q = (select(AlertDelivery, EventRow)
-         .join(EventRow, col(EventRow.id) == col(AlertDelivery.event_id))
-         .where(_due(now))
+    q = (select(AlertDelivery).where(_due(now))
          .order_by(col(AlertDelivery.next_attempt_at), col(AlertDelivery.id)).limit(limit))
-    return [_record(d, e) for d, e in session.exec(q).all()]
+    return [_record(d) for d in session.exec(q).all()]
 
 
 def claim_delivery(*, session: Session, delivery_id: int, token: str, now: datetime,
@@ -210,7 +227,7 @@ def _finish(session: Session, delivery_id: int, token: str, **values: Any) -> bo
 
 def mark_sent(*, session: Session, delivery_id: int, token: str, now: datetime,
               status: int | None) -> bool:
-    return _finish(session, delivery_id, token, state=DeliveryState.SENT.value, sent_at=now,
+    return _finish(session, delivery_id, token, state=DeliveryState.SENT.value, sent_at=now, done=True,
                    last_status=status, last_error=None)
 
 
@@ -225,7 +242,7 @@ def mark_retry(*, session: Session, delivery_id: int, token: str, next_at: datet
 
 def mark_failed(*, session: Session, delivery_id: int, token: str, status: int | None,
                 error: str) -> bool:
-    return _finish(session, delivery_id, token, state=DeliveryState.FAILED.value,
+    return _finish(session, delivery_id, token, state=DeliveryState.FAILED.value, done=True,
                    last_status=status, last_error=error)
 
 
@@ -249,7 +266,5 @@ def delivery_counts(*, session: Session) -> dict[str, int]:
 
 def recent_deliveries(*, session: Session, limit: int = 50) -> list[DeliveryRecord]:
     """Newest first."""
-    q = (select(AlertDelivery, EventRow)
-         .join(EventRow, col(EventRow.id) == col(AlertDelivery.event_id))
-         .order_by(col(AlertDelivery.id).desc()).limit(limit))
-    return [_record(d, e) for d, e in session.exec(q).all()]
+    q = select(AlertDelivery).order_by(col(AlertDelivery.id).desc()).limit(limit)
+    return [_record(d) for d in session.exec(q).all()]

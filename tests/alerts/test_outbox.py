@@ -261,9 +261,11 @@ def test_a_claimed_row_cannot_be_claimed_again_until_its_lease_ends(engine, plan
 def test_the_same_event_and_channel_never_get_two_rows(engine, plan):
     from sqlalchemy.exc import IntegrityError
     record(engine, "approved")
+    with session_scope(engine) as s:
+        [event] = store.undispatched_events(session=s)
     with pytest.raises(IntegrityError), session_scope(engine) as s:
         for _ in range(2):
-            store.add_delivery(session=s, event_id=1, channel="all", channel_kind="slack",
+            store.add_delivery(session=s, event=event, channel="all", channel_kind="slack",
                                now=NOW, idempotency_key="k")
             s.flush()
 

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("done", sa.Boolean(), nullable=False),
+        sa.Column("event", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id", "channel", name="uq_alert_delivery_event_channel"),
     )
