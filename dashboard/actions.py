@@ -15,7 +15,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from slo.errors import ConflictError, CutoverError, GateError, RouterError
+from rollout import gate
+from rollout.routers import build_router
+from rollout.state import DecisionOutcome
+from slo.errors import ConfigError, ConflictError, CutoverError, GateError, RouterError
 from slo.plan import Plan
 from store.views import StateView
 
@@ -45,6 +48,7 @@ class Proposal:
     route: str
     from_weight: int
     to_weight: int
+    version: int = 0     # the state's version when the operator looked
 
     @property
     def sentence(self) -> str:
@@ -80,7 +84,7 @@ def propose(plan: Plan, service: str, state: StateView | None,
     if to is None:
         return None
     return Proposal(kind=kind, service=service, route=svc.route, from_weight=weight,
-                    to_weight=to)
+                    to_weight=to, version=state.version if state else 0)
 
 
 def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reason: str,
@@ -89,52 +93,46 @@ def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reaso
     if not reason.strip():
         return ActionResult(Outcome.REFUSED, "a reason is required", proposal)
     seen = current.weight if current else 0
-    if seen != proposal.from_weight:
+    if seen != proposal.from_weight or (current and current.version != proposal.version):
         return ActionResult(
             Outcome.CHANGED, f"{proposal.service} changed under you: it is at {seen} % now "
             f"(you saw {proposal.from_weight} %); nothing was done", proposal, weight=seen)
     try:
         outcome = _call_gate(engine=engine, plan=plan, proposal=proposal, actor=actor,
                              reason=reason.strip(), now=now)
-    except ConflictError as e:
-        return ActionResult(Outcome.CHANGED, f"changed under you: {e}; nothing was done",
-                            proposal)
+    except ConflictError:
+        return ActionResult(Outcome.CHANGED, f"{proposal.service} changed under you while "
+                            "you were deciding; nothing was done: look again", proposal)
     except GateError as e:
+        return ActionResult(Outcome.REFUSED, f"the gate refused: {e.reason}", proposal)
+    except ConfigError as e:
         return ActionResult(Outcome.REFUSED, str(e), proposal)
     except RouterError as e:
         return ActionResult(Outcome.FAILED, f"the router failed: {e}", proposal)
     except CutoverError as e:
         return ActionResult(Outcome.FAILED, str(e), proposal)
-    except ImportError as e:
-        return ActionResult(Outcome.FAILED, f"the rollout package is not available: {e}",
-                            proposal)
     return _result(proposal, outcome)
 
 
 def _call_gate(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reason: str,
-               now: datetime) -> Any:
-    from rollout import gate
-    from rollout.routers import build_router
-
+               now: datetime) -> DecisionOutcome:
     router = build_router(plan, engine)
+    common: dict[str, Any] = dict(engine=engine, plan=plan, router=router,
+                                  service=proposal.service, actor=actor, reason=reason,
+                                  now=now, expected_version=proposal.version)
     if proposal.kind in (ActionKind.APPROVE, ActionKind.OVERRIDE):
-        return gate.approve(engine=engine, plan=plan, router=router, service=proposal.service,
-                            actor=actor, reason=reason,
-                            override=proposal.kind is ActionKind.OVERRIDE, now=now)
-    to = "0" if proposal.kind is ActionKind.REVERT_ALL else "previous"
-    return gate.revert(engine=engine, plan=plan, router=router, service=proposal.service,
-                       actor=actor, reason=reason, to=to, now=now)
+        return gate.approve(override=proposal.kind is ActionKind.OVERRIDE, **common)
+    return gate.revert(to="0" if proposal.kind is ActionKind.REVERT_ALL else "previous",
+                       **common)
 
 
-def _result(proposal: Proposal, outcome: Any) -> ActionResult:
-    """The gate's answer in the dashboard's words (it says applied, refused or failed)."""
-    state = str(getattr(getattr(outcome, "state", None), "value", getattr(outcome, "state", "")))
-    message = str(getattr(outcome, "message", "") or getattr(outcome, "reason", "") or "")
-    weight = getattr(outcome, "to_weight", None)
-    applied = getattr(outcome, "applied", None)
-    if applied is True or state == "applied":
-        return ActionResult(Outcome.APPLIED, message or f"applied: {proposal.sentence}",
-                            proposal, weight=weight if weight is not None else proposal.to_weight)
-    if state in ("refused", "") and applied is not True:
-        return ActionResult(Outcome.REFUSED, message or "the gate refused", proposal)
-    return ActionResult(Outcome.FAILED, message or f"the decision is {state}", proposal)
+def _result(proposal: Proposal, outcome: DecisionOutcome) -> ActionResult:
+    """The gate's answer in the dashboard's words."""
+    if outcome.ok:
+        weight = outcome.read_back if outcome.read_back is not None else outcome.to_weight
+        note = " (recorded as an override)" if outcome.override else ""
+        return ActionResult(Outcome.APPLIED, f"applied{note}: the route now sends {weight} % "
+                            f"to the candidate (decision #{outcome.decision_id})",
+                            proposal, weight=weight)
+    return ActionResult(Outcome.FAILED, outcome.message or f"the decision is {outcome.state}",
+                        proposal)

@@ -30,9 +30,9 @@ __all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "rende
            "render_decisions", "render_figures", "render_result", "render_success",
            "render_timeline", "render_verdict", "render_viewer"]
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all
-# of them also defuses Streamlit's own syntax (:red[...], :emoji:, $latex$).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'^%@,;?/])")
+# Any ASCII punctuation may be backslash-escaped in CommonMark; these are the ones that
+# mean something to it or to Streamlit's own syntax (:red[...], :emoji:, $latex$).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
 Colour = Literal["red", "orange", "green", "blue", "gray"]
 VERDICT_COLOURS: dict[Verdict, Colour] = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "orange"}
@@ -129,9 +129,10 @@ def render_blockers(card: ServiceCard) -> None:
     if card.next_weight is None:
         st.success("On its last step: nothing left to approve.")
     elif card.blockers:
-        st.markdown("**Blocks the next step:**\n" + "\n".join(f"- {md(b)}" for b in card.blockers))
+        st.markdown(f"**{card.status.value.upper()}** — blocks {card.next_weight} %:\n"
+                    + "\n".join(f"- {md(b)}" for b in card.blockers))
     else:
-        st.success(f"Nothing blocks {card.next_weight} %: ready for approval.")
+        st.success(f"**READY** for {card.next_weight} %: {md(card.why)}")
 
 
 def render_success(rows: Sequence[SuccessRow]) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rollout.gate import Seen, assess
+from rollout.state import RolloutStatus
 from slo.plan import Plan, TargetSpec
 from slo.units import format_duration
 from slo.verdict import Evaluation, Verdict
@@ -47,7 +49,8 @@ class ServiceCard:
     weight: int
     next_weight: int | None
     previous_weight: int
-    status: str
+    status: RolloutStatus
+    why: str
     verdict: Verdict | None
     evaluated_at: datetime | None
     evaluation_id: int | None
@@ -114,18 +117,19 @@ def card(plan: Plan, service: str, state: StateView | None,
     ev = latest[1] if latest else None
     stale = _stale(plan, ev, now)
     drift = _drift(state)
+    status, why = assessment(plan, service, state, latest, now)
     wait = (human_duration(timedelta(seconds=ev.wait_seconds))
             if ev is not None and ev.wait_seconds is not None else None)
     return ServiceCard(
         service=service, title=svc.title or service, route=svc.route,
         phase=settings.phase, weight=weight, next_weight=settings.next_step(weight),
         previous_weight=settings.previous_step(weight),
-        status=state.status if state else "waiting",
+        status=status, why=why,
         verdict=ev.verdict if ev else None, evaluated_at=ev.at if ev else None,
         evaluation_id=latest[0] if latest else None,
         baseline=_figures(ev, "baseline"), candidate=_figures(ev, "candidate"),
         reasons=ev.reasons if ev else (),
-        blockers=_blockers(plan, service, state, ev, now, stale=stale, drift=drift, wait=wait),
+        blockers=_blockers(status, why, ev, stale=stale, drift=drift, wait=wait),
         drift=drift, stale=stale, wait=wait, step_since=state.step_since if state else None,
         checks=tuple(c.contract() for c in ev.checks) if ev else (),
     )
@@ -150,37 +154,50 @@ def _stale(plan: Plan, ev: Evaluation | None, now: datetime) -> str | None:
 def _drift(state: StateView | None) -> str | None:
     if state is None or state.router_weight is None or state.router_weight == state.weight:
         return None
+    since = f" since {state.drift_since:%Y-%m-%d %H:%M} UTC" if state.drift_since else ""
     return (f"the router sends {state.router_weight} % to the candidate, "
-            f"the store says {state.weight} %")
+            f"the store says {state.weight} %{since}")
 
 
-def _blockers(plan: Plan, service: str, state: StateView | None, ev: Evaluation | None,
-              now: datetime, *, stale: str | None, drift: str | None,
-              wait: str | None) -> tuple[str, ...]:
-    """What stands between the service and its next step, in words (the gate decides)."""
-    settings = plan.settings(service)
+def _seen(state: StateView | None, latest: tuple[int, Evaluation] | None) -> Seen | None:
+    """The verdict the gate rests on: the latest evaluation, if made at this step."""
+    if latest is None:
+        return None
+    eid, ev = latest
     weight = state.weight if state else 0
-    if settings.next_step(weight) is None:
+    step_since = state.step_since if state else None
+    if ev.weight != weight or (step_since is not None and ev.at < step_since):
+        return None
+    return Seen(id=eid, verdict=ev.verdict, at=ev.at,
+                reason=ev.reasons[0] if ev.reasons else "no reason given")
+
+
+def assessment(plan: Plan, service: str, state: StateView | None,
+               latest: tuple[int, Evaluation] | None, now: datetime) -> tuple[RolloutStatus, str]:
+    """The gate's own reading of where the service stands (the gate decides again)."""
+    return assess(weight=state.weight if state else 0,
+                  stored_status=state.status if state else RolloutStatus.WAITING.value,
+                  step_since=state.step_since if state else None,
+                  settings=plan.settings(service), seen=_seen(state, latest), now=now)
+
+
+def _blockers(status: RolloutStatus, why: str, ev: Evaluation | None, *, stale: str | None,
+              drift: str | None, wait: str | None) -> tuple[str, ...]:
+    """What stands between the service and its next step, in words."""
+    if status is RolloutStatus.PROMOTED:
         return ()
     out: list[str] = []
     if drift:
         out.append(f"drift: {drift}")
-    if ev is None:
-        out.append("no evaluation yet")
-    else:
-        if stale:
-            out.append(f"stale data: {stale}")
-        if ev.verdict is Verdict.FAIL:
-            out.extend(f"fails {c.name}: {c.detail}" if c.detail else f"fails {c.name}"
-                       for c in ev.checks if c.verdict is Verdict.FAIL)
-        elif ev.verdict is Verdict.INCONCLUSIVE:
-            out.extend(ev.reasons[:3] or ("the verdict is inconclusive",))
-            if wait:
-                out.append(f"about {wait} until enough data at the current traffic")
-    if state is not None and state.step_since is not None and weight > 0:
-        left = settings.min_soak - (now - state.step_since)
-        if left > timedelta(0):
-            out.append(f"soaking: {human_duration(left)} left of {human_duration(settings.min_soak)}")
+    if stale:
+        out.append(f"stale data: {stale}")
+    if status not in (RolloutStatus.READY, RolloutStatus.REVERTED) or out:
+        out.append(why)
+    if ev is not None and status is RolloutStatus.BLOCKED:
+        out.extend(f"fails {c.name}: {c.detail}" if c.detail else f"fails {c.name}"
+                   for c in ev.checks if c.verdict is Verdict.FAIL)
+    if ev is not None and ev.verdict is Verdict.INCONCLUSIVE and wait:
+        out.append(f"about {wait} until enough data at the current traffic")
     return tuple(out)
 
 

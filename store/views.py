@@ -59,6 +59,7 @@ class StateView:
     router_checked_at: datetime | None
     version: int
     updated_at: datetime | None
+    drift_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def service_states(*, session: Session) -> dict[str, StateView]:
         service=r.service, phase=r.phase, weight=r.weight, status=r.status,
         step_since=r.step_since, consecutive_failures=r.consecutive_failures,
         router_weight=r.router_weight, router_checked_at=r.router_checked_at,
-        version=r.version, updated_at=r.updated_at) for r in rows}
+        version=r.version, updated_at=r.updated_at, drift_since=r.drift_since) for r in rows}
 
 
 def decisions_filtered(*, session: Session, service: str | None = None,

@@ -20,7 +20,7 @@ from slo.plan import Plan
 from store.db import session_scope
 from store.evaluations import EvaluationRow
 from store.events import record_event
-from store.rollout import Decision, ServiceState
+from store.rollout import Decision, ServiceState, set_dry_run_weight
 
 HOSTILE = ('<img src=x onerror="alert(1)"> **bold** :red[red] $x^2$ '
            '[click](javascript:alert(1)) <script>alert(2)</script>')
@@ -132,3 +132,5 @@ def _state(session: Any, service: str, phase: str, steps: list[tuple[datetime, i
     session.add(ServiceState(service=service, phase=phase, weight=weight, status="ready",
                              step_since=when, router_weight=weight, router_checked_at=now,
                              version=len(steps), updated_at=when))
+    # the dry-run router's route agrees with the store: no drift to begin with
+    set_dry_run_weight(session=session, service=service, weight=weight, at=now)

@@ -1,0 +1,94 @@
+"""The dashboard's fixtures: a seeded store, a plan with the dry-run router, and an
+AppTest of the real entry point reading them from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from slo.plan import Plan
+from slo.planfile import parse_plan
+from store.db import make_engine, upgrade
+from tests.conftest import PLAN_PATH
+from tests.dashboard.seed import Seeded, seed_store
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+def dry_run_plan_text() -> str:
+    text = PLAN_PATH.read_text()
+    line = "router: {kind: openshift-route, namespace: nanopore}"
+    assert line in text, "the shipped plan's router line moved: update this fixture"
+    return text.replace(line, "router: {kind: dry-run}")
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Path:
+    p = tmp_path / "plan.yaml"
+    p.write_text(dry_run_plan_text())
+    return p
+
+
+@pytest.fixture
+def dry_plan(plan_file: Path) -> Plan:
+    return parse_plan(plan_file.read_text(), source=str(plan_file))
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'dash.db'}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Engine]:
+    eng = make_engine(store_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Streamlit's caches live in the process: each test starts without them, and with
+    none of the identity settings of the machine running the tests."""
+    for var in ("CUTOVER_DASHBOARD_OPERATOR", "CUTOVER_TRUST_FORWARDED_USER"):
+        monkeypatch.delenv(var, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def seeded(store: Engine, dry_plan: Plan) -> Seeded:
+    # a little in the past, so the gate (which uses the real clock) sees every row
+    return seed_store(store, dry_plan, now=datetime.now(UTC) - timedelta(seconds=5),
+                      history=timedelta(hours=12), every=timedelta(minutes=10))
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch, plan_file: Path,
+        store_url: str) -> Callable[..., AppTest]:
+    """``app(operator=...)``: the dashboard as ``operator`` (None: nobody, read-only)."""
+    def make(operator: str | None = "ana@example.org", page: str | None = None,
+             query: dict[str, str] | None = None, db: str | None = None) -> AppTest:
+        monkeypatch.setenv("CUTOVER_PLAN", str(plan_file))
+        monkeypatch.setenv("CUTOVER_DB", db or store_url)
+        if operator:
+            monkeypatch.setenv("CUTOVER_DASHBOARD_OPERATOR", operator)
+        else:
+            monkeypatch.delenv("CUTOVER_DASHBOARD_OPERATOR", raising=False)
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.query_params.update(query or {})
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        return at
+    return make

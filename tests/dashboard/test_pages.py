@@ -1,0 +1,188 @@
+"""Every page of the dashboard, run by AppTest against a seeded SQLite store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from store.db import session_scope
+from store.rollout import Decision, ServiceState
+from tests.dashboard.helpers import assert_clean, page_text, plain, texts
+from tests.dashboard.seed import HOSTILE, Seeded, seed_store
+
+
+def test_overview_shows_the_six_weeks_the_cards_and_the_success_metrics(app, seeded):
+    at = app()
+    assert_clean(at)
+    text = page_text(at)
+    assert text.count("DONE]") == 3 and "CURRENT]" in text and text.count("UPCOMING]") == 2
+    for service in ("auth", "files", "samples", "ai", "audit", "gateway"):
+        assert f"#### {service}" in text
+    weights = {m.label: m.value for m in at.metric if m.label == "candidate weight"}
+    assert weights  # one per card
+    assert [m.value for m in at.metric if m.label == "candidate weight"] == \
+        ["100 %", "100 %", "25 %", "0 %", "0 %", "0 %"]
+    assert "READY** for 50 %" in text          # samples: pass, soaked
+    assert "Migration-wide success metrics" in text
+    assert any(b in text for b in ("MET]", "MISSED]"))
+    assert "ROUTER DRIFT" not in text and "STALE DATA" not in text
+
+
+def test_overview_shouts_drift_and_stale_data(app, store: Engine, dry_plan):
+    seed_store(store, dry_plan, now=datetime.now(UTC) - timedelta(hours=2),
+               history=timedelta(hours=12), every=timedelta(minutes=30))
+    with session_scope(store) as s:
+        state = s.get(ServiceState, "samples")
+        state.router_weight = 75
+        s.add(state)
+    at = app()
+    assert_clean(at)
+    errors = [plain(e.value) for e in at.error]
+    assert any("ROUTER DRIFT" in e and "75 % to the candidate" in e for e in errors), errors
+    warnings = [plain(w.value) for w in at.warning]
+    assert any("STALE DATA" in w and "2h" in w for w in warnings), warnings
+
+
+def test_an_empty_store_says_so_instead_of_failing(app, store):
+    at = app()
+    assert_clean(at)
+    text = page_text(at)
+    assert text.count("NO VERDICT]") == 6
+    assert "no candidate figures yet" in text
+
+
+def test_service_page_has_checks_charts_and_enabled_controls(app, seeded):
+    at = app(page="pages/service.py", query={"service": "samples"})
+    assert_clean(at)
+    assert at.selectbox(key="service").value == "samples"
+    assert "samples: Sample management service" in page_text(at)
+    assert at.dataframe, "the checks table"
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    names = {t.get("name") for t in spec["data"]}
+    assert {"baseline p95", "candidate p95", "baseline p99", "candidate p50"} <= names
+    assert spec["layout"]["shapes"], "decisions marked as vertical lines"
+    assert not at.button(key="open_approve").disabled
+    assert at.button(key="open_approve").label == "Approve → 50 %"
+    assert at.button(key="open_revert").label == "Revert → 10 %"
+
+
+def test_read_only_viewer_sees_disabled_controls(app, seeded):
+    at = app(operator=None, page="pages/service.py", query={"service": "samples"})
+    assert_clean(at)
+    for key in ("open_approve", "open_revert", "open_revert-to-0", "open_override"):
+        assert at.button(key=key).disabled, key
+    assert any("Read-only" in i.value for i in at.info)
+    assert "not signed in" in page_text(at)
+
+
+def test_a_signed_in_non_operator_is_read_only(app, seeded):
+    at = app(operator="mallory@example.org", page="pages/service.py",
+             query={"service": "samples"})
+    assert at.button(key="open_approve").disabled
+    assert "not an operator of this plan" in page_text(at)
+
+
+def test_hostile_text_from_logs_is_shown_escaped(app, store: Engine, dry_plan):
+    seed_store(store, dry_plan, now=datetime.now(UTC) - timedelta(seconds=5),
+               history=timedelta(hours=6), every=timedelta(minutes=30), hostile=True)
+    at = app(page="pages/service.py", query={"service": "samples"})
+    assert_clean(at)
+    # shown verbatim as plain text ...
+    assert any(HOSTILE in t.value for t in at.text)
+    # ... and never as live markdown: every special character is escaped there
+    for source in (m.value for m in at.markdown):
+        assert "<img" not in source and "](javascript" not in source and ":red[" not in source
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    hover = [a.get("hovertext", "") for a in chart["layout"]["annotations"]]
+    assert any("&lt;img" in h for h in hover) and not any("<img" in h for h in hover)
+    for page in ("pages/overview.py", "pages/decisions.py", "pages/alerts.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+        for source in texts(at):
+            if source in (t.value for t in at.text):
+                continue
+            assert "<img" not in source and "<script" not in source, (page, source)
+
+
+def test_decisions_page_filters_and_downloads_csv(app, seeded: Seeded, store: Engine):
+    with session_scope(store) as s:
+        s.add(Decision(at=datetime.now(UTC), service="samples", action="revert",
+                       from_weight=25, to_weight=10, actor="lee@example.org",
+                       reason="=HYPERLINK(\"http://evil\")", state="failed", error="409"))
+    at = app(page="pages/decisions.py")
+    assert_clean(at)
+    assert f"{seeded.decisions + 1} decisions" in page_text(at)
+    at.selectbox(key="f_service").select("samples").run()
+    assert "3 decisions" in page_text(at)
+    at.selectbox(key="f_action").select("revert").run()
+    assert "1 decisions" in page_text(at)
+    at.selectbox(key="f_action").select("(all)").run()
+    at.text_input(key="f_text").input("soaked").run()
+    assert "2 decisions" in page_text(at)
+    at.text_input(key="f_text").input("").run()
+    at.selectbox(key="f_actor").select("lee@example.org").run()
+    assert "1 decisions" in page_text(at)
+    assert at.download_button(key="csv").label == "Download CSV"
+    assert not at.download_button(key="csv").disabled
+
+
+def test_decisions_csv_defuses_formulas_and_keeps_every_field():
+    from dashboard.components import decisions_csv
+    from store.views import DecisionView
+
+    row = DecisionView(id=1, at=datetime(2026, 11, 26, 12, tzinfo=UTC), service="auth",
+                       action="approve", from_weight=25, to_weight=50, actor="ana",
+                       reason='=HYPERLINK("http://evil")', override=False, state="applied",
+                       error=None, evaluation_id=41)
+    lines = decisions_csv([row]).decode().splitlines()
+    assert lines[0] == ("id,at,service,action,from_weight,to_weight,actor,reason,override,"
+                        "state,evaluation_id,error")
+    assert lines[1].startswith("1,2026-11-26T12:00:00+00:00,auth,approve,25,50,ana,")
+    assert "\"'=HYPERLINK(\"\"http://evil\"\")\"" in lines[1]
+
+
+def test_reports_page_builds_or_says_why_not(app, seeded):
+    import reports
+
+    at = app(page="pages/reports.py")
+    assert_clean(at)
+    assert at.selectbox(key="phase").options[0].startswith("week-1")
+    at.selectbox(key="phase").select_index(3).run()
+    at.radio(key="format").set_value("md").run()
+    at.button(key="build").click().run()
+    assert_clean(at)
+    if hasattr(reports, "build_report") and hasattr(reports, "render"):
+        assert at.get("download_button"), page_text(at)
+    else:
+        assert any("Reports are not available" in w.value for w in at.warning)
+
+
+def test_alerts_page_masks_secrets_and_gates_the_test_button(app, seeded, monkeypatch):
+    secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", secret)
+    at = app(operator=None, page="pages/alerts.py")
+    assert_clean(at)
+    frames = [d.value.to_csv() for d in at.dataframe]
+    assert any("team-slack" in f for f in frames)
+    assert not any("SECRETSECRET" in f for f in frames + texts(at))
+    assert at.button(key="test_send").disabled
+    assert any("samples" in f for f in frames), "recent events"
+
+
+def test_every_page_runs_on_postgresql_too(app, engine, dry_plan, db_url):
+    seed_store(engine, dry_plan, now=datetime.now(UTC) - timedelta(seconds=5),
+               history=timedelta(hours=3), every=timedelta(minutes=30))
+    at = app(db=db_url)
+    assert [m.value for m in at.metric if m.label == "candidate weight"][:3] == \
+        ["100 %", "100 %", "25 %"]
+    for page in ("pages/service.py", "pages/decisions.py", "pages/alerts.py",
+                 "pages/reports.py"):
+        at.switch_page(page).run()
+        assert_clean(at)
+    with session_scope(engine) as s:
+        assert s.exec(select(ServiceState)).all()
