@@ -222,18 +222,22 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
         # the pending check below cannot race another claim
         new_version = update_state(session=s, service=move.service, expected_version=version,
                                    updated_at=now)
-        others = pending_decisions(session=s, service=move.service)
-        if others:
-            p = others[0]
-            raise GateError(move.service, f"changed under you: decision #{p.id} ({p.action} "
-                            f"{p.from_weight} -> {p.to_weight} % by {p.actor}) is in "
-                            "progress; reload and try again")
+        _refuse_if_pending(s, move.service)
         d = add_decision(session=s, at=now, service=move.service, action=move.action.value,
                          from_weight=move.from_weight, to_weight=move.to_weight,
                          actor=move.actor, reason=move.reason, override=move.override,
                          evaluation_id=move.evaluation_id)
         assert d.id is not None
         return d.id, new_version
+
+
+def _refuse_if_pending(s: Session, service: str) -> None:
+    others = pending_decisions(session=s, service=service)
+    if others:
+        p = others[0]
+        raise GateError(service, f"changed under you: decision #{p.id} ({p.action} "
+                        f"{p.from_weight} -> {p.to_weight} % by {p.actor}) is in "
+                        "progress; reload and try again")
 
 
 def _apply(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move, version: int,
@@ -383,6 +387,7 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
     with session_scope(engine) as s:
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
+        _refuse_if_pending(s, service)
     _check_version(state, expected_version)
     nxt = settings.next_step(state.weight)
     if nxt is None:
@@ -432,6 +437,7 @@ def _revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
     reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
     with session_scope(engine) as s:
         state = _state(s, service)
+        _refuse_if_pending(s, service)
     _check_version(state, expected_version)
     target = 0 if to == "0" else settings.previous_step(state.weight)
     observed, _ = _try_read(router, service)

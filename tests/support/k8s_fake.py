@@ -357,6 +357,7 @@ def _not_found(kind: tuple[str, str, str], name: str) -> tuple[int, dict[str, An
 def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True   # headers and body go out as two writes
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
