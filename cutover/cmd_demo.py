@@ -1,9 +1,89 @@
-"""Placeholder until the demo work lands."""
+"""``cutover demo``: the seed's migration on this machine, in week 3, with live traffic."""
+
+from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
-from cutover.pending import not_yet
+from slo.errors import ConfigError
+
+__all__ = ["demo"]
+
+DEFAULT_DIR = ".cutover-demo"
+#: what ``--db`` is when nobody set it (cutover.cli's default)
+_CLI_DEFAULT_DB = "sqlite:///cutover.db"
+#: past this the simulator cannot write the log as fast as the clock runs
+MAX_SPEED = 240.0
 
 
 def demo(args: argparse.Namespace) -> int:
-    return not_yet("demo", issue="demo")
+    from cutover.demo import DemoPaths, prepare
+
+    if not 0 < args.speed <= MAX_SPEED:
+        raise ConfigError(f"--speed: expected a number in (0, {MAX_SPEED:g}] (simulated seconds "
+                          f"per second), got {args.speed:g}")
+    paths = DemoPaths(Path(args.dir or DEFAULT_DIR).resolve())
+    db_url = args.db if _db_given(args.db) else paths.db_url
+    t0 = time.monotonic()
+    print(f"cutover demo: writing weeks 1 and 2 and the start of week 3 into "
+          f"{_shown(db_url)} ...", file=sys.stderr)
+    setup = prepare(source_plan=Path(args.plan), paths=paths, db_url=db_url,
+                    now=datetime.now(UTC))
+    h = setup.history
+    print(f"cutover demo: history from {h.start:%Y-%m-%d %H:%M} to {h.end:%H:%M} UTC: "
+          f"{h.evaluations} evaluations, {h.decisions} decisions "
+          f"({time.monotonic() - t0:.1f}s); plan {paths.plan}", file=sys.stderr)
+    if args.seed_only:
+        return 0
+    return _run(setup, port=args.port, speed=args.speed)
+
+
+def _db_given(db: str) -> bool:
+    return db != _CLI_DEFAULT_DB or "CUTOVER_DB" in os.environ
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _run(setup: object, *, port: int, speed: float) -> int:
+    from cutover.cmd_worker import Dashboard
+    from cutover.demo import DEMO_OPERATOR, Demo, DemoSetup
+    from cutover.simulator import CLOCK_ENV, SimClock
+    from cutover.worker import handle_signals
+
+    assert isinstance(setup, DemoSetup)
+    clock = SimClock.starting(setup.history.end, speed=speed)
+    running = Demo(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
+                   paths=setup.paths, clock=clock)
+    dash = Dashboard(port=port, plan_path=str(setup.paths.plan), db_url=setup.db_url,
+                     extra_env={CLOCK_ENV: clock.to_text(),
+                                "CUTOVER_DASHBOARD_OPERATOR": DEMO_OPERATOR})
+    stop = threading.Event()
+    try:
+        running.start()
+        dash.start()
+        print(f"\ncutover demo: open {dash.url}  (signed in as {DEMO_OPERATOR})\n"
+              f"  time runs at {speed:g}x; traffic in {setup.paths.access_log}; "
+              f"alerts in {setup.paths.alerts_log}\n"
+              "  the story: push the AI service (ai) to 50 % and watch the verdict turn "
+              "fail, the worker revert it and the alert arrive.  Ctrl-C stops.",
+              file=sys.stderr)
+        with handle_signals(stop):
+            while not stop.wait(1.0):
+                if not dash.running():
+                    print("cutover demo: the dashboard exited; stopping", file=sys.stderr)
+                    return 1
+    finally:
+        dash.stop()
+        running.close()
+        setup.engine.dispose()
+    print("cutover demo: stopped", file=sys.stderr)
+    return 0

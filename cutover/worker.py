@@ -1,0 +1,280 @@
+"""The worker: collect, evaluate, apply the auto-revert policy, deliver alerts; again.
+
+One round runs four steps in that order.  Each step is isolated, as slo-generator keeps
+a failing exporter from aborting the others: a step that raises is logged with its
+traceback, reported in the round's :class:`RoundReport`, and the next steps still run
+(alerts about a failing collector must still go out; a judge that fails must not stop
+the delivery of the alerts already waiting).  Each collector is isolated the same way.
+
+:func:`run_forever` repeats rounds every interval while this process holds the worker
+lease (one leader per store; the others wait and take over when it goes), serves
+``/metrics`` and ``/healthz``, and stops cleanly on SIGINT or SIGTERM: the round in
+progress finishes, the lease is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import FrameType
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from collectors.base import Collector, CollectReport
+from slo.plan import Plan
+from slo.verdict import Evaluation
+
+__all__ = ["RoundReport", "StepName", "StepResult", "handle_signals", "run_forever",
+           "run_round"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class StepName(StrEnum):
+    COLLECT = "collect"        # pull every source into the store
+    EVALUATE = "evaluate"      # judge the services in play, store the evaluations
+    POLICY = "auto-revert"     # revert services whose verdicts kept failing
+    ALERTS = "alerts"          # turn events into deliveries and send them
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: StepName
+    ok: bool
+    seconds: float
+    error: str | None = None   # the exception in one line, when the step raised
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What one round did; ``ok`` only when every step (and every collector) did."""
+
+    at: datetime
+    steps: tuple[StepResult, ...]
+    collect_reports: tuple[CollectReport, ...] = ()
+    evaluations: tuple[tuple[Evaluation, int], ...] = ()
+    reverted: tuple[Any, ...] = ()
+    alerts_queued: int = 0
+    alerts_delivered: Any = None
+    weights: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps) and all(r.ok for r in self.collect_reports)
+
+    def step(self, name: StepName) -> StepResult:
+        return next(s for s in self.steps if s.step == name)
+
+    def line(self) -> str:
+        parts = [f"{s.step}={'ok' if s.ok else 'FAILED'}" for s in self.steps]
+        verdicts = ", ".join(f"{e.service} {e.verdict}" for e, _ in self.evaluations)
+        return (f"round at {self.at.isoformat()}: {' '.join(parts)}; "
+                f"{len(self.evaluations)} evaluated ({verdicts or 'none'}); "
+                f"{len(self.reverted)} auto-reverted; {self.alerts_queued} alerts queued")
+
+
+class _Step:
+    """Runs one step, timing it and turning an exception into a failed result."""
+
+    def __init__(self, name: StepName):
+        self.name = name
+        self.result = StepResult(name, True, 0.0)
+
+    @contextmanager
+    def run(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        except Exception as e:
+            log.exception("worker: step %s failed", self.name)
+            self.result = StepResult(self.name, False, time.perf_counter() - t0,
+                                     f"{e.__class__.__name__}: {e}")
+        else:
+            self.result = StepResult(self.name, True, time.perf_counter() - t0)
+
+
+def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
+              collectors: Sequence[Collector], now: datetime,
+              metrics: Any = None) -> RoundReport:
+    """One round: collect -> evaluate -> auto-revert policy -> dispatch and deliver alerts."""
+    collect, evaluate, policy, alerts = (_Step(n) for n in StepName)
+    reports: list[CollectReport] = []
+    evaluations: list[tuple[Evaluation, int]] = []
+    reverted: list[Any] = []
+    queued, delivered = 0, None
+    with collect.run():
+        reports = _collect(collectors, now=now)
+    bad = [r for r in reports if not r.ok]
+    if bad:  # the reports already say what; the step is failed, the round goes on
+        collect.result = StepResult(StepName.COLLECT, False, collect.result.seconds,
+                                    "; ".join(r.line() for r in bad))
+    with evaluate.run():
+        from rollout.evaluation import evaluate as judge
+
+        evaluations = list(judge(engine=engine, plan=plan, plan_hash=plan_hash, at=now))
+    with policy.run():
+        from rollout.gate import auto_revert
+
+        reverted = list(auto_revert(engine=engine, plan=plan, router=router, now=now) or [])
+    with alerts.run():
+        queued, delivered = _alerts(engine=engine, plan=plan, now=now)
+    report = RoundReport(
+        at=now, steps=(collect.result, evaluate.result, policy.result, alerts.result),
+        collect_reports=tuple(reports), evaluations=tuple(evaluations),
+        reverted=tuple(reverted), alerts_queued=queued, alerts_delivered=delivered,
+        weights=_weights(plan, router))
+    _observe(metrics, report, leader=True, engine=engine)
+    log.info("worker: %s", report.line())
+    return report
+
+
+def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectReport]:
+    out: list[CollectReport] = []
+    for c in collectors:
+        name = getattr(c, "name", c.__class__.__name__)
+        try:
+            out.append(c.collect(now=now))
+        except Exception as e:
+            log.exception("worker: collector %s failed", name)
+            out.append(CollectReport(source=name, ok=False,
+                                     problems=[f"{e.__class__.__name__}: {e}"]))
+    return out
+
+
+def _alerts(*, engine: Engine, plan: Plan, now: datetime) -> tuple[int, Any]:
+    from alerts.outbox import deliver, dispatch
+
+    queued = 0
+    try:
+        queued = dispatch(engine=engine, plan=plan, now=now)
+    finally:
+        # what is already in the outbox goes out even when dispatching new events failed
+        delivered = deliver(engine=engine, plan=plan, now=now)
+    return queued, delivered
+
+
+def _weights(plan: Plan, router: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in plan.services:
+        try:
+            out[s.name] = int(router.read_weight(s.name))
+        except Exception as e:  # shown as missing in the metrics, never as a guess
+            log.warning("worker: cannot read the weight of %s: %s", s.name, e)
+    return out
+
+
+def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,
+             now: datetime | None = None, engine: Engine | None = None) -> None:
+    if metrics is None:
+        return
+    try:
+        if report is None:  # a round this worker did not do: only leadership changes
+            metrics.observe_round(collect_reports=[], evaluations=[], weights={},
+                                  alerts=_alert_counts(engine), leader=leader,
+                                  now=now or datetime.now(UTC))
+            return
+        alerts = _alert_counts(engine)
+        alerts["sent"] = getattr(report.alerts_delivered, "sent", 0)
+        metrics.observe_round(collect_reports=list(report.collect_reports),
+                              evaluations=[e for e, _ in report.evaluations],
+                              weights=report.weights, alerts=alerts, leader=leader,
+                              now=report.at)
+    except Exception:
+        log.exception("worker: could not update the metrics")
+
+
+def _alert_counts(engine: Engine | None) -> dict[str, int]:
+    if engine is None:
+        return {}
+    from alerts.outbox import pending_counts
+
+    counts = pending_counts(engine=engine)
+    return {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}
+
+
+# -- the loop ------------------------------------------------------------------------
+
+def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
+                collectors: Sequence[Collector], interval: timedelta,
+                stop: threading.Event, clock: Clock | None = None,
+                wall_seconds: Callable[[timedelta], float] | None = None,
+                metrics: Any = None, lease: Any = None,
+                on_round: Callable[[RoundReport], None] | None = None) -> int:
+    """Rounds every ``interval`` (of ``clock``'s time) until ``stop`` is set; rounds run.
+
+    ``lease`` (default: the store's worker lease): only its holder does rounds, the
+    others wait an interval and try again.  ``wall_seconds`` turns the clock's time into
+    seconds to sleep (a sped-up demo clock sleeps less)."""
+    from store.lease import Lease
+
+    now_of = clock or (lambda: datetime.now(UTC))
+    to_wall = wall_seconds or (lambda d: d.total_seconds())
+    lease = lease if lease is not None else Lease(engine, name="worker")
+    rounds = 0
+    _reconcile(engine=engine, plan=plan, router=router, now=now_of())
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            if _lead(lease):
+                report = run_round(plan=plan, plan_hash=plan_hash, engine=engine,
+                                   router=router, collectors=collectors, now=now_of(),
+                                   metrics=metrics)
+                rounds += 1
+                if on_round is not None:
+                    on_round(report)
+            else:
+                _observe(metrics, None, leader=False, now=now_of(), engine=engine)
+                log.debug("worker: another worker leads; waiting")
+            stop.wait(max(0.0, to_wall(interval) - (time.monotonic() - started)))
+    finally:
+        lease.release()
+        log.info("worker: stopped after %d rounds", rounds)
+    return rounds
+
+
+def _lead(lease: Any) -> bool:
+    try:
+        return bool(lease.acquire())
+    except Exception:
+        log.exception("worker: cannot take the lease; not leading this round")
+        return False
+
+
+def _reconcile(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
+    """Settle decisions a crash left pending (read the router back), before any round."""
+    try:
+        from rollout.gate import reconcile
+
+        reconcile(engine=engine, plan=plan, router=router, now=now)
+    except Exception:
+        log.exception("worker: reconciling pending decisions failed; going on")
+
+
+@contextmanager
+def handle_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (the round in progress finishes) while inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _set(signum: int, _frame: FrameType | None) -> None:
+        log.info("worker: %s received, stopping after this round",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, _set) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
