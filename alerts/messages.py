@@ -6,8 +6,8 @@ metrics or people (summaries, reasons, actors) with the escaper for that platfor
 markup (below).
 
 What an event's ``data`` may carry (all optional; the recorder fills what it knows):
-``phase``, ``weight``, ``from_weight``, ``to_weight``, ``router_weight``, ``actor``,
-``reason``, ``verdict``, ``reasons`` (list of text), ``checks`` (list of
+``phase``, ``weight`` (or ``stored``), ``from_weight``, ``to_weight``, ``router_weight``
+(or ``router``), ``route``, ``actor``, ``reason``, ``override``, ``services``, ``verdict``, ``reasons`` (list of text), ``checks`` (list of
 ``{name, verdict, baseline, candidate, limit}``, as ``evaluate --json``), ``figures``
 (``{baseline: {...}, candidate: {...}}``), ``source``, ``error``, ``resolves`` (the dedup
 key a resolved event ends)."""
@@ -125,14 +125,19 @@ def test_event(*, now: datetime) -> AlertEvent:
 def _facts(event: AlertEvent, *, phase: str | None, step: str | None) -> tuple[tuple[str, str], ...]:
     d = event.data
     out: list[tuple[str, str]] = []
-    for label, value in (("Service", event.service), ("Phase", phase), ("Step", step),
+    services = ", ".join(_text(x) for x in _list(d.get("services")))
+    for label, value in (("Service", event.service), ("Services", services), ("Phase", phase),
+                         ("Step", step), ("Route", d.get("route")),
                          ("Verdict", d.get("verdict")), ("Actor", d.get("actor")),
                          ("Reason", d.get("reason")), ("Source", d.get("source")),
                          ("Error", d.get("error"))):
         if value not in (None, ""):
             out.append((label, _text(value)))
-    if d.get("router_weight") is not None:
-        out.append(("Router weight", f"{_text(d['router_weight'])} %"))
+    if d.get("override") is True:
+        out.append(("Override", "yes: the gate's refusal was overridden"))
+    router = d.get("router_weight", d.get("router"))
+    if router is not None:
+        out.append(("Router weight", f"{_text(router)} %"))
     out.append(("When", event.at.strftime("%Y-%m-%d %H:%M:%S UTC")))
     return tuple(out)
 
@@ -140,9 +145,8 @@ def _facts(event: AlertEvent, *, phase: str | None, step: str | None) -> tuple[t
 def _step(d: Mapping[str, Any]) -> str | None:
     if d.get("from_weight") is not None and d.get("to_weight") is not None:
         return f"{_text(d['from_weight'])} % -> {_text(d['to_weight'])} %"
-    if d.get("weight") is not None:
-        return f"{_text(d['weight'])} %"
-    return None
+    weight = d.get("weight", d.get("stored"))
+    return f"{_text(weight)} %" if weight is not None else None
 
 
 def _figures(d: Mapping[str, Any]) -> tuple[FigureRow, ...]:

@@ -178,3 +178,22 @@ def test_each_event_kind_says_what_happened(kind, title, plan):
     m = render(event, plan)
     assert m.title == title
     assert ("Step", "50 %") in m.facts and ("Router weight", "25 %") in m.facts
+
+
+def test_drift_as_the_gate_records_it(plan):
+    event = AlertEvent(id=4, at=NOW, kind="drift", service="auth", severity="warning",
+                       dedup_key="drift:auth", summary="route differs",
+                       data={"route": "nanopore-auth", "stored": 50, "router": 25})
+    m = render(event, plan)
+    assert {("Step", "50 %"), ("Router weight", "25 %"), ("Route", "nanopore-auth")} <= set(m.facts)
+
+
+def test_override_and_phase_services_are_stated(plan):
+    event = AlertEvent(id=5, at=NOW, kind="approved", service="auth", severity="info",
+                       dedup_key="k", summary="", data={"override": True, "from_weight": 25,
+                                                        "to_weight": 50, "actor": "ana"})
+    assert ("Override", "yes: the gate's refusal was overridden") in render(event, plan).facts
+    done = AlertEvent(id=6, at=NOW, kind="phase-complete", service=None, severity="info",
+                      dedup_key="k", summary="", data={"phase": "week-2", "services": ["auth"]})
+    m = render(done, plan)
+    assert m.title == "phase week-2 complete" and ("Services", "auth") in m.facts
