@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from slo.figures import Figures
@@ -12,13 +12,10 @@ from slo.figures import Figures
 __all__ = ["Check", "Evaluation", "Verdict"]
 
 
-class Verdict(str, Enum):
-    PASS = "pass"                  # every check holds, with enough data
+class Verdict(StrEnum):
+    PASS = "pass"  # noqa: S105 - every check holds, with enough data
     FAIL = "fail"                  # a check is broken beyond what noise explains
     INCONCLUSIVE = "inconclusive"  # too little, stale or missing data: never a pass
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

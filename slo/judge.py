@@ -1,0 +1,578 @@
+"""The judge: figures of the baseline and the candidate in, a verdict with reasons out.
+
+Three verdicts, and the rule that joins them (``_overall``): any check that *fails* makes
+the verdict fail; else any check that cannot tell makes it inconclusive; else it passes.
+A check fails only on evidence and passes only on evidence:
+
+- comparisons with the baseline and limits on sampled figures (error share, latency
+  quantiles, average latency) use confidence intervals at the plan's ``confidence``: a
+  check fails when the whole interval lies beyond the limit, passes when the whole of it
+  lies within, and otherwise says how many more requests would settle it;
+- figures with no sampling noise to speak of (memory, CPU, request counts) are compared
+  as they are;
+- before any of that, the gates: the candidate takes traffic, has ``min_requests`` in the
+  window, has soaked ``min_soak``, and its data is fresh and complete.  A gate can make
+  the verdict inconclusive, never pass, and never hides a failure proven by the data.
+
+Two allowances keep "no increase" from being unprovable (a ratio of exactly 1.0 can never
+be shown to hold within noise): an error share may exceed ``ratio x baseline`` by a
+quarter of the error budget (:data:`ERROR_ALLOWANCE`), and a latency may exceed it by 5 %
+(:data:`LATENCY_ALLOWANCE`, five times the sketches' accuracy).  Both are stated in the
+reasons.
+
+Error budget burn: the multiwindow, multi-burn-rate rule of the SRE workbook (chapter 5,
+"Alerting on SLOs"): 14.4x over both 1h and 5m, or 6x over both 6h and 30m, the budget
+being the ``error_rate`` target's ``max``.  A burn check fails on the lower bound of the
+error share, so a handful of requests cannot fake a burn.  The same short window also
+re-runs the baseline comparisons of error share and latency ("recent" checks), so a
+regression fails within minutes, before it has filled the plan's window.  Both only fail
+or stand aside: the plan's window decides a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slo.figures import Figures
+from slo.plan import FIGURES, ServiceSettings, TargetSpec
+from slo.sketch import BucketHistogram, LogSketch
+from slo.stats import (
+    Interval,
+    diff_interval,
+    mean_interval,
+    quantile_interval,
+    share_interval,
+)
+from slo.verdict import Check, Evaluation, Verdict
+
+__all__ = ["BURN_RULES", "ERROR_ALLOWANCE", "LATENCY_ALLOWANCE", "RECENT", "TOTAL_FIGURES",
+           "BurnInputs", "BurnRule", "judge", "overall"]
+
+#: share of the error budget by which an error share may exceed ratio x baseline
+ERROR_ALLOWANCE = 0.25
+#: relative latency increase below which a ratio target is not broken (5x sketch accuracy)
+LATENCY_ALLOWANCE = 0.05
+#: the short window of the fast-burn pair, also used for the recent comparisons
+RECENT = timedelta(minutes=5)
+#: budget when no error_rate max is set, for the allowance only (no burn checks then)
+_DEFAULT_BUDGET = 0.01
+#: figures a target with scope "total" sums over the phase's services
+TOTAL_FIGURES = ("memory_mb", "cpu_cores", "rps")
+#: without a distribution a point estimate counts only with this many requests in the
+#: tail beyond the quantile, and only beyond a 2.5 % band around each figure
+_POINT_TAIL = 50
+_POINT_BAND = 0.025
+_QUANTILES = {"latency_p50_ms": 0.50, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99}
+_LABELS = {
+    "requests": "requests", "rps": "traffic", "error_rate": "error rate",
+    "latency_avg_ms": "average latency", "latency_p50_ms": "p50 latency",
+    "latency_p95_ms": "p95 latency", "latency_p99_ms": "p99 latency",
+    "memory_mb": "memory", "cpu_cores": "CPU",
+}
+_RANK = {Verdict.FAIL: 0, Verdict.INCONCLUSIVE: 1, Verdict.PASS: 2}
+
+
+@dataclass(frozen=True)
+class BurnRule:
+    """Page when the burn rate exceeds ``factor`` over both windows (SRE workbook)."""
+
+    long: timedelta
+    short: timedelta
+    factor: float
+
+
+BURN_RULES = (BurnRule(timedelta(hours=1), timedelta(minutes=5), 14.4),
+              BurnRule(timedelta(hours=6), timedelta(minutes=30), 6.0))
+
+
+@dataclass(frozen=True)
+class BurnInputs:
+    """Figures over the burn windows, each ending at the evaluation time.
+
+    ``candidate`` needs the windows of :data:`BURN_RULES` (5m, 30m, 1h, 6h);
+    ``baseline`` needs :data:`RECENT` for the recent comparisons.  A missing window
+    makes its check inconclusive (burn) or absent (recent)."""
+
+    candidate: Mapping[timedelta, Figures] = field(default_factory=dict)
+    baseline: Mapping[timedelta, Figures] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every check needs, resolved once."""
+
+    baseline: Figures
+    candidate: Figures
+    confidence: float
+    budget: float
+    window: timedelta
+    label: str = ""        # appended to check names, e.g. "_5m"
+
+
+# -- the entry point ---------------------------------------------------------------
+
+def judge(*, service: str, phase: str | None, weight: int, at: datetime, baseline: Figures,
+          candidate: Figures, settings: ServiceSettings, soak: timedelta | None,
+          group_totals: Mapping[str, float] | None = None, burn: BurnInputs | None = None,
+          plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3)) -> Evaluation:
+    """Judge ``candidate`` against ``baseline`` and the service's targets at ``at``.
+
+    ``soak`` is how long the current step has run (None: no step or unknown);
+    ``group_totals`` holds, per figure of :data:`TOTAL_FIGURES`, the candidates' sum over
+    the phase's services (a figure absent: some service had none); ``stale_after`` is
+    how old the newest data point may be."""
+    error_target = settings.targets.get("error_rate")
+    budget = error_target.max if error_target and error_target.max else None
+    ctx = _Ctx(baseline=baseline, candidate=candidate, confidence=settings.confidence,
+               budget=budget or _DEFAULT_BUDGET, window=settings.window)
+    checks: list[tuple[Check, float | None]] = []
+    checks += _gates(ctx, weight=weight, at=at, settings=settings, soak=soak,
+                     stale_after=stale_after)
+    for name in FIGURES:
+        spec = settings.targets.get(name)
+        if spec is not None:
+            checks += _target_checks(ctx, name, spec, group_totals or {})
+    if burn is not None:
+        checks += _recent_checks(ctx, settings, burn)
+        if budget:
+            checks += [_burn_check(ctx, rule, burn, budget) for rule in BURN_RULES]
+    verdict = overall(c for c, _ in checks)
+    waits = [w for c, w in checks if c.verdict is Verdict.INCONCLUSIVE and w is not None]
+    ordered = sorted((c for c, _ in checks), key=lambda c: _RANK[c.verdict])
+    return Evaluation(
+        service=service, phase=phase, weight=weight, at=at, verdict=verdict,
+        reasons=tuple(c.detail for c in ordered
+                      if c.verdict is not Verdict.PASS or verdict is Verdict.PASS),
+        baseline=baseline, candidate=candidate, checks=tuple(ordered), plan_hash=plan_hash,
+        wait_seconds=max(waits) if verdict is Verdict.INCONCLUSIVE and waits else None,
+        extra={"confidence": settings.confidence},
+    )
+
+
+def overall(checks: Iterable[Check]) -> Verdict:
+    """Fail beats inconclusive beats pass; no checks at all is inconclusive."""
+    seen = {c.verdict for c in checks}
+    if Verdict.FAIL in seen:
+        return Verdict.FAIL
+    if Verdict.INCONCLUSIVE in seen or not seen:
+        return Verdict.INCONCLUSIVE
+    return Verdict.PASS
+
+
+# -- gates: enough fresh data? --------------------------------------------------------
+
+def _gates(ctx: _Ctx, *, weight: int, at: datetime, settings: ServiceSettings,
+           soak: timedelta | None, stale_after: timedelta) -> list[tuple[Check, float | None]]:
+    out = [_traffic_gate(ctx, weight, settings), _soak_gate(weight, soak, settings)]
+    out += _data_gates(ctx, at=at, stale_after=stale_after)
+    return out
+
+
+def _rate(f: Figures, window: timedelta) -> float | None:
+    if f.rps is not None:
+        return f.rps
+    if f.requests is not None:
+        return f.requests / max(window.total_seconds(), 1.0)
+    return None
+
+
+def _traffic_gate(ctx: _Ctx, weight: int, settings: ServiceSettings
+                  ) -> tuple[Check, float | None]:
+    need = settings.min_requests
+    n, rate = ctx.candidate.requests, _rate(ctx.candidate, ctx.window)
+    name = "min_requests"
+    if n is None:
+        return _inc(name, "no request count for the candidate: no source covers it yet",
+                    limit=need), None
+    if n <= 0:
+        why = (f"the candidate takes no traffic (weight {weight} %): approve a first step"
+               if weight <= 0 else
+               f"no candidate requests in the last {_dur(ctx.window)} at weight {weight} %")
+        return _inc(name, why, candidate=n, limit=need), None
+    if n < need:
+        wait, how = _requests_wait(missing=need - n, rate=rate, window=ctx.window, need=need)
+        return _inc(name, f"{_num(n)} of {need} candidate requests in the window: {how}",
+                    candidate=n, limit=need), wait
+    return Check(name, Verdict.PASS, candidate=n, limit=need,
+                 detail=f"{_num(n)} candidate requests >= {need} needed"), None
+
+
+def _requests_wait(*, missing: float, rate: float | None, window: timedelta, need: float
+                   ) -> tuple[float | None, str]:
+    """How long until ``missing`` more requests arrive, in seconds and in words; None
+    when they never will (no traffic, or the window cannot hold ``need`` at this rate)."""
+    if not rate or rate <= 0:
+        return None, "no estimate without candidate traffic"
+    holds = rate * window.total_seconds()
+    if holds < need:
+        return None, (f"at the current {rate:.1f} req/s a {_dur(window)} window holds about "
+                      f"{_num(holds)} requests, never {_num(need)}: raise the weight or "
+                      "lengthen the window")
+    secs = missing / rate
+    return secs, f"{_wait_words(secs)} at the current {rate:.1f} req/s"
+
+
+def _soak_gate(weight: int, soak: timedelta | None, settings: ServiceSettings
+               ) -> tuple[Check, float | None]:
+    need = settings.min_soak
+    if weight <= 0:
+        return _inc("min_soak", "no step has started: nothing soaks at weight 0 %",
+                    limit=need.total_seconds()), None
+    if soak is None:
+        return _inc("min_soak", "the current step's start is unknown: soak cannot be measured",
+                    limit=need.total_seconds()), None
+    if soak < need:
+        left = (need - soak).total_seconds()
+        return _inc("min_soak", f"soaked {_dur(soak)} of {_dur(need)} at {weight} %: "
+                    f"{_wait_words(left)}", candidate=soak.total_seconds(),
+                    limit=need.total_seconds()), left
+    return Check("min_soak", Verdict.PASS, candidate=soak.total_seconds(),
+                 limit=need.total_seconds(),
+                 detail=f"soaked {_dur(soak)} >= {_dur(need)} at {weight} %"), None
+
+
+def _data_gates(ctx: _Ctx, *, at: datetime, stale_after: timedelta
+                ) -> list[tuple[Check, float | None]]:
+    out: list[tuple[Check, float | None]] = []
+    for variant, f in (("baseline", ctx.baseline), ("candidate", ctx.candidate)):
+        for problem in f.problems:
+            out.append((_inc("source", f"{variant}: {problem}; resolves when the source "
+                             "answers again"), None))
+        if f.empty:
+            out.append((_inc("data", f"no figures for the {variant} in the window: check that "
+                             "the collectors run and cover it"), None))
+        elif f.last_seen is not None and at - f.last_seen > stale_after:
+            out.append((_inc("freshness", f"{variant} data is {_dur(at - f.last_seen)} old "
+                             f"(newest {f.last_seen:%H:%M} UTC): the collectors are behind or "
+                             "stopped; resolves when they catch up"), None))
+    if not out:
+        out.append((Check("data", Verdict.PASS, detail="baseline and candidate data complete "
+                          "and fresh"), None))
+    return out
+
+
+# -- targets -------------------------------------------------------------------------
+
+def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, float]
+                   ) -> list[tuple[Check, float | None]]:
+    out: list[tuple[Check, float | None]] = []
+    total = spec.scope == "total" and name in TOTAL_FIGURES
+    for kind, limit in (("max", spec.max), ("min", spec.min)):
+        if limit is not None:
+            out.append(_total_check(name, kind, limit, totals) if total
+                       else _absolute_check(ctx, name, kind, limit))
+    if spec.max_ratio_to_baseline is not None:
+        out.append(_ratio_check(ctx, name, spec.max_ratio_to_baseline, totals if total else None))
+    return out
+
+
+def _absolute_check(ctx: _Ctx, name: str, kind: str, limit: float
+                    ) -> tuple[Check, float | None]:
+    est = _estimate(ctx, name, ctx.candidate)
+    sign = "<=" if kind == "max" else ">="
+    label = _label(name, ctx)
+    if isinstance(est, str):
+        return _inc(name + ctx.label, f"{label}: {est}", limit=limit), None
+    verdict = _decide(est, limit, limit, upper=kind == "max")
+    shown = _fmt(name, est.point)
+    if verdict is Verdict.INCONCLUSIVE:
+        wait, how = _noise_wait(ctx, est, limit)
+        return _inc(name + ctx.label, f"{label} {shown} is within noise of the {kind} "
+                    f"{_fmt(name, limit)} ({_ci(name, est, ctx)}): {how}",
+                    candidate=est.point, limit=limit), wait
+    held = verdict is Verdict.PASS
+    op = sign if held else (">" if kind == "max" else "<")
+    return Check(name + ctx.label, verdict, candidate=est.point, limit=limit,
+                 detail=f"{label} {shown} {op} {kind} {_fmt(name, limit)}"
+                 + _ci_note(name, est, ctx)), None
+
+
+def _total_check(name: str, kind: str, limit: float, totals: Mapping[str, float]
+                 ) -> tuple[Check, float | None]:
+    label = f"{_LABELS[name]} in total over the phase"
+    value = totals.get(name)
+    if value is None:
+        return _inc(name, f"{label}: some service of the phase has no {_LABELS[name]} figure",
+                    limit=limit), None
+    held = value <= limit if kind == "max" else value >= limit
+    op = ("<=" if held else ">") if kind == "max" else (">=" if held else "<")
+    return Check(name, Verdict.PASS if held else Verdict.FAIL, candidate=value, limit=limit,
+                 detail=f"{label} {_fmt(name, value)} {op} {kind} {_fmt(name, limit)}"), None
+
+
+def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float] | None
+                 ) -> tuple[Check, float | None]:
+    label, cname = _label(name, ctx), name + ctx.label
+    if name == "error_rate":
+        return _error_ratio_check(ctx, ratio)
+    base = _estimate(ctx, name, ctx.baseline)
+    cand: Interval | str
+    if totals is not None:
+        t = totals.get(name)
+        cand = Interval(t, t, t, math.inf) if t is not None else "no total over the phase"
+    else:
+        cand = _estimate(ctx, name, ctx.candidate)
+    for variant, est in (("baseline", base), ("candidate", cand)):
+        if isinstance(est, str):
+            return _inc(cname, f"{label} vs baseline: {variant} {est}"), None
+    assert isinstance(base, Interval) and isinstance(cand, Interval)
+    allowed = max(ratio, 1 + LATENCY_ALLOWANCE) if name in _QUANTILES or name == \
+        "latency_avg_ms" else ratio
+    limit = allowed * base.point
+    # the limit moves with the baseline: fail against its upper bound, pass against its lower
+    verdict = _decide(cand, allowed * base.hi, allowed * base.lo, upper=True)
+    shown = (f"{label} {_fmt(name, cand.point)} {{op}} {ratio:.2f} x baseline "
+             f"{_fmt(name, base.point)}")
+    extra = f" (allowing {allowed:.2f} x)" if allowed != ratio else ""
+    if verdict is Verdict.INCONCLUSIVE:
+        wait, how = _noise_wait(ctx, cand, limit)
+        return _inc(cname, shown.format(op="is within noise of") + extra
+                    + f" ({_ci(name, cand, ctx)}): {how}", baseline=base.point,
+                    candidate=cand.point, limit=limit), wait
+    op = "<=" if verdict is Verdict.PASS else ">"
+    return Check(cname, verdict, baseline=base.point, candidate=cand.point, limit=limit,
+                 detail=shown.format(op=op) + extra + _ci_note(name, cand, ctx)), None
+
+
+def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
+    """Candidate share vs ``ratio x`` baseline share, with an allowance of a quarter of the
+    budget: within if either ``pc - r pb <= 0`` or ``pc - pb <= allowance`` holds."""
+    name, label = "error_rate" + ctx.label, _label("error_rate", ctx)
+    cand, base = _share(ctx.candidate, ctx.confidence), _share(ctx.baseline, ctx.confidence)
+    for variant, est in (("baseline", base), ("candidate", cand)):
+        if isinstance(est, str):
+            return _inc(name, f"{label} vs baseline: {variant} {est}"), None
+    assert isinstance(base, Interval) and isinstance(cand, Interval)
+    allowance = ERROR_ALLOWANCE * ctx.budget
+    by_ratio, by_diff = diff_interval(cand, base, ratio), diff_interval(cand, base, 1.0)
+    limit = max(ratio * base.point, base.point + allowance)
+    shown = (f"{label} {_pct(cand.point)} {{op}} {ratio:.2f} x baseline {_pct(base.point)} "
+             f"(+{_pp(allowance)} allowed)")
+    if by_ratio.lo > 0 and by_diff.lo > allowance:
+        return Check(name, Verdict.FAIL, baseline=base.point, candidate=cand.point, limit=limit,
+                     detail=shown.format(op=">") + f"; {_ci('error_rate', cand, ctx)}"), None
+    if by_ratio.hi <= 0 or by_diff.hi <= allowance:
+        return Check(name, Verdict.PASS, baseline=base.point, candidate=cand.point, limit=limit,
+                     detail=shown.format(op="<=")), None
+    wait, how = _noise_wait(ctx, by_diff, allowance)
+    return _inc(name, shown.format(op="is within noise of")
+                + f" ({_ci('error_rate', cand, ctx)}): {how}", baseline=base.point,
+                candidate=cand.point, limit=limit), wait
+
+
+# -- estimates -----------------------------------------------------------------------
+
+def _estimate(ctx: _Ctx, name: str, f: Figures) -> Interval | str:
+    """The figure with its interval, or why there is none (in words)."""
+    if name == "error_rate":
+        return _share(f, ctx.confidence)
+    if name in _QUANTILES or name == "latency_avg_ms":
+        return _latency(name, f, ctx.confidence)
+    value = _goodput(f, name) if name in ("requests", "rps") else f.get(name)
+    if value is None:
+        return f"has no {_LABELS[name]} figure"
+    return Interval(value, value, value, math.inf)
+
+
+def _goodput(f: Figures, name: str) -> float | None:
+    """Requests (or rate) without the 5xx answers: serving errors is not throughput, and
+    more bad requests must never lift a ``min`` on traffic from fail to pass."""
+    value = f.get(name)
+    if value is None:
+        return None
+    if f.requests and f.errors is not None:
+        return value * max(0.0, 1 - f.errors / f.requests)
+    if f.error_rate is not None:
+        return value * max(0.0, 1 - f.error_rate)
+    return value
+
+
+def _share(f: Figures, confidence: float) -> Interval | str:
+    n = f.requests
+    if n is None:
+        return "has no request count"
+    if n <= 0:
+        return "has no requests in the window"
+    x = f.errors if f.errors is not None else (
+        f.error_rate * n if f.error_rate is not None else None)
+    if x is None:
+        return "has no error count"
+    return share_interval(x, n, confidence)
+
+
+def _latency(name: str, f: Figures, confidence: float) -> Interval | str:
+    sketch: LogSketch | BucketHistogram | None = f.latency
+    if sketch is not None and sketch.count > 0:
+        est = (mean_interval(sketch, confidence) if name == "latency_avg_ms"
+               else quantile_interval(sketch, _QUANTILES[name], confidence))
+        if est is not None:
+            shown = f.get(name)
+            # the figure as the contract shows it, with the sketch's interval around it
+            point = shown if shown is not None and est.lo <= shown <= est.hi else est.point
+            return Interval(point, est.lo, est.hi, est.n)
+    return _point_latency(name, f)
+
+
+def _point_latency(name: str, f: Figures) -> Interval | str:
+    """No distribution: a point estimate, trusted only with enough requests in the tail,
+    and only outside a band around the limit (see ``_decide``: its interval is the band)."""
+    value = f.get(name)
+    if value is None:
+        return f"has no {_LABELS[name]} figure"
+    q = _QUANTILES.get(name, 0.5)
+    need = _POINT_TAIL / (1 - q) if q >= 0.5 else _POINT_TAIL / q
+    if f.requests is None or f.requests < need:
+        return (f"{_fmt(name, value)} comes without a distribution and from "
+                f"{_num(f.requests or 0)} requests (under {_num(need)}): it cannot tell "
+                "noise from change")
+    # n is unknown: no number of requests narrows a band that is not an interval
+    return Interval(value, value * (1 - _POINT_BAND), value * (1 + _POINT_BAND), math.inf)
+
+
+def _decide(est: Interval, fail_limit: float, pass_limit: float, *, upper: bool) -> Verdict:
+    """An upper limit fails when the interval's low end is above it and passes when its
+    high end is at or below it; a lower limit the other way round."""
+    if upper:
+        if est.lo > fail_limit:
+            return Verdict.FAIL
+        return Verdict.PASS if est.hi <= pass_limit else Verdict.INCONCLUSIVE
+    if est.hi < fail_limit:
+        return Verdict.FAIL
+    return Verdict.PASS if est.lo >= pass_limit else Verdict.INCONCLUSIVE
+
+
+def _noise_wait(ctx: _Ctx, est: Interval, limit: float) -> tuple[float | None, str]:
+    """More requests shrink an interval as 1/sqrt(n): the requests needed for its half
+    width to fit between the estimate and the limit, as time at the current traffic."""
+    gap = abs(est.point - limit)
+    rate = _rate(ctx.candidate, ctx.window)
+    if not math.isfinite(est.n):
+        return None, ("without a latency distribution the noise cannot be measured: "
+                      "a log source or a Prometheus histogram would settle it")
+    if gap <= 0 or not math.isfinite(est.half_width) or est.n <= 0:
+        return None, "at the limit itself: more data will not settle it soon"
+    need = est.n * (est.half_width / gap) ** 2
+    wait, how = _requests_wait(missing=need - est.n, rate=rate, window=ctx.window, need=need)
+    return wait, f"needs about {_num(need)} requests; {how}"
+
+
+# -- recent window and burn rates ------------------------------------------------------
+
+def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
+                   ) -> list[tuple[Check, float | None]]:
+    """The baseline comparisons again over the last 5 minutes, fail-only: a regression
+    shows here minutes before it dominates the plan's window."""
+    cand, base = burn.candidate.get(RECENT), burn.baseline.get(RECENT)
+    if settings.window <= RECENT or cand is None or base is None:
+        return []
+    rctx = _Ctx(baseline=base, candidate=cand, confidence=ctx.confidence, budget=ctx.budget,
+                window=RECENT, label="_" + _dur(RECENT))
+    out: list[tuple[Check, float | None]] = []
+    for name in ("error_rate", *_QUANTILES):
+        spec = settings.targets.get(name)
+        if spec is None or spec.max_ratio_to_baseline is None:
+            continue
+        check, _ = _ratio_check(rctx, name, spec.max_ratio_to_baseline, None)
+        if check.verdict is not Verdict.FAIL:
+            check = Check(check.name, Verdict.PASS, check.baseline, check.candidate,
+                          check.limit, f"last {_dur(RECENT)}: no regression shown "
+                          "(this check only fails; the window decides a pass)")
+        out.append((check, None))
+    return out
+
+
+def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float
+                ) -> tuple[Check, float | None]:
+    name = f"error_budget_burn_{_dur(rule.long)}_{_dur(rule.short)}"
+    rates: list[Interval] = []
+    for span in (rule.long, rule.short):
+        f = burn.candidate.get(span)
+        est = _share(f, ctx.confidence) if f is not None else "has no figures"
+        if isinstance(est, str):
+            return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}"), None
+        rates.append(est)
+    lows = [r.lo / budget for r in rates]
+    points = [r.point / budget for r in rates]
+    words = (f"error budget burn {points[0]:.1f}x over {_dur(rule.long)}, {points[1]:.1f}x "
+             f"over {_dur(rule.short)} of a {_pct(budget)} budget")
+    if min(lows) > rule.factor:
+        return Check(name, Verdict.FAIL, candidate=points[1], limit=rule.factor,
+                     detail=f"{words}: above {rule.factor}x in both (fast burn)"), None
+    return Check(name, Verdict.PASS, candidate=points[1], limit=rule.factor,
+                 detail=f"{words}: not above {rule.factor}x in both"), None
+
+
+# -- words ---------------------------------------------------------------------------
+
+def _inc(name: str, detail: str, *, baseline: float | None = None,
+         candidate: float | None = None, limit: float | None = None) -> Check:
+    return Check(name, Verdict.INCONCLUSIVE, baseline=baseline, candidate=candidate,
+                 limit=limit, detail=detail)
+
+
+def _label(name: str, ctx: _Ctx) -> str:
+    suffix = f" (last {ctx.label[1:]})" if ctx.label else ""
+    return _LABELS[name] + suffix
+
+
+def _fmt(name: str, v: float) -> str:
+    if name == "error_rate":
+        return _pct(v)
+    if name.endswith("_ms"):
+        return f"{v:.1f} ms"
+    if name == "memory_mb":
+        return f"{v:.0f} MiB"
+    if name == "cpu_cores":
+        return f"{v:.2f} cores"
+    if name == "rps":
+        return f"{v:.1f} req/s"
+    return _num(v)
+
+
+def _ci(name: str, est: Interval, ctx: _Ctx) -> str:
+    hi = "open" if math.isinf(est.hi) else _fmt(name, est.hi)
+    return f"{ctx.confidence:.0%} interval {_fmt(name, est.lo)} .. {hi}"
+
+
+def _ci_note(name: str, est: Interval, ctx: _Ctx) -> str:
+    if not math.isfinite(est.n) or est.lo == est.hi:
+        return ""
+    return f" ({_ci(name, est, ctx)})"
+
+
+def _pct(v: float) -> str:
+    return f"{v * 100:.2f} %"
+
+
+def _pp(v: float) -> str:
+    return f"{v * 100:.2f} pp"
+
+
+def _num(v: float) -> str:
+    if v >= 100 or float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.1f}"
+
+
+def _dur(td: timedelta) -> str:
+    secs = int(round(td.total_seconds()))
+    if secs >= 3600 and secs % 3600 == 0:
+        return f"{secs // 3600}h"
+    if secs >= 60 and secs % 60 == 0:
+        return f"{secs // 60}m"
+    if secs >= 60:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    return f"{secs}s"
+
+
+def _wait_words(secs: float) -> str:
+    minutes = secs / 60
+    if minutes <= 1:
+        return "less than a minute more"
+    if minutes < 90:
+        return f"about {math.ceil(minutes)} more minutes"
+    return f"about {minutes / 60:.1f} more hours"
+
