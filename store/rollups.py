@@ -1,15 +1,306 @@
-"""Per-minute rollups of gateway access logs.  (Placeholder: the log collector work
-fills this in.)"""
+"""Per-minute rollups of gateway access logs, the checkpoints of the log tailer, and the
+lines it could not read.
+
+``LogRollup`` is one row per (service, variant, minute): requests, 5xx answers, bytes
+and a :class:`slo.sketch.LogSketch` of latencies (milliseconds).  Sketches of equal
+bucket layout add up exactly, so the figures of any window are the sum of its minutes
+(the 1 % quantile guarantee of the sketch holds for the merged result too).
+
+``LogCheckpoint`` says how far a log has been read: for a file its identity (device,
+inode, a hash of its first KiB) and the byte offset after the last complete line
+consumed; for a pod the kubelet timestamp of the last line consumed.  The tailer writes
+it *in the same transaction* as the rollups of those lines, so a crash at any moment
+neither loses nor double-counts a line.
+
+``LogReject`` counts lines that were not used, per source, file and reason (malformed,
+not UTF-8, too long, no service, unknown upstream ...), with a few truncated samples for
+the dashboard.  Samples are attacker-controlled text: escape them where shown."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlmodel import Session
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
+from slo.sketch import LogSketch
+from store.db import UtcDateTime, as_utc
+
+__all__ = [
+    "MAX_SAMPLES",
+    "Checkpoint",
+    "LogCheckpoint",
+    "LogReject",
+    "LogRollup",
+    "MinuteFigures",
+    "RollupDelta",
+    "add_rejects",
+    "get_checkpoint",
+    "list_checkpoints",
+    "list_rejects",
+    "log_figures",
+    "log_minutes",
+    "rollup_totals",
+    "save_checkpoint",
+    "upsert_rollups",
+]
+
+#: samples kept per (source, file, reason), each cut to SAMPLE_CHARS characters
+MAX_SAMPLES = 5
+SAMPLE_CHARS = 300
+MINUTE = timedelta(minutes=1)
+
+
+class LogRollup(SQLModel, table=True):
+    __tablename__ = "log_rollup"
+
+    service: str = Field(primary_key=True, max_length=63)
+    variant: str = Field(primary_key=True, max_length=16)   # baseline | candidate
+    minute: datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    requests: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    errors: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    bytes_sent: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    sketch: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
+class LogCheckpoint(SQLModel, table=True):
+    __tablename__ = "log_checkpoint"
+
+    source: str = Field(primary_key=True, max_length=500)
+    #: "file" for the live file of a path source, "done:<head hash>" for a rotated
+    #: file read to its end, the pod name for a pod source
+    stream: str = Field(primary_key=True, max_length=300)
+    device: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    inode: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    size: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    offset: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    head_hash: str = Field(default="", max_length=64)
+    #: pods: RFC 3339 (nanosecond) timestamp of the last line consumed
+    pod_time: str | None = Field(default=None, max_length=40)
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class LogReject(SQLModel, table=True):
+    __tablename__ = "log_reject"
+
+    source: str = Field(primary_key=True, max_length=500)
+    file: str = Field(primary_key=True, max_length=500)
+    reason: str = Field(primary_key=True, max_length=32)
+    count: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    samples: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    last_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+# -- values ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RollupDelta:
+    """What one batch of lines adds to one (service, variant, minute)."""
+
+    service: str
+    variant: str
+    minute: datetime
+    requests: int
+    errors: int
+    bytes_sent: int
+    sketch: LogSketch
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    source: str
+    stream: str
+    device: int = 0
+    inode: int = 0
+    size: int = 0
+    offset: int = 0
+    head_hash: str = ""
+    pod_time: str | None = None
+
+
+class MinuteFigures(NamedTuple):
+    """One minute of one variant, for charts: latencies in milliseconds."""
+
+    minute: datetime
+    requests: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+# -- rollups --------------------------------------------------------------------------
+
+def upsert_rollups(*, session: Session, deltas: Iterable[RollupDelta]) -> int:
+    """Add each delta to its row (merging sketches), creating rows as needed.
+
+    Reads the touched rows first and writes them back: portable across SQLite and
+    PostgreSQL, and only the worker (one, under its lease) writes rollups."""
+    by_key = {(d.service, d.variant, as_utc(d.minute)): d for d in _merge_deltas(deltas)}
+    if not by_key:
+        return 0
+    services = sorted({k[0] for k in by_key})
+    lo = min(k[2] for k in by_key)
+    hi = max(k[2] for k in by_key)
+    q = select(LogRollup).where(col(LogRollup.service).in_(services),
+                                col(LogRollup.minute) >= lo, col(LogRollup.minute) <= hi)
+    existing = {(r.service, r.variant, r.minute): r for r in session.exec(q).all()}
+    for key, d in by_key.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(LogRollup(service=d.service, variant=d.variant, minute=key[2],
+                                  requests=d.requests, errors=d.errors, bytes_sent=d.bytes_sent,
+                                  sketch=d.sketch.to_bytes()))
+            continue
+        merged = LogSketch.from_bytes(row.sketch).merge(d.sketch)
+        row.requests += d.requests
+        row.errors += d.errors
+        row.bytes_sent += d.bytes_sent
+        row.sketch = merged.to_bytes()
+        session.add(row)
+    session.flush()
+    return len(by_key)
+
+
+def _merge_deltas(deltas: Iterable[RollupDelta]) -> list[RollupDelta]:
+    acc: dict[tuple[str, str, datetime], RollupDelta] = {}
+    for d in deltas:
+        key = (d.service, d.variant, as_utc(d.minute))
+        prev = acc.get(key)
+        if prev is None:
+            acc[key] = d
+        else:
+            sk = LogSketch(dict(prev.sketch.counts), prev.sketch.total_ms).merge(d.sketch)
+            acc[key] = RollupDelta(d.service, d.variant, key[2], prev.requests + d.requests,
+                                   prev.errors + d.errors, prev.bytes_sent + d.bytes_sent, sk)
+    return list(acc.values())
+
+
+def _rows(session: Session, service: str, variant: str, start: datetime,
+          end: datetime) -> Sequence[LogRollup]:
+    q = (select(LogRollup)
+         .where(LogRollup.service == service, LogRollup.variant == variant,
+                col(LogRollup.minute) >= start, col(LogRollup.minute) < end)
+         .order_by(col(LogRollup.minute)))
+    return session.exec(q).all()
 
 
 def log_figures(*, session: Session, service: str, variant: str, start: datetime,
                 end: datetime) -> Figures:
-    return Figures(start=start, end=end)
+    """Figures of ``variant`` of ``service`` from the minutes in [start, end).
+
+    A minute counts when it starts inside the window, so the window's bounds should
+    fall on whole minutes (a partial minute at either edge is in or out whole)."""
+    rows = _rows(session, service, variant, start, end)
+    if not rows:
+        return Figures(start=start, end=end, problems=(
+            f"logs: no gateway log lines for {service} ({variant}) between "
+            f"{start.isoformat()} and {end.isoformat()}",))
+    sketch = LogSketch()
+    requests = errors = 0
+    for r in rows:
+        requests += r.requests
+        errors += r.errors
+        sketch.merge(LogSketch.from_bytes(r.sketch))
+    seconds = (end - start).total_seconds()
+    return Figures(
+        start=start, end=end,
+        requests=float(requests),
+        rps=requests / seconds if seconds > 0 else None,
+        errors=float(errors),
+        error_rate=errors / requests if requests else None,
+        latency_avg_ms=sketch.mean,
+        latency_p50_ms=sketch.quantile(0.50),
+        latency_p95_ms=sketch.quantile(0.95),
+        latency_p99_ms=sketch.quantile(0.99),
+        latency=sketch,
+        last_seen=rows[-1].minute,
+        sources=("logs",),
+    )
+
+
+def log_minutes(*, session: Session, service: str, variant: str, start: datetime,
+                end: datetime) -> list[MinuteFigures]:
+    """Per-minute requests, errors and p50/p95/p99 in [start, end), oldest first, for
+    the dashboard's and the reports' charts (minutes without lines are absent)."""
+    out = []
+    for r in _rows(session, service, variant, start, end):
+        sk = LogSketch.from_bytes(r.sketch)
+        out.append(MinuteFigures(r.minute, r.requests, r.errors, sk.quantile(0.50),
+                                 sk.quantile(0.95), sk.quantile(0.99)))
+    return out
+
+
+# -- checkpoints ----------------------------------------------------------------------
+
+def get_checkpoint(*, session: Session, source: str, stream: str) -> Checkpoint | None:
+    row = session.get(LogCheckpoint, (source, stream))
+    return _checkpoint(row) if row is not None else None
+
+
+def list_checkpoints(*, session: Session, source: str) -> list[Checkpoint]:
+    q = select(LogCheckpoint).where(LogCheckpoint.source == source)
+    return [_checkpoint(r) for r in session.exec(q).all()]
+
+
+def _checkpoint(row: LogCheckpoint) -> Checkpoint:
+    return Checkpoint(row.source, row.stream, row.device, row.inode, row.size, row.offset,
+                      row.head_hash, row.pod_time)
+
+
+def save_checkpoint(*, session: Session, checkpoint: Checkpoint, at: datetime) -> None:
+    cp = checkpoint
+    row = session.get(LogCheckpoint, (cp.source, cp.stream))
+    if row is None:
+        row = LogCheckpoint(source=cp.source, stream=cp.stream, updated_at=at)
+    row.device, row.inode, row.size, row.offset = cp.device, cp.inode, cp.size, cp.offset
+    row.head_hash, row.pod_time, row.updated_at = cp.head_hash, cp.pod_time, at
+    session.add(row)
+    session.flush()
+
+
+# -- rejected lines -------------------------------------------------------------------
+
+def add_rejects(*, session: Session, source: str, file: str, reason: str, count: int,
+                samples: Sequence[str], at: datetime) -> None:
+    """Count ``count`` more lines of ``file`` rejected for ``reason``; keep the first
+    few samples (cut short: a 100 KB line is not worth storing whole)."""
+    if count <= 0:
+        return
+    key = (source[:500], file[:500], reason[:32])
+    row = session.get(LogReject, key)
+    if row is None:
+        row = LogReject(source=key[0], file=key[1], reason=key[2], count=0, samples=[],
+                        last_at=at)
+    room = MAX_SAMPLES - len(row.samples)
+    cut = [_cut(s) for s in samples[:max(room, 0)]]
+    row.count += count
+    row.samples = list(row.samples) + cut   # a new list, so the JSON column is rewritten
+    row.last_at = at
+    session.add(row)
+    session.flush()
+
+
+def _cut(s: str) -> str:
+    return s if len(s) <= SAMPLE_CHARS else s[:SAMPLE_CHARS] + f"... ({len(s)} chars)"
+
+
+def list_rejects(*, session: Session, source: str | None = None) -> list[dict[str, Any]]:
+    """Rejected-line counts per source, file and reason, most frequent first."""
+    q = select(LogReject).order_by(col(LogReject.count).desc())
+    if source is not None:
+        q = q.where(LogReject.source == source)
+    return [{"source": r.source, "file": r.file, "reason": r.reason, "count": r.count,
+             "samples": list(r.samples), "last_at": r.last_at}
+            for r in session.exec(q).all()]
+
+
+def rollup_totals(*, session: Session) -> dict[tuple[str, str], int]:
+    """Requests per (service, variant) over all time (tests and the dashboard's overview)."""
+    q = (select(LogRollup.service, LogRollup.variant, func.sum(LogRollup.requests))
+         .group_by(LogRollup.service, LogRollup.variant))
+    return {(s, v): int(n or 0) for s, v, n in session.exec(q).all()}

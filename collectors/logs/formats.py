@@ -1,0 +1,545 @@
+"""Access-log formats: a block of complete lines in, columns out.
+
+Every format turns a block of bytes (whole lines, the last one without its newline) into
+:class:`Columns`: per good line its timestamp key, path, upstream, route, status, bytes
+and latency, plus the lines it could not read with a reason.  Work is done per block,
+not per line, so that the per-line cost stays inside C: one ``re.findall`` over the
+block for the regex formats (a bad line falls into a catch-all alternative, so lines
+stay aligned), one ``orjson.loads`` per line through ``map`` for JSON, numpy for the
+numbers.  Only a block that holds a bad line takes the slower line-by-line path.
+
+Timestamps are not parsed per line: each format captures the timestamp *up to the
+minute* plus its zone, and :func:`minute_of` turns that key into epoch minutes once per
+distinct key (the caller caches it).  Which time a format writes matters: nginx and the
+JSON gateway write the end of the request, HAProxy and Envoy its start (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import numpy as np
+import orjson
+
+from slo.errors import ConfigError
+
+__all__ = [
+    "ENVOY",
+    "FORMATS",
+    "HAPROXY",
+    "INGRESS_NGINX",
+    "NGINX",
+    "Columns",
+    "JsonFormat",
+    "LogFormat",
+    "RegexFormat",
+    "classify",
+    "compile_nginx_template",
+    "format_for",
+]
+
+#: a line longer than this is rejected unread ("too-long"): real access-log lines are
+#: far shorter, and this bounds what one line can cost
+MAX_LINE = 64 * 1024
+
+# The groups every regex format captures, in this order.
+GROUPS = ("ts", "path", "status", "bytes", "latency", "upstream", "route")
+
+
+@dataclass
+class Columns:
+    """Parsed lines of one block, column-wise.  ``index`` is each good line's position
+    in the block (0-based); ``bad`` lists (position, reason, raw line)."""
+
+    ts: Sequence[Any]
+    path: Sequence[Any]
+    upstream: Sequence[Any]
+    route: Sequence[Any] | None
+    status: np.ndarray
+    size: np.ndarray
+    latency_ms: np.ndarray
+    index: np.ndarray
+    bad: list[tuple[int, str, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls) -> Columns:
+        z = np.zeros(0)
+        return cls([], [], [], None, z, z, z, np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class LogFormat(Protocol):
+    """One access-log format."""
+
+    name: str
+    #: how the timestamp key reads: "clf" (10/Oct/2000:13:55), "iso", "epoch"
+    time_kind: str
+
+    def parse(self, block: bytes) -> Columns:
+        """Parse a block of complete lines (without the final newline)."""
+        ...
+
+    def upstream_name(self, raw: str) -> str:
+        """The variant's name in what the upstream field holds."""
+        ...
+
+    def route_name(self, raw: str) -> str | None:
+        """The route a line names, if the format names one."""
+        ...
+
+
+# -- classification of bad lines ------------------------------------------------------
+
+def classify(line: bytes, default: str = "malformed") -> str:
+    """Why a line that did not parse is bad, as a short reason."""
+    if len(line) > MAX_LINE:
+        return "too-long"
+    if not line.strip():
+        return "empty"
+    if b"\x00" in line or _binary_share(line) > 0.1:
+        return "binary"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not-utf8"
+    return default
+
+
+def _binary_share(line: bytes) -> float:
+    ctrl = sum(1 for b in line[:512] if b < 9 or 13 < b < 32)
+    return ctrl / max(1, min(len(line), 512))
+
+
+# -- timestamps -----------------------------------------------------------------------
+
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
+
+
+def minute_of(kind: str, key: Any) -> int | None:
+    """Epoch minute of a timestamp key (None when it is not a time).  ``key`` is what
+    the format captured (bytes) for the regex formats, the field's value for JSON."""
+    try:
+        if kind == "clf":
+            return _clf_minute(_text(key))
+        if kind == "iso":
+            return _iso_minute(_text(key))
+        if kind == "epoch":
+            return int(float(_text(key))) // 60
+        if kind == "json":
+            return _json_minute(key)
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+        return None
+    raise ConfigError(f"unknown time kind {kind!r}")
+
+
+def _text(v: Any) -> str:
+    return v.decode("ascii") if isinstance(v, bytes) else str(v)
+
+
+def _clf_minute(text: str) -> int:
+    # 10/Oct/2000:13:55:36 -0700 (nginx $time_local); HAProxy's 06/Feb/2009:12:14 has
+    # no zone (the router runs in UTC)
+    stamp, _, zone = text.partition(" ")
+    day, mon, rest = stamp.split("/")
+    year, hh, mm = rest.split(":")[:3]
+    dt = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), tzinfo=_zone(zone))
+    return int(dt.timestamp()) // 60
+
+
+def _zone(zone: str) -> timezone:
+    if not zone or zone == "Z":
+        return UTC
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4])))
+
+
+def _iso_minute(text: str) -> int:
+    dt = datetime.fromisoformat(text.replace("z", "Z"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) // 60
+
+
+def _json_minute(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a time")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value   # epoch ms or s
+        return int(seconds) // 60
+    return _iso_minute(str(value))
+
+
+def json_time_key(value: Any) -> Any:
+    """A cache key for a JSON time value that ignores seconds and their fractions, so
+    one key covers one minute: the text up to the minute plus what may be a zone."""
+    if type(value) is str and len(value) > 16:
+        if value[-1] in "Zz":
+            return value[:16] + "Z"
+        if value[-6] in "+-" and value[-3] == ":":
+            return value[:16] + value[-6:]
+        return value[:16]
+    return value
+
+
+# -- regex formats --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    pattern: str                 # with the named groups of GROUPS it has
+    time_kind: str
+    latency_scale: float         # to milliseconds
+    upstream: Callable[[str], str] = staticmethod(lambda s: s)  # type: ignore[assignment]
+    route: Callable[[str], str | None] = staticmethod(lambda s: None)  # type: ignore[assignment]
+
+
+class RegexFormat:
+    """A format read by one regular expression with named groups (see GROUPS)."""
+
+    def __init__(self, spec: _Spec):
+        self.name = spec.name
+        self.time_kind = spec.time_kind
+        self._spec = spec
+        # no class may run past the end of a line, so one line never eats the next
+        pattern = spec.pattern.replace("[^", "[^\\n")
+        good = re.compile(pattern.encode())
+        missing = [g for g in ("ts", "status", "path", "latency") if g not in good.groupindex]
+        if missing:
+            raise ConfigError(f"log format {spec.name!r} lacks {', '.join(missing)}: "
+                              f"a line must give its time, path, status and latency")
+        self._order = good.groupindex
+        # Every match ends with its line's newline and a line that does not parse falls
+        # into the catch-all group, so findall yields one tuple per line, in order.
+        # (No ``^`` with re.M: the engine would try every position of the block.)
+        self._block = re.compile(b"(?:" + pattern.encode() + rb"\r?|(?P<_bad>[^\n]*))\n")
+        self._bad = self._block.groupindex["_bad"] - 1
+
+    def upstream_name(self, raw: str) -> str:
+        return self._spec.upstream(raw)
+
+    def route_name(self, raw: str) -> str | None:
+        return self._spec.route(raw)
+
+    def parse(self, block: bytes) -> Columns:
+        rows = self._block.findall(block + b"\n")
+        if not rows:
+            return Columns.empty()
+        cols = list(zip(*rows, strict=True))
+        status_i = self._order["status"] - 1
+        bad: list[tuple[int, str, bytes]] = []
+        if b"" in cols[status_i]:
+            keep = [i for i, s in enumerate(cols[status_i]) if s]
+            bad = [(i, classify(cols[self._bad][i]), cols[self._bad][i])
+                   for i, s in enumerate(cols[status_i]) if not s]
+            cols = [[c[i] for i in keep] for c in cols]
+            index = np.asarray(keep, dtype=np.int64)
+        else:
+            index = np.arange(len(rows), dtype=np.int64)
+        return self._columns(cols, index, bad)
+
+    def _columns(self, cols: list[Any], index: np.ndarray,
+                 bad: list[tuple[int, str, bytes]]) -> Columns:
+        g = self._order
+        n = len(index)
+
+        def col_of(name: str) -> Sequence[Any] | None:
+            return cols[g[name] - 1] if name in g and n else None
+
+        empty = [b""] * n
+        latency = _numbers(col_of("latency"), n) * self._spec.latency_scale
+        return Columns(
+            ts=col_of("ts") or empty,
+            path=col_of("path") or empty,
+            upstream=col_of("upstream") or empty,
+            route=col_of("route"),
+            status=_numbers(col_of("status"), n),
+            size=_numbers(col_of("bytes"), n),
+            latency_ms=latency,
+            index=index,
+            bad=bad,
+        )
+
+
+def _numbers(col: Sequence[bytes] | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.zeros(n)
+    # numpy parses byte strings in C; the regex already made sure they are numbers
+    return np.asarray(col, dtype=np.bytes_).astype(np.float64)
+
+
+# The nginx variables a template may hold, as regex.  A variable not listed here matches
+# anything up to the character that follows it in the template.
+# nginx writes whole seconds: the timestamp itself is the cache key (60 per minute)
+_CLF = r"(?P<ts>\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})"
+_ISO = r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:?\d\d)?)"
+_REQUEST = r'(?:[^" ]* )?(?P<path>[^" ]*)(?: [^"]*)?'
+_NUM = r"\d+(?:\.\d+)?"
+_NGINX_VARS: dict[str, tuple[str, str]] = {
+    # variable: (group, pattern)
+    "time_local": ("ts", _CLF),
+    "time_iso8601": ("ts", _ISO),
+    "msec": ("ts", r"(?P<ts>\d+)\.\d+"),
+    "request": ("path", _REQUEST),
+    "request_uri": ("path", r"(?P<path>[^\" ]*)"),
+    "uri": ("path", r"(?P<path>[^\" ]*)"),
+    "status": ("status", r"(?P<status>\d{3})"),
+    "body_bytes_sent": ("bytes", r"(?P<bytes>\d+)"),
+    "bytes_sent": ("bytes", r"(?P<bytes>\d+)"),
+    "request_time": ("latency", f"(?P<latency>{_NUM})"),
+    "upstream_response_time": ("latency", f"(?P<latency>{_NUM})"),
+    "proxy_upstream_name": ("upstream", r"(?P<upstream>[^ \"\]]*)"),
+    "upstream_addr": ("upstream", r"(?P<upstream>[^ \"]*(?:, [^ \"]*)*)"),
+}
+_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+
+#: nginx's ``combined`` plus the request time and the upstream (what we ask users for)
+NGINX_TEMPLATE = ('$remote_addr - $remote_user [$time_local] "$request" $status '
+                  '$body_bytes_sent "$http_referer" "$http_user_agent" $request_time '
+                  '"$upstream_addr"')
+#: ingress-nginx's default ``log-format-upstream``
+INGRESS_TEMPLATE = ('$remote_addr - $remote_user [$time_local] "$request" $status '
+                    '$body_bytes_sent "$http_referer" "$http_user_agent" $request_length '
+                    '$request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] '
+                    '$upstream_addr $upstream_response_length $upstream_response_time '
+                    '$upstream_status $req_id')
+
+
+def compile_nginx_template(template: str, *, name: str | None = None) -> RegexFormat:
+    """A format from an nginx ``log_format`` template, as pasted from nginx.conf.
+
+    Quotes around the template (and nginx's concatenated string pieces) are removed.
+    Which variable gives what: ``$time_local``/``$time_iso8601``/``$msec`` the time,
+    ``$request``/``$request_uri``/``$uri`` the path, ``$request_time`` (else
+    ``$upstream_response_time``) the latency in seconds, ``$proxy_upstream_name``
+    (ingress-nginx) else ``$upstream_addr`` the upstream."""
+    text = _unquote_template(template)
+    vars_in = [m.group(1) or m.group(2) for m in _VAR.finditer(text)]
+    chosen = _choose_vars(vars_in)
+    parts: list[str] = []
+    pos = 0
+    time_kind = "clf"
+    for m in _VAR.finditer(text):
+        parts.append(re.escape(text[pos:m.start()]))
+        var = m.group(1) or m.group(2)
+        nxt = text[m.end():m.end() + 1]
+        if var in chosen:
+            parts.append(_NGINX_VARS[var][1])
+            if var == "time_iso8601":
+                time_kind = "iso"
+            elif var == "msec":
+                time_kind = "epoch"
+        else:
+            parts.append(f"[^{re.escape(nxt)}]*" if nxt else ".*")
+        pos = m.end()
+    parts.append(re.escape(text[pos:]))
+    spec = _Spec(name=name or "nginx-template", pattern="".join(parts), time_kind=time_kind,
+                 latency_scale=1000.0, upstream=_last_upstream)
+    return RegexFormat(spec)
+
+
+def _unquote_template(template: str) -> str:
+    text = template.strip().rstrip(";").strip()
+    if text.startswith("log_format"):
+        # log_format name [escape=...] '...' '...';
+        text = re.sub(r"^log_format\s+\S+\s+(?:escape=\S+\s+)?", "", text)
+    if not text.startswith(("'", '"')):
+        return text
+    pieces = re.findall(r"'([^']*)'|\"((?:[^\"\\]|\\.)*)\"", text)
+    if pieces:
+        return "".join(a or b.replace('\\"', '"') for a, b in pieces)
+    return text
+
+
+def _choose_vars(vars_in: list[str]) -> set[str]:
+    """One variable per group: the first time, path and bytes; request_time over the
+    upstream's time; proxy_upstream_name over upstream_addr."""
+    chosen: set[str] = set()
+    taken: set[str] = set()
+    preferred = sorted(
+        (v for v in vars_in if v in _NGINX_VARS),
+        key=lambda v: (v == "upstream_response_time", v == "upstream_addr"),
+    )
+    for var in preferred:
+        group = _NGINX_VARS[var][0]
+        if group not in taken:
+            chosen.add(var)
+            taken.add(group)
+    return chosen
+
+
+def _last_upstream(raw: str) -> str:
+    # nginx lists every upstream it tried ("a:80, b:80"); the last one answered
+    return raw.rsplit(", ", 1)[-1].strip()
+
+
+def _haproxy_route(backend: str) -> str | None:
+    # OpenShift router backends: be_http:<namespace>:<route> (also be_edge_http,
+    # be_secure, be_tcp): the route is the last part
+    if backend.startswith("be_") and backend.count(":") >= 2:
+        return backend.rsplit(":", 1)[-1]
+    return None
+
+
+def _haproxy_service(server: str) -> str:
+    # OpenShift router servers: pod:<pod>:<service>:<port name>:<ip>:<port>
+    parts = server.split(":")
+    if parts[0] == "pod" and len(parts) >= 3:
+        return parts[2]
+    return server
+
+
+# HAProxy `option httplog`, optionally behind a syslog prefix, as the OpenShift router
+# writes it.  Timers TR/Tw/Tc/Tr/Ta: Ta is the total active time in ms (HAProxy docs
+# 8.2.3); its accept date is the start of the request.
+_HAPROXY = (
+    r"(?:[^\[]*?haproxy\[\d+\]: )?\S+ "
+    r"\[(?P<ts>\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d):\d\d(?:\.\d+)?\] "
+    r"\S+ (?P<route>[^/ ]+)/(?P<upstream>\S+) "
+    r"-?\d+/-?\d+/-?\d+/-?\d+/\+?(?P<latency>\d+) "
+    r"(?P<status>\d{3}) \+?(?P<bytes>\d+) \S+ \S+ \S+ \S+ \S+(?: \{[^}]*\})*"
+    r' "' + _REQUEST + r'"'
+)
+
+# Envoy's default access-log format (docs: "Default format string"): START_TIME,
+# request line, code, flags, bytes received and sent, DURATION (ms), upstream service
+# time, x-forwarded-for, user agent, request id, authority, UPSTREAM_HOST.
+_ENVOY = (
+    # START_TIME in the default format is UTC with milliseconds: keep the minute only
+    r"\[(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d):\d\d(?:\.\d+)?Z?\] "
+    r'"' + _REQUEST + r'" '
+    r"(?P<status>\d{3}) \S+ \d+ (?P<bytes>\d+) (?P<latency>\d+) \S+ "
+    r'"[^"]*" "[^"]*" "[^"]*" "[^"]*" "(?P<upstream>[^"]*)"[^\n]*?'
+)
+
+NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
+INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
+HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
+                            latency_scale=1.0, upstream=_haproxy_service,
+                            route=_haproxy_route))
+ENVOY = RegexFormat(_Spec(name="envoy", pattern=_ENVOY, time_kind="iso", latency_scale=1.0))
+
+
+# -- JSON lines -----------------------------------------------------------------------
+
+#: field names of the FastAPI gateway; a source's ``fields`` renames any of them.
+#: Latency is ``latency_ms`` (milliseconds) or, if the source names ``latency_s``, seconds.
+JSON_FIELDS = {"time": "time", "path": "path", "status": "status", "bytes": "bytes",
+               "latency_ms": "latency_ms", "upstream": "upstream", "route": "route"}
+_JSON_KEYS = set(JSON_FIELDS) | {"latency_s"}
+
+
+class JsonFormat:
+    """One JSON object per line (the FastAPI gateway's access log)."""
+
+    name = "json"
+    time_kind = "json"
+
+    def __init__(self, fields: dict[str, str] | None = None):
+        unknown = set(fields or {}) - _JSON_KEYS
+        if unknown:
+            raise ConfigError(f"unknown JSON log field key(s) {', '.join(sorted(unknown))}; "
+                              f"expected some of {', '.join(sorted(_JSON_KEYS))}")
+        self.fields = {**JSON_FIELDS, **(fields or {})}
+        self.scale = 1.0
+        if "latency_s" in (fields or {}):
+            self.fields["latency_ms"] = self.fields.pop("latency_s")
+            self.scale = 1000.0
+        self.fields.pop("latency_s", None)
+
+    def upstream_name(self, raw: str) -> str:
+        return raw
+
+    def route_name(self, raw: str) -> str | None:
+        return raw or None
+
+    def parse(self, block: bytes) -> Columns:
+        lines = block.split(b"\n")
+        try:
+            docs = list(map(orjson.loads, lines))
+            return self._columns(docs, np.arange(len(docs), dtype=np.int64), [])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return self._line_by_line(lines)
+
+    def _columns(self, docs: list[Any], index: np.ndarray,
+                 bad: list[tuple[int, str, bytes]]) -> Columns:
+        f = self.fields
+        # each of these raises (AttributeError, TypeError, ValueError) on a bad document,
+        # sending the block to the line-by-line path
+        ts = [json_time_key(d[f["time"]]) for d in docs]
+        paths = [d[f["path"]] for d in docs]
+        status = np.asarray([d[f["status"]] for d in docs], dtype=np.float64)
+        latency = np.asarray([d[f["latency_ms"]] for d in docs], dtype=np.float64) * self.scale
+        size = np.asarray([d.get(f["bytes"]) or 0 for d in docs], dtype=np.float64)
+        upstream = [d.get(f["upstream"]) or "" for d in docs]
+        route = [d.get(f["route"]) or "" for d in docs]
+        if not (np.isfinite(status).all() and np.isfinite(latency).all()
+                and np.isfinite(size).all()):
+            raise ValueError("a number that is not finite")
+        if any(type(p) is not str for p in paths) or any(type(u) is not str for u in upstream):
+            raise ValueError("a path or upstream that is not text")
+        return Columns(ts, paths, upstream, route, status, size, latency, index, bad)
+
+    def _line_by_line(self, lines: list[bytes]) -> Columns:
+        docs: list[Any] = []
+        keep: list[int] = []
+        bad: list[tuple[int, str, bytes]] = []
+        for i, line in enumerate(lines):
+            reason, doc = self._one(line)
+            if reason:
+                bad.append((i, reason, line))
+            else:
+                docs.append(doc)
+                keep.append(i)
+        if not docs:
+            out = Columns.empty()
+            out.bad = bad
+            return out
+        return self._columns(docs, np.asarray(keep, dtype=np.int64), bad)
+
+    def _one(self, line: bytes) -> tuple[str, Any]:
+        if len(line) > MAX_LINE:
+            return "too-long", None
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return classify(line, "not-json"), None
+        if not isinstance(doc, dict):
+            return "not-an-object", None
+        try:
+            self._columns([doc], np.zeros(1, dtype=np.int64), [])
+        except KeyError as e:
+            return f"no-{e.args[0]}"[:32], None
+        except (TypeError, ValueError, AttributeError):
+            return "bad-field", None
+        return "", doc
+
+
+# -- the registry ---------------------------------------------------------------------
+
+FORMATS: dict[str, LogFormat] = {
+    "nginx": NGINX,
+    "ingress-nginx": INGRESS_NGINX,
+    "haproxy": HAPROXY,
+    "envoy": ENVOY,
+}
+
+
+def format_for(name: str, fields: dict[str, str] | None = None) -> LogFormat:
+    """The format a log source names: a registered name, ``json``, or an nginx
+    ``log_format`` template (anything with a ``$variable``)."""
+    if name == "json":
+        return JsonFormat(fields)
+    if name in FORMATS:
+        return FORMATS[name]
+    if "$" in name:
+        return compile_nginx_template(name)
+    raise ConfigError(f"unknown log format {name!r}: expected json, "
+                      f"{', '.join(FORMATS)} or an nginx log_format template")

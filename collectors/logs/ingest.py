@@ -1,0 +1,204 @@
+"""From blocks of lines to per-minute rollups held in memory until the next commit.
+
+:class:`Ingestor` parses a block with its format, maps each line to a slot (service,
+variant), turns timestamp keys into minutes (once per distinct key) and adds the block
+to an :class:`Aggregate` with numpy: one ``np.unique`` for the (slot, minute) groups,
+``bincount`` for the sums, one more ``np.unique`` for the sketch buckets.  Nothing per
+line is written to the database: a commit carries one row per (service, variant,
+minute) touched, whatever the number of lines behind it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from collectors.logs.formats import Columns, LogFormat, minute_of
+from collectors.logs.mapping import UNMAPPED_REASONS, Mapper, cached_lookup
+from slo.sketch import LogSketch, bucket_indices
+from store.rollups import RollupDelta
+
+__all__ = ["Aggregate", "BlockResult", "Ingestor", "Rejects"]
+
+_BUCKET_OFFSET = 1 << 20      # sketch indices (>= -10**6) made non-negative
+_BUCKET_BITS = 21
+_MINUTE_BITS = 32
+_SAMPLES = 5
+_TIME_CACHE_LIMIT = 100_000
+
+
+@dataclass
+class Rejects:
+    """Lines not used, per (file, reason), with a few samples each."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    samples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def add(self, file: str, reason: str, line: bytes | None = None, count: int = 1) -> None:
+        key = (file, reason)
+        self.counts[key] += count
+        if line is not None:
+            kept = self.samples.setdefault(key, [])
+            if len(kept) < _SAMPLES:
+                kept.append(line[:2000].decode("utf-8", "replace"))
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.samples.clear()
+
+    @property
+    def bad(self) -> int:
+        return sum(n for (_, r), n in self.counts.items() if r not in _NOT_BAD)
+
+    @property
+    def unmapped(self) -> int:
+        return sum(n for (_, r), n in self.counts.items() if r in _NOT_BAD)
+
+
+_NOT_BAD = set(UNMAPPED_REASONS.values())
+
+
+@dataclass
+class _Cell:
+    requests: int = 0
+    errors: int = 0
+    size: int = 0
+    sketch: LogSketch = field(default_factory=LogSketch)
+
+
+class Aggregate:
+    """(slot, epoch minute) -> requests, 5xx, bytes, latency sketch."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, int], _Cell] = {}
+        self.lines = 0
+        self.newest: int | None = None
+
+    def add(self, slot: np.ndarray, minute: np.ndarray, status: np.ndarray,
+            size: np.ndarray, latency_ms: np.ndarray) -> None:
+        if len(slot) == 0:
+            return
+        group = (slot << _MINUTE_BITS) | minute
+        keys, inv = np.unique(group, return_inverse=True)
+        inv = inv.reshape(-1)
+        requests = np.bincount(inv, minlength=len(keys))
+        errors = np.bincount(inv, weights=(status >= 500), minlength=len(keys))
+        sizes = np.bincount(inv, weights=size, minlength=len(keys))
+        sums = np.bincount(inv, weights=latency_ms, minlength=len(keys))
+        pairs = (inv.astype(np.int64) << _BUCKET_BITS) | (bucket_indices(latency_ms)
+                                                          + _BUCKET_OFFSET)
+        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
+        cells = []
+        for k, n, e, b, s in zip(keys.tolist(), requests.tolist(), errors.tolist(),
+                                 sizes.tolist(), sums.tolist(), strict=True):
+            key = (k >> _MINUTE_BITS, k & ((1 << _MINUTE_BITS) - 1))
+            cell = self.cells.get(key)
+            if cell is None:
+                cell = self.cells[key] = _Cell()
+            cell.requests += n
+            cell.errors += int(round(e))
+            cell.size += int(round(b))
+            cell.sketch.total_ms += s
+            cells.append(cell)
+        mask = (1 << _BUCKET_BITS) - 1
+        for p, c in zip(pair_keys.tolist(), pair_counts.tolist(), strict=True):
+            counts = cells[p >> _BUCKET_BITS].sketch.counts
+            b = (p & mask) - _BUCKET_OFFSET
+            counts[b] = counts.get(b, 0) + c
+        self.lines += len(slot)
+        top = int(minute.max())
+        self.newest = top if self.newest is None else max(self.newest, top)
+
+    def deltas(self, slots: list[tuple[str, str]]) -> list[RollupDelta]:
+        out = []
+        for (slot, minute), c in self.cells.items():
+            service, variant = slots[slot]
+            out.append(RollupDelta(service, variant, datetime.fromtimestamp(minute * 60, UTC),
+                                   c.requests, c.errors, c.size, c.sketch))
+        return out
+
+    def clear(self) -> None:
+        self.cells.clear()
+        self.lines = 0
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    lines: int          # lines of the block consumed (all of them unless stopped)
+    used: int           # lines added to the rollups
+    stopped: bool       # a line at or after ``end_minute`` was reached
+    skipped: int        # lines before ``start_minute``
+
+
+class Ingestor:
+    """Parses, maps and aggregates blocks of one log source."""
+
+    def __init__(self, *, fmt: LogFormat, mapper: Mapper, aggregate: Aggregate,
+                 rejects: Rejects):
+        self.fmt = fmt
+        self.mapper = mapper
+        self.aggregate = aggregate
+        self.rejects = rejects
+        self._minutes: dict[Any, int] = {}
+
+    def feed(self, block: bytes, *, file: str, lines: int,
+             start_minute: int | None = None, end_minute: int | None = None) -> BlockResult:
+        """Take a block of ``lines`` complete lines (no final newline).  With
+        ``end_minute``, stop before the first line at or after it (that line and those
+        after it are left for a later pass)."""
+        cols = self.fmt.parse(block)
+        minute = self._minutes_of(cols.ts)
+        bad_time = minute < 0
+        consumed = lines
+        stopped = False
+        if end_minute is not None:
+            late = np.flatnonzero((minute >= end_minute) & ~bad_time)
+            if len(late):
+                consumed = int(cols.index[late[0]])
+                stopped = True
+        for i, reason, line in cols.bad:
+            if i < consumed:
+                self.rejects.add(file, reason, line)
+        keep = cols.index < consumed
+        for i in np.flatnonzero(bad_time & keep).tolist():
+            self.rejects.add(file, "bad-time", _raw_line(cols, i))
+        keep &= ~bad_time
+        skipped = 0
+        if start_minute is not None:
+            early = keep & (minute < start_minute)
+            skipped = int(early.sum())
+            keep &= ~early
+        used = self._add(cols, minute, keep, file)
+        return BlockResult(consumed, used, stopped, skipped)
+
+    def _add(self, cols: Columns, minute: np.ndarray, keep: np.ndarray, file: str) -> int:
+        slot = self.mapper.slot_ids(cols.path, cols.upstream, cols.route)
+        for code, reason in UNMAPPED_REASONS.items():
+            n = int(((slot == code) & keep).sum())
+            if n:
+                self.rejects.add(file, reason, None, n)
+        keep = keep & (slot >= 0)
+        if keep.all():
+            self.aggregate.add(slot, minute, cols.status, cols.size, cols.latency_ms)
+        else:
+            self.aggregate.add(slot[keep], minute[keep], cols.status[keep], cols.size[keep],
+                               cols.latency_ms[keep])
+        return int(keep.sum())
+
+    def _minutes_of(self, ts: Any) -> np.ndarray:
+        kind = self.fmt.time_kind
+
+        def compute(k: Any) -> int:
+            m = minute_of(kind, k)
+            return -1 if m is None else m
+
+        return cached_lookup(ts, self._minutes, compute, limit=_TIME_CACHE_LIMIT)
+
+
+def _raw_line(cols: Columns, i: int) -> bytes:
+    ts = cols.ts[i]
+    text = ts if isinstance(ts, bytes | str) else repr(ts)
+    return (text if isinstance(text, bytes) else str(text).encode())

@@ -1,0 +1,133 @@
+"""Which service and which variant a log line belongs to, as the plan says.
+
+Service: by the route the format names (a service's ``route`` or ``logs.route``), else by
+``logs.path_prefix`` compared segment by segment (``/api/auth`` takes ``/api/auth`` and
+``/api/auth/login``, never ``/api/authors``), the longest prefix winning.  Variant: the
+upstream, as the format names it, compared exactly with ``baseline.logs.upstream`` and
+the service's ``logs.upstream`` (the Service name of the backend when neither says).
+
+A line maps to a *slot*, an index into :attr:`Mapper.slots` ((service, variant) pairs),
+or to a negative code saying why it maps to nothing.  Lookups are cached per distinct
+(path, upstream, route), so the per-line cost is one dict lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from collectors.logs.formats import LogFormat
+from slo.plan import Plan
+
+__all__ = ["NO_SERVICE", "UNKNOWN_UPSTREAM", "Mapper", "path_segments"]
+
+NO_SERVICE = -1
+UNKNOWN_UPSTREAM = -2
+UNMAPPED_REASONS = {NO_SERVICE: "no-service", UNKNOWN_UPSTREAM: "unknown-upstream"}
+#: distinct keys kept before the cache starts over (paths with ids are unbounded)
+CACHE_LIMIT = 200_000
+
+
+def path_segments(path: str) -> tuple[str, ...] | None:
+    """The path's segments, without query or fragment; None when it is not a path."""
+    if path.startswith(("http://", "https://")):
+        # absolute-form request target (RFC 9112 3.2.2): drop scheme and authority
+        rest = path.split("://", 1)[1]
+        path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    if not path.startswith("/"):
+        return None
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    return tuple(s for s in path.split("/") if s)
+
+
+class Mapper:
+    """Maps (path, upstream, route) to a slot, for one plan and one format."""
+
+    def __init__(self, plan: Plan, fmt: LogFormat):
+        self._fmt = fmt
+        self.slots: list[tuple[str, str]] = []
+        self._slot: dict[tuple[str, str], int] = {}
+        self._prefixes: dict[tuple[str, ...], str] = {}
+        self._routes: dict[str, str] = {}
+        self._candidate: dict[str, set[str]] = {}
+        base = plan.baseline
+        self._baseline = set(base.logs.upstream if base.logs and base.logs.upstream
+                             else [base.backend])
+        for svc in plan.services:
+            logs = svc.logs
+            for variant in ("baseline", "candidate"):
+                self._slot[(svc.name, variant)] = len(self.slots)
+                self.slots.append((svc.name, variant))
+            self._candidate[svc.name] = set(logs.upstream if logs and logs.upstream
+                                            else [svc.backend])
+            self._routes[svc.route] = svc.name
+            if logs and logs.route:
+                self._routes[logs.route] = svc.name
+            if logs and logs.path_prefix:
+                segs = path_segments(logs.path_prefix)
+                if segs is not None:
+                    self._prefixes[segs] = svc.name
+        self._longest = max((len(p) for p in self._prefixes), default=0)
+        self._cache: dict[Any, int] = {}
+
+    def slot_ids(self, path: Sequence[Any], upstream: Sequence[Any],
+                 route: Sequence[Any] | None) -> np.ndarray:
+        """Slot per line (negative: unmapped, see UNMAPPED_REASONS)."""
+        keys = list(zip(path, upstream, route, strict=True) if route is not None
+                    else zip(path, upstream, strict=True))
+        return cached_lookup(keys, self._cache, self._miss, limit=CACHE_LIMIT)
+
+    def _miss(self, key: tuple[Any, ...]) -> int:
+        path, upstream = _str(key[0]), _str(key[1])
+        route = _str(key[2]) if len(key) > 2 else ""
+        return self.slot_of(path=path, upstream=upstream, route=route)
+
+    def slot_of(self, *, path: str, upstream: str, route: str = "") -> int:
+        service = self.service_of(path=path, route=route)
+        if service is None:
+            return NO_SERVICE
+        name = self._fmt.upstream_name(upstream)
+        if name in self._baseline:
+            return self._slot[(service, "baseline")]
+        if name in self._candidate[service]:
+            return self._slot[(service, "candidate")]
+        return UNKNOWN_UPSTREAM
+
+    def service_of(self, *, path: str, route: str = "") -> str | None:
+        if route:
+            named = self._fmt.route_name(route)
+            if named is not None and named in self._routes:
+                return self._routes[named]
+        segs = path_segments(path)
+        if segs is None:
+            return None
+        for n in range(min(len(segs), self._longest), -1, -1):
+            service = self._prefixes.get(segs[:n])
+            if service is not None:
+                return service
+        return None
+
+
+def cached_lookup(keys: Sequence[Any], cache: dict[Any, int], compute: Callable[[Any], int],
+                  *, limit: int) -> np.ndarray:
+    """``compute(k)`` for every key as an int64 array, through ``cache``.
+
+    The common case (every key known) runs in C (``map`` over ``dict.__getitem__``);
+    a miss computes each distinct new key once and tries again."""
+    try:
+        return np.fromiter(map(cache.__getitem__, keys), dtype=np.int64, count=len(keys))
+    except KeyError:
+        pass
+    if len(cache) > limit:
+        cache.clear()
+    for k in set(keys):
+        if k not in cache:
+            cache[k] = compute(k)
+    return np.fromiter(map(cache.__getitem__, keys), dtype=np.int64, count=len(keys))
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return "" if v is None else str(v)
