@@ -109,7 +109,14 @@ class WorkerMetrics:
                       evaluations: Sequence[Evaluation], weights: Mapping[str, int],
                       alerts: Mapping[str, int], leader: bool, now: datetime) -> None:
         """Record one round.  ``alerts``: ``pending`` and ``failed`` are the outbox's
-        current counts, ``sent`` the deliveries sent in this round; missing keys are 0."""
+        current counts, ``sent`` the deliveries sent in this round; missing keys are 0.
+
+        A standby's round clears the per-source and per-service gauges: they describe the
+        leader's work, and a former leader must not keep reporting a lag that only grows
+        (the alert rules take the max over all workers)."""
+        if not leader:
+            for gauge in (self.lag, self.last_success, self.up, self.weight):
+                gauge.clear()
         for report in collect_reports:
             self._observe_report(report, now=now)
         for ev in evaluations:

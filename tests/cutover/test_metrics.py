@@ -115,6 +115,16 @@ def test_standby_round_reports_not_leader() -> None:
     assert s[("cutover_alerts_pending", ())] == 0
 
 
+def test_a_former_leader_drops_the_leaders_gauges() -> None:
+    m = WorkerMetrics()
+    _round(m)
+    _round(m, collect_reports=[], evaluations=[], weights={}, alerts={}, leader=False)
+    names = {name for name, _ in _samples(m)}
+    assert "cutover_collector_lag_seconds" not in names
+    assert "cutover_service_weight_percent" not in names
+    assert "cutover_collector_ingested_total" in names, "counters keep their history"
+
+
 def test_source_with_no_data_yet_has_no_lag_sample() -> None:
     m = WorkerMetrics()
     _round(m, collect_reports=[CollectReport(source="empty", newest=None)])
