@@ -85,6 +85,7 @@ class RetryPolicy:
     timeout: float = 10.0          # seconds per request
     min_interval: float = 1.0      # seconds between two messages to one channel
     lease: timedelta = timedelta(minutes=2)   # a claim outlives any one request
+    budget: float = 20.0           # seconds one deliver() may run; the rest waits a round
 
     def backoff(self, attempts: int) -> timedelta:
         """10 s, 20 s, 40 s, ... capped: the wait after the ``attempts``-th failure."""
@@ -99,6 +100,7 @@ class DeliveryReport:
     failed: int = 0       # given up (kept as failed)
     deferred: int = 0     # held back by a channel's 429
     skipped: int = 0      # another worker had the row
+    postponed: int = 0    # due, but this run's time budget was spent (next round)
     errors: tuple[str, ...] = ()
 
 
@@ -251,12 +253,16 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
         for d in _interleave(due):
             if d.channel in run.held:
                 run.count("deferred")
-                continue
-            _attempt(run, d)
+            elif time.monotonic() - run.started > policy.budget:
+                # pacing a backlog must not stall the worker's round: the rest stays due
+                run.count("postponed")
+            else:
+                _attempt(run, d)
     t = run.tally
     return DeliveryReport(sent=t.get("sent", 0), retrying=t.get("retrying", 0),
                           failed=t.get("failed", 0), deferred=t.get("deferred", 0),
-                          skipped=t.get("skipped", 0), errors=tuple(run.errors))
+                          skipped=t.get("skipped", 0), postponed=t.get("postponed", 0),
+                          errors=tuple(run.errors))
 
 
 def _interleave(rows: list[DeliveryRecord]) -> Iterator[DeliveryRecord]:

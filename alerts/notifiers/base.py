@@ -115,10 +115,21 @@ def post(client: httpx.Client, *, channel: str, url: str, body: bytes,
         raise NotifyError(channel, f"could not send: {type(e).__name__}: {scrub(str(e), hidden)}") from None
     if 200 <= r.status_code < 300:
         return r.status_code
-    retry_after = parse_retry_after(r.headers.get("Retry-After"))
+    retry_after = parse_retry_after(r.headers.get("Retry-After")) or _body_retry_after(r)
     text = scrub(" ".join(r.text[:300].split()), hidden)
     raise NotifyError(channel, f"answered HTTP {r.status_code}" + (f": {text}" if text else ""),
                       status=r.status_code, retry_after=retry_after)
+
+
+def _body_retry_after(r: httpx.Response) -> float | None:
+    """Discord also states its wait in the 429 body (``{"retry_after": 1.5, ...}``)."""
+    if r.status_code != 429 or "json" not in r.headers.get("Content-Type", ""):
+        return None
+    try:
+        value = r.json().get("retry_after")
+    except (ValueError, AttributeError):
+        return None
+    return min(max(float(value), 0.0), MAX_RETRY_AFTER) if isinstance(value, int | float) else None
 
 
 def _path(url: str) -> str:

@@ -285,3 +285,32 @@ def test_one_message_per_second_per_destination(sqlite_engine, plan, receiver):
         assert len(times) == 3 and all(g >= 0.45 for g in gaps), gaps
     # the two destinations were interleaved, not one after the other: ~1 s, not ~2.5 s
     assert receiver.arrivals[-1].at - receiver.arrivals[0].at < 1.5
+
+
+def test_a_backlog_stops_at_the_time_budget_and_stays_due(sqlite_engine, plan, receiver):
+    ch = channel("all", "slack")
+    p = with_channels(plan, ch)
+    for _ in range(5):
+        record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=p, now=NOW)
+    report = deliver(engine=sqlite_engine, plan=p, now=NOW, env=env_for(receiver, ch),
+                     policy=RetryPolicy(min_interval=0.3, timeout=5, budget=0.5))
+    # paced at 0.3 s, a 0.5 s budget holds at most three sends (fewer on a busy machine)
+    assert 1 <= report.sent <= 3 and report.postponed == 5 - report.sent
+    assert pending_counts(engine=sqlite_engine)["pending"] == report.postponed
+    assert deliver(engine=sqlite_engine, plan=p, now=NOW, env=env_for(receiver, ch),
+                   policy=FAST).sent == report.postponed
+    assert len(receiver.arrivals) == 5
+
+
+def test_discord_429_body_retry_after_is_honoured(sqlite_engine, plan, receiver):
+    ch = channel("disc", "discord")
+    p = with_channels(plan, ch)
+    record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=p, now=NOW)
+    receiver.script = [Answer(429, {"Content-Type": "application/json"},
+                              b'{"message": "You are being rate limited.", "retry_after": 42.5}')]
+    assert deliver(engine=sqlite_engine, plan=p, now=NOW, env=env_for(receiver, ch),
+                   policy=FAST).deferred == 1
+    [row] = _rows(sqlite_engine)
+    assert 42 <= (row.next_attempt_at - NOW).total_seconds() <= 44
