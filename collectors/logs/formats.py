@@ -232,7 +232,7 @@ class RegexFormat:
         rows = self._block.findall(block + b"\n")
         if not rows:
             return Columns.empty()
-        cols = list(zip(*rows, strict=True))
+        cols: list[Any] = list(zip(*rows, strict=True))
         status_i = self._order["status"] - 1
         bad: list[tuple[int, str, bytes]] = []
         if b"" in cols[status_i]:
