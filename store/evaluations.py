@@ -12,8 +12,8 @@ from slo.figures import Figures
 from slo.verdict import Check, Evaluation, Verdict
 from store.db import UtcDateTime
 
-__all__ = ["EvaluationRow", "evaluation_history", "latest_evaluation", "save_evaluation",
-           "to_domain"]
+__all__ = ["EvaluationRow", "evaluation_at", "evaluation_history", "latest_evaluation",
+           "save_evaluation", "to_domain"]
 
 
 class EvaluationRow(SQLModel, table=True):
@@ -36,16 +36,29 @@ class EvaluationRow(SQLModel, table=True):
 
 
 def save_evaluation(*, session: Session, evaluation: Evaluation) -> EvaluationRow:
+    """Store ``evaluation``; one row per (service, at): judging the same service at the
+    same time again (a replay, late data) replaces the row and keeps its id."""
     c = evaluation.contract()
-    row = EvaluationRow(
-        service=evaluation.service, phase=evaluation.phase, at=evaluation.at,
-        weight=evaluation.weight, verdict=evaluation.verdict.value,
+    values = dict(
+        phase=evaluation.phase, weight=evaluation.weight, verdict=evaluation.verdict.value,
         reasons=list(evaluation.reasons), figures=c["figures"], checks=c["checks"],
         plan_hash=evaluation.plan_hash, wait_seconds=evaluation.wait_seconds,
     )
+    row = evaluation_at(session=session, service=evaluation.service, at=evaluation.at)
+    if row is None:
+        row = EvaluationRow(service=evaluation.service, at=evaluation.at, **values)
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
     session.add(row)
     session.flush()
     return row
+
+
+def evaluation_at(*, session: Session, service: str, at: datetime) -> EvaluationRow | None:
+    """The evaluation of ``service`` stored for exactly ``at``, if any."""
+    q = select(EvaluationRow).where(EvaluationRow.service == service, EvaluationRow.at == at)
+    return session.exec(q).first()
 
 
 def latest_evaluation(*, session: Session, service: str,

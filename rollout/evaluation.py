@@ -1,0 +1,220 @@
+"""Evaluations: which services to judge, with which figures, stored with their events.
+
+The judge (``slo.judge``) is pure; this module gathers what it needs from the store at a
+time ``at`` (the step each service is on, the figures of both variants over the plan's
+window and the burn windows, the phase's totals), stores each evaluation, and records a
+``verdict-failed`` event when a service's verdict turns fail (``verdict-recovered`` when
+it turns back to pass) in the same transaction.  Evaluating the same service at the same
+time again replaces the stored evaluation and records no second event."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from slo.errors import ConfigError
+from slo.figures import Figures
+from slo.judge import BURN_RULES, RECENT, TOTAL_FIGURES, BurnInputs, judge
+from slo.plan import Plan
+from slo.verdict import Evaluation, Verdict
+from store.db import session_scope
+from store.evaluations import (
+    EvaluationRow,
+    evaluation_at,
+    latest_evaluation,
+    save_evaluation,
+)
+from store.events import record_event
+from store.figures import variant_figures
+from store.rollout import Decision, ServiceState
+
+__all__ = ["FiguresFn", "StepState", "evaluate", "services_to_evaluate"]
+
+log = logging.getLogger(__name__)
+
+
+class FiguresFn(Protocol):
+    """The seam to the store's figures (``store.figures.variant_figures``)."""
+
+    def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
+                 end: datetime) -> Figures: ...
+
+
+def services_to_evaluate(plan: Plan, weights: dict[str, int]) -> list[str]:
+    """The services of the current phase, then every other service with a weight
+    strictly between 0 and 100 (ARCHITECTURE: "Without --service ...").
+
+    The current phase is the first, in plan order, with a service below its last step;
+    a service with no stored weight is at 0."""
+    current: list[str] = []
+    for phase in plan.phases:
+        if any(weights.get(s, 0) < plan.settings(s).steps[-1] for s in phase.services):
+            current = list(phase.services)
+            break
+    others = [s.name for s in plan.services
+              if s.name not in current and 0 < weights.get(s.name, 0) < 100]
+    return current + others
+
+
+@dataclass(frozen=True)
+class StepState:
+    """A service's weight and the start of its step, at the evaluation time."""
+
+    weight: int = 0
+    since: datetime | None = None
+
+    def soak(self, at: datetime) -> timedelta | None:
+        if self.weight <= 0 or self.since is None or self.since > at:
+            return None
+        return at - self.since
+
+
+def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
+             service: str | None = None, figures_fn: FiguresFn = variant_figures
+             ) -> list[tuple[Evaluation, int]]:
+    """Judge ``service`` (or the services to evaluate) at ``at``; store each evaluation
+    and its events in one transaction.  Returns (evaluation, stored row id) pairs."""
+    known = [s.name for s in plan.services]
+    if service is not None and service not in known:
+        raise ConfigError(f"unknown service {service!r}; expected one of {', '.join(known)}")
+    with session_scope(engine) as session:
+        states = _step_states(session, at)
+        names = [service] if service else services_to_evaluate(
+            plan, {k: v.weight for k, v in states.items()})
+        cache = _FiguresCache(session, figures_fn, at)
+        out = []
+        for name in names:
+            evaluation = _judge_one(plan, name, states.get(name, StepState()), cache,
+                                    at=at, plan_hash=plan_hash)
+            row = _store(session, evaluation)
+            out.append((evaluation, _row_id(row)))
+        return out
+
+
+def _row_id(row: EvaluationRow) -> int:
+    assert row.id is not None  # flushed
+    return row.id
+
+
+def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
+               at: datetime, plan_hash: str) -> Evaluation:
+    settings = plan.settings(name)
+    phase = plan.phase_of(name)
+    burn = BurnInputs(
+        candidate={span: cache.get(name, "candidate", span) for span in _burn_spans()},
+        baseline={RECENT: cache.get(name, "baseline", RECENT)},
+    )
+    return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
+                 baseline=cache.get(name, "baseline", settings.window),
+                 candidate=cache.get(name, "candidate", settings.window),
+                 settings=settings, soak=step.soak(at),
+                 group_totals=_group_totals(plan, phase.services if phase else [name], cache),
+                 burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan))
+
+
+def _burn_spans() -> list[timedelta]:
+    return sorted({span for rule in BURN_RULES for span in (rule.long, rule.short)})
+
+
+def _stale_after(plan: Plan) -> timedelta:
+    # "older than a couple of steps": two scrape steps and a log minute, at least 3 min
+    step = plan.sources.prometheus.step if plan.sources.prometheus else timedelta(0)
+    return max(timedelta(minutes=3), 2 * step + timedelta(minutes=1))
+
+
+def _group_totals(plan: Plan, services: Sequence[str], cache: _FiguresCache
+                  ) -> dict[str, float]:
+    """Per figure, the candidates' sum over ``services`` over each one's own window;
+    a figure any service lacks is left out, so the judge says the total is unknown."""
+    totals: dict[str, float] = {}
+    figures = [cache.get(s, "candidate", plan.settings(s).window) for s in services]
+    for name in TOTAL_FIGURES:
+        values = [f.get(name) for f in figures]
+        if values and all(v is not None for v in values):
+            totals[name] = float(sum(v for v in values if v is not None))
+    return totals
+
+
+class _FiguresCache:
+    """Figures by (service, variant, window length), each read once per evaluation."""
+
+    def __init__(self, session: Session, fn: FiguresFn, at: datetime):
+        self.session, self.fn, self.at = session, fn, at
+        self._seen: dict[tuple[str, str, timedelta], Figures] = {}
+
+    def get(self, service: str, variant: str, span: timedelta) -> Figures:
+        key = (service, variant, span)
+        if key not in self._seen:
+            self._seen[key] = self.fn(session=self.session, service=service, variant=variant,
+                                      start=self.at - span, end=self.at)
+        return self._seen[key]
+
+
+# -- step state at a time ------------------------------------------------------------
+
+def _step_states(session: Session, at: datetime) -> dict[str, StepState]:
+    """Each service's step at ``at``: the stored state when its step began at or before
+    ``at``; for a replay of an earlier time, the last decision applied by then."""
+    out: dict[str, StepState] = {}
+    for row in session.exec(select(ServiceState)).all():
+        if row.step_since is None or row.step_since <= at:
+            out[row.service] = StepState(row.weight, row.step_since)
+        else:
+            out[row.service] = _replayed_state(session, row.service, at)
+    return out
+
+
+def _replayed_state(session: Session, service: str, at: datetime) -> StepState:
+    q = (select(Decision)
+         .where(Decision.service == service, Decision.state == "applied",
+                col(Decision.applied_at).is_not(None), col(Decision.applied_at) <= at)
+         .order_by(col(Decision.applied_at).desc(), col(Decision.id).desc()).limit(1))
+    last = session.exec(q).first()
+    if last is None:
+        return StepState()
+    return StepState(last.to_weight, last.applied_at)
+
+
+# -- storing, with events ----------------------------------------------------------
+
+def _store(session: Session, evaluation: Evaluation) -> EvaluationRow:
+    before = latest_evaluation(session=session, service=evaluation.service,
+                               at_or_before=evaluation.at - timedelta(microseconds=1))
+    same = evaluation_at(session=session, service=evaluation.service, at=evaluation.at)
+    unchanged = same is not None and same.verdict == evaluation.verdict.value
+    row = save_evaluation(session=session, evaluation=evaluation)
+    if not unchanged:
+        _record_transition(session, evaluation, row, before.verdict if before else None)
+    return row
+
+
+def _record_transition(session: Session, evaluation: Evaluation, row: EvaluationRow,
+                       previous: str | None) -> None:
+    now = evaluation.verdict
+    if now is Verdict.FAIL and previous != Verdict.FAIL.value:
+        record_event(session=session, at=evaluation.at, kind="verdict-failed",
+                     service=evaluation.service, severity="critical",
+                     summary=f"{evaluation.service} fails at {evaluation.weight} %: "
+                     + "; ".join(evaluation.reasons[:3]),
+                     data=_event_data(evaluation, row))
+    elif now is Verdict.PASS and previous == Verdict.FAIL.value:
+        record_event(session=session, at=evaluation.at, kind="verdict-recovered",
+                     service=evaluation.service, severity="info",
+                     summary=f"{evaluation.service} passes again at {evaluation.weight} %",
+                     data=_event_data(evaluation, row))
+
+
+def _event_data(evaluation: Evaluation, row: EvaluationRow) -> dict[str, Any]:
+    """The figures that matter: the checks that failed (or, on recovery, all of them)."""
+    keep: Callable[[Any], bool] = (
+        (lambda c: c.verdict is Verdict.FAIL) if evaluation.verdict is Verdict.FAIL
+        else (lambda c: True))
+    return {"evaluation_id": row.id, "phase": evaluation.phase, "weight": evaluation.weight,
+            "verdict": evaluation.verdict.value, "reasons": list(evaluation.reasons),
+            "checks": [c.contract() for c in evaluation.checks if keep(c)]}

@@ -1,0 +1,186 @@
+"""Evaluations over the store: which services, which step, stored once, events on turns.
+
+Figures come through the ``figures_fn`` seam (the store's own ``variant_figures`` by
+default, exercised on an empty store below); rollout state, evaluations and events are
+the real tables on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from rollout.evaluation import evaluate, services_to_evaluate
+from slo.errors import ConfigError
+from slo.figures import Figures
+from slo.plan import Plan
+from slo.verdict import Verdict
+from store.db import session_scope
+from store.evaluations import EvaluationRow
+from store.events import EventRow
+from store.rollout import Decision, ServiceState
+from tests.slo.judgekit import AT, figures
+
+HEALTHY_RATE, BAD_RATE = 0.003, 0.05
+
+
+@dataclass
+class FakeStore:
+    """Figures per service as a function of the window: steady traffic at a given rate
+    (requests per second) and error share; ``calls`` records what was asked."""
+
+    candidate_rps: float = 28.3
+    baseline_rps: float = 254.7
+    error_share: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    calls: list[tuple[str, str, timedelta]] = field(default_factory=list)
+
+    def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
+                 end: datetime) -> Figures:
+        assert isinstance(session, Session)
+        span = end - start
+        self.calls.append((service, variant, span))
+        rps = self.candidate_rps if variant == "candidate" else self.baseline_rps
+        n = rps * span.total_seconds()
+        share = self.error_share.get(service, HEALTHY_RATE) if variant == "candidate" \
+            else HEALTHY_RATE
+        return figures(round(n), round(n * share), window=span, at=end,
+                       memory_mb=self.memory.get(service, 120.0),
+                       latency_samples=min(round(n), 3000))
+
+
+def set_state(engine: Engine, service: str, weight: int, since: datetime | None) -> None:
+    with session_scope(engine) as s:
+        row = s.get(ServiceState, service) or ServiceState(service=service)
+        row.weight, row.step_since = weight, since
+        s.add(row)
+
+
+# -- which services ---------------------------------------------------------------
+
+def test_services_to_evaluate_starts_with_the_first_unfinished_phase(plan: Plan) -> None:
+    assert services_to_evaluate(plan, {}) == ["auth"]          # week-1 moves nothing
+    assert services_to_evaluate(plan, {"auth": 50}) == ["auth"]
+    assert services_to_evaluate(plan, {"auth": 100}) == ["files"]
+
+
+def test_services_to_evaluate_adds_services_in_flight(plan: Plan) -> None:
+    weights = {"auth": 100, "files": 25, "samples": 10, "gateway": 100}
+    assert services_to_evaluate(plan, weights) == ["files", "samples"]
+    weights = {"auth": 100, "files": 100, "samples": 100, "ai": 100, "audit": 50}
+    assert services_to_evaluate(plan, weights) == ["ai", "audit"]
+    done = {s.name: 100 for s in plan.services}
+    assert services_to_evaluate(plan, done) == []
+
+
+# -- evaluate ----------------------------------------------------------------------
+
+def test_evaluate_stores_a_pass_with_the_step_read_from_the_store(engine: Engine,
+                                                                  plan: Plan) -> None:
+    set_state(engine, "auth", 10, AT - timedelta(minutes=20))
+    fake = FakeStore()
+    [(ev, row_id)] = evaluate(engine=engine, plan=plan, plan_hash="abc", at=AT,
+                              figures_fn=fake)
+    assert (ev.service, ev.phase, ev.weight, ev.verdict) == ("auth", "week-2", 10, Verdict.PASS)
+    assert {span for _, _, span in fake.calls} == {
+        timedelta(minutes=10), timedelta(minutes=5), timedelta(minutes=30),
+        timedelta(hours=1), timedelta(hours=6)}
+    with session_scope(engine) as s:
+        row = s.get(EvaluationRow, row_id)
+        assert row is not None and row.verdict == "pass" and row.plan_hash == "abc"
+        assert row.figures["candidate"]["requests"] == 16980
+        assert any(c["name"] == "error_budget_burn_1h_5m" for c in row.checks)
+
+
+def test_no_row_means_weight_zero_and_no_soak(engine: Engine, plan: Plan) -> None:
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=FakeStore())
+    assert ev.weight == 0 and ev.verdict is Verdict.INCONCLUSIVE
+    assert "no step has started: nothing soaks at weight 0 %" in ev.reasons
+
+
+def test_the_same_time_twice_is_one_row(engine: Engine, plan: Plan) -> None:
+    set_state(engine, "auth", 10, AT - timedelta(minutes=20))
+    first = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=FakeStore())
+    again = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=FakeStore())
+    assert first[0][1] == again[0][1]
+    with session_scope(engine) as s:
+        assert len(s.exec(select(EvaluationRow)).all()) == 1
+
+
+def test_events_on_turning_fail_and_back(engine: Engine, plan: Plan) -> None:
+    set_state(engine, "auth", 25, AT - timedelta(hours=1))
+    fake = FakeStore()
+
+    def at(minutes: int, share: float) -> Verdict:
+        fake.error_share["auth"] = share
+        [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", figures_fn=fake,
+                             at=AT + timedelta(minutes=minutes))
+        return ev.verdict
+
+    assert at(0, HEALTHY_RATE) is Verdict.PASS
+    assert at(1, BAD_RATE) is Verdict.FAIL
+    assert at(1, BAD_RATE) is Verdict.FAIL       # the same time again: no second event
+    assert at(2, BAD_RATE) is Verdict.FAIL       # still failing: no new event
+    assert at(3, HEALTHY_RATE) is Verdict.PASS
+    with session_scope(engine) as s:
+        events = s.exec(select(EventRow).order_by(EventRow.id)).all()  # type: ignore[arg-type]
+        assert [(e.kind, e.severity, e.at) for e in events] == [
+            ("verdict-failed", "critical", AT + timedelta(minutes=1)),
+            ("verdict-recovered", "info", AT + timedelta(minutes=3))]
+        failed = events[0]
+        assert failed.service == "auth" and failed.summary.startswith("auth fails at 25 %: ")
+        names = {c["name"] for c in failed.data["checks"]}
+        assert "error_rate" in names and all(c["verdict"] == "fail"
+                                             for c in failed.data["checks"])
+        row = s.get(EvaluationRow, failed.data["evaluation_id"])
+        assert row is not None and row.at == AT + timedelta(minutes=1)
+
+
+def test_phase_total_memory(engine: Engine, plan: Plan) -> None:
+    for name in ("auth", "files", "samples"):
+        set_state(engine, name, 100, AT - timedelta(days=1))
+    set_state(engine, "ai", 50, AT - timedelta(hours=1))
+    set_state(engine, "audit", 10, AT - timedelta(hours=1))
+    fake = FakeStore(memory={"ai": 180.0, "audit": 140.0})
+    results = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=fake)
+    assert [e.service for e, _ in results] == ["ai", "audit"]
+    for ev, _ in results:
+        assert ev.verdict is Verdict.FAIL
+        assert "memory in total over the phase 320 MiB > max 300 MiB" in ev.reasons
+
+
+def test_one_service_and_unknown_service(engine: Engine, plan: Plan) -> None:
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, service="gateway",
+                         figures_fn=FakeStore())
+    assert ev.service == "gateway" and ev.phase == "week-6"
+    with pytest.raises(ConfigError, match="unknown service 'nope'; expected one of auth, "):
+        evaluate(engine=engine, plan=plan, plan_hash="", at=AT, service="nope",
+                 figures_fn=FakeStore())
+
+
+def test_replay_reads_the_step_from_decisions(engine: Engine, plan: Plan) -> None:
+    set_state(engine, "auth", 25, AT)                     # 25 % since AT
+    with session_scope(engine) as s:
+        s.add(Decision(at=AT - timedelta(hours=2), service="auth", action="approve",
+                       from_weight=0, to_weight=10, actor="ana", state="applied",
+                       applied_at=AT - timedelta(hours=2)))
+        s.add(Decision(at=AT, service="auth", action="approve", from_weight=10, to_weight=25,
+                       actor="ana", state="applied", applied_at=AT))
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", figures_fn=FakeStore(),
+                         at=AT - timedelta(minutes=30))
+    assert ev.weight == 10 and ev.verdict is Verdict.PASS
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", figures_fn=FakeStore(),
+                         at=AT - timedelta(hours=3))
+    assert ev.weight == 0
+
+
+def test_real_store_without_data_is_inconclusive(engine: Engine, plan: Plan) -> None:
+    """The store's own figures (no collector has run): never a pass, and it says why."""
+    set_state(engine, "auth", 10, AT - timedelta(minutes=20))
+    [(ev, row_id)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT)
+    assert ev.verdict is Verdict.INCONCLUSIVE and row_id > 0
+    assert any("no figures for the candidate" in r or "no request count" in r
+               for r in ev.reasons), ev.reasons
