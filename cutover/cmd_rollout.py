@@ -1,21 +1,130 @@
-"""Placeholder until the gate work lands."""
+"""``cutover status | approve | revert | decisions``: the gate on the command line.
+
+The actor is ``--actor``, else ``CUTOVER_ACTOR``, else the OS user; the gate checks it
+against the plan's operators.  A refusal (GateError), a conflict or a router failure
+exits 1 with one line on stderr (cutover.cli maps the exception)."""
+
+from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
 
-from cutover.pending import not_yet
+from sqlalchemy.engine import Engine
+
+from cutover.context import Context, default_actor
+from rollout import gate
+from rollout.routers import TrafficRouter, build_router
+from rollout.state import DecisionOutcome, DecisionRecord, ServiceStatus, iso
+from slo.errors import ConfigError
+from slo.plan import Plan
+
+__all__ = ["approve", "decisions", "revert", "status"]
+
+
+def _wire(args: argparse.Namespace) -> tuple[Context, Plan, Engine, TrafficRouter]:
+    ctx = Context.from_args(args)
+    plan = ctx.plan
+    engine = ctx.ready_engine()
+    return ctx, plan, engine, build_router(plan, engine)
 
 
 def status(args: argparse.Namespace) -> int:
-    return not_yet("status", issue="gate")
+    ctx, plan, engine, router = _wire(args)
+    # status settles what a crash left pending first: it is what an operator runs after
+    # an incident, and a pending decision blocks the service.  reconcile only touches
+    # decisions older than gate.PENDING_STALE, never one another process is applying.
+    gate.reconcile(engine=engine, plan=plan, router=router, now=ctx.now)
+    rows = gate.service_status(engine=engine, plan=plan, router=router, now=ctx.now)
+    if args.json:
+        print(json.dumps({"services": [r.contract() for r in rows]}, indent=2))
+    else:
+        print(_table(["SERVICE", "PHASE", "WEIGHT", "ROUTER", "NEXT", "STATE", "VERDICT",
+                      "WHY"], [_status_row(r) for r in rows]))
+    return 0
 
 
 def approve(args: argparse.Namespace) -> int:
-    return not_yet("approve", issue="gate")
+    ctx, plan, engine, router = _wire(args)
+    out = gate.approve(engine=engine, plan=plan, router=router, service=args.service,
+                       actor=default_actor(args.actor), reason=args.reason,
+                       override=args.override, now=ctx.now)
+    print(_outcome_line(out))
+    return 0
 
 
 def revert(args: argparse.Namespace) -> int:
-    return not_yet("revert", issue="gate")
+    if args.all == bool(args.service):
+        raise ConfigError("revert: give a service, or --all for every service (not both)")
+    ctx, plan, engine, router = _wire(args)
+    actor = default_actor(args.actor)
+    if not args.all:
+        out = gate.revert(engine=engine, plan=plan, router=router, service=args.service,
+                          actor=actor, reason=args.reason, to=args.to, now=ctx.now)
+        print(_outcome_line(out))
+        return 0
+    outcomes = gate.revert_all(engine=engine, plan=plan, router=router, actor=actor,
+                               reason=args.reason, now=ctx.now)
+    if not outcomes:
+        print("every service is already at 0 % on the store and on its route")
+    for out in outcomes:
+        print(_outcome_line(out), file=sys.stdout if out.ok else sys.stderr)
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def decisions(args: argparse.Namespace) -> int:
-    return not_yet("decisions", issue="gate")
+    ctx = Context.from_args(args)
+    engine = ctx.ready_engine()
+    if args.limit <= 0:
+        raise ConfigError(f"--limit must be positive, got {args.limit}")
+    rows = gate.decisions(engine=engine, service=args.service, limit=args.limit)
+    if args.json:
+        print(json.dumps({"decisions": [d.contract() for d in rows]}, indent=2))
+    else:
+        print(_table(["ID", "AT", "SERVICE", "ACTION", "FROM", "TO", "ACTOR", "STATE",
+                      "REASON"], [_decision_row(d) for d in rows]))
+    return 0
+
+
+# -- text output -------------------------------------------------------------------------
+
+def _clean(text: Any) -> str:
+    """Operator-typed text shown on a terminal: no control characters (no escape codes)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
+
+
+def _pct(w: int | None) -> str:
+    return "-" if w is None else f"{w} %"
+
+
+def _outcome_line(out: DecisionOutcome) -> str:
+    mark = " [override]" if out.override else ""
+    where = f" (decision #{out.decision_id})" if out.decision_id is not None else ""
+    if out.ok:
+        return (f"{out.service}: {out.action} {_pct(out.from_weight)} -> {_pct(out.to_weight)}"
+                f" applied{mark}{where}; the router reads {_pct(out.read_back)}")
+    return (f"{out.service}: {out.action} {_pct(out.from_weight)} -> {_pct(out.to_weight)} "
+            f"{out.state}{where}: {_clean(out.message)}")
+
+
+def _status_row(r: ServiceStatus) -> list[str]:
+    router = _pct(r.router_weight) + (" DRIFT" if r.drift else "")
+    return [r.service, r.phase or "-", _pct(r.weight), router, _pct(r.next_weight),
+            r.state.value, r.verdict or "-", _clean(r.why)]
+
+
+def _decision_row(d: DecisionRecord) -> list[str]:
+    state = d.state.value + (" OVERRIDE" if d.override else "")
+    return [str(d.id), iso(d.at) or "", d.service, d.action.value, _pct(d.from_weight),
+            _pct(d.to_weight), _clean(d.actor), state,
+            _clean(d.reason + (f" [{d.error}]" if d.error else ""))]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    # the last column (free text) is not padded
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row[:-1], widths, strict=False))
+             + "  " + str(row[-1]) for row in [list(header), *map(list, rows)]]
+    return "\n".join(line.rstrip() for line in lines)

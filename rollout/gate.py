@@ -180,7 +180,7 @@ def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | No
     try:
         return router.read_weight(service), None
     except RouterError as e:
-        log.warning("cannot read the route of %s: %s", service, e)
+        log.info("cannot read the route of %s: %s", service, e)
         return None, str(e)
 
 
@@ -279,7 +279,8 @@ def _after_failure(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _
                             read_back=observed, message=f"applied despite: {error}"), None
     if observed is None and error.status is None:
         # no answer and no read: it may or may not have happened; reconcile decides
-        log.error("%s: decision #%d left pending: %s", move.service, decision_id, error)
+        # raised to the caller too: logged at info so a command line shows one line
+        log.info("%s: decision #%d left pending: %s", move.service, decision_id, error)
         return move.outcome(DecisionState.PENDING, decision_id=decision_id,
                             message=str(error)), error
     return _settle_failed(engine, move, decision_id=decision_id, version=version,
@@ -296,7 +297,7 @@ def _settle_failed(engine: Engine, move: _Move, *, decision_id: int, version: in
         if observed is not None:
             values.update(router_weight=observed, router_checked_at=now)
         update_state(session=s, service=move.service, expected_version=version, **values)
-    log.error("%s: %s %d -> %d %% failed (decision #%d): %s", move.service, move.action,
+    log.info("%s: %s %d -> %d %% failed (decision #%d): %s", move.service, move.action,
               move.from_weight, move.to_weight, decision_id, error)
     return move.outcome(DecisionState.FAILED, decision_id=decision_id, read_back=observed,
                         message=str(error)), error
@@ -479,7 +480,7 @@ def _guarded(run: Any, *, service: str, action: Action, from_weight: int,
         outcome, _error = run()
         return outcome  # type: ignore[no-any-return]
     except CutoverError as e:
-        log.error("%s: %s refused: %s", service, action, e)
+        log.info("%s: %s refused: %s", service, action, e)
         return DecisionOutcome(service=service, action=action, from_weight=from_weight,
                                to_weight=0, state=DecisionState.FAILED, actor=actor,
                                message=str(e))
@@ -507,10 +508,14 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
         why = last.reasons[0] if last.reasons else "fail"
         reason = (f"{failures} consecutive fail verdicts at {state.weight} % (policy: "
                   f"{settings.auto_revert.after_failures}); latest: {why}")
-        outcomes.append(_guarded(lambda name=svc.name, reason=reason, eid=last.id: _auto(
+        out = _guarded(lambda name=svc.name, reason=reason, eid=last.id: _auto(
             engine=engine, plan=plan, router=router, service=name, reason=reason,
             evaluation_id=eid, now=now), service=svc.name, action=Action.AUTO_REVERT,
-            from_weight=state.weight, actor=AUTO_ACTOR))
+            from_weight=state.weight, actor=AUTO_ACTOR)
+        if not out.ok:  # nobody is at a terminal: the worker's log must say it
+            log.error("%s: auto-revert %d -> 0 %% %s: %s", svc.name, out.from_weight,
+                      out.state, out.message)
+        outcomes.append(out)
     return outcomes
 
 
@@ -534,6 +539,8 @@ def reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetim
     cannot be read leaves its decision pending for the next try."""
     with session_scope(engine) as s:
         stale = pending_decisions(session=s, service=service, before=now - older_than)
+    if stale:
+        _ensure(engine, plan)
     outcomes = []
     for d in stale:
         assert d.id is not None

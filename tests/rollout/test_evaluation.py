@@ -86,7 +86,7 @@ def test_evaluate_stores_a_pass_with_the_step_read_from_the_store(engine: Engine
                               figures_fn=fake)
     assert (ev.service, ev.phase, ev.weight, ev.verdict) == ("auth", "week-2", 10, Verdict.PASS)
     assert {span for _, _, span in fake.calls} == {
-        timedelta(minutes=10), timedelta(minutes=5), timedelta(minutes=30),
+        timedelta(minutes=10), timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=30),
         timedelta(hours=1), timedelta(hours=6)}
     with session_scope(engine) as s:
         row = s.get(EvaluationRow, row_id)

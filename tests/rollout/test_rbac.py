@@ -1,0 +1,29 @@
+"""deploy/rbac.yaml grants exactly what the routers use: get and patch on Routes and
+HTTPRoutes of the namespace, bound to cutover's service account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+
+
+def test_role_grants_exactly_get_and_patch_on_routes() -> None:
+    docs = {d["kind"]: d for d in yaml.safe_load_all(RBAC.read_text()) if d}
+    assert set(docs) == {"ServiceAccount", "Role", "RoleBinding"}
+    role = docs["Role"]
+    rules = {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
+             for g in rule["apiGroups"] for r in rule["resources"]}
+    assert rules == {("route.openshift.io", "routes"): ["get", "patch"],
+                     ("gateway.networking.k8s.io", "httproutes"): ["get", "patch"]}
+    assert not any("resourceNames" in r and "*" in r["resourceNames"] for r in role["rules"])
+    binding = docs["RoleBinding"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
+    (subject,) = binding["subjects"]
+    assert (subject["kind"], subject["name"]) == ("ServiceAccount",
+                                                  docs["ServiceAccount"]["metadata"]["name"])
+    namespaces = {d["metadata"]["namespace"] for d in docs.values()}
+    assert namespaces == {"nanopore"} and subject["namespace"] == "nanopore"
