@@ -176,18 +176,18 @@ def test_429_holds_the_channel_for_retry_after_without_spending_attempts(engine,
     assert len(receiver.to("all")) == 4
 
 
-def test_a_hanging_channel_times_out_and_is_retried(engine, plan, receiver):
+def test_a_hanging_channel_times_out_and_is_retried(sqlite_engine, plan, receiver):
     ch = channel("all", "slack")
     p = with_channels(plan, ch)
-    record(engine, "approved")
-    dispatch(engine=engine, plan=p, now=NOW)
+    record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=p, now=NOW)
     receiver.script = [Answer(200, hang=5.0)]
-    report = deliver(engine=engine, plan=p, now=NOW, env=env_for(receiver, ch),
+    report = deliver(engine=sqlite_engine, plan=p, now=NOW, env=env_for(receiver, ch),
                      policy=RetryPolicy(min_interval=0, timeout=0.3))
     assert report.retrying == 1
-    [row] = _rows(engine)
+    [row] = _rows(sqlite_engine)
     assert row.state == "pending" and "no answer in time" in (row.last_error or "")
-    assert deliver(engine=engine, plan=p, now=NOW + timedelta(seconds=11),
+    assert deliver(engine=sqlite_engine, plan=p, now=NOW + timedelta(seconds=11),
                    env=env_for(receiver, ch), policy=FAST).sent == 1
 
 
@@ -210,32 +210,32 @@ def test_gives_up_after_max_attempts_and_keeps_the_row(engine, plan, receiver):
     assert len(receiver.arrivals) == 3
 
 
-def test_a_4xx_refusal_fails_at_once(engine, plan, receiver):
+def test_a_4xx_refusal_fails_at_once(sqlite_engine, plan, receiver):
     ch = channel("all", "slack")
     p = with_channels(plan, ch)
-    record(engine, "approved")
-    dispatch(engine=engine, plan=p, now=NOW)
+    record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=p, now=NOW)
     receiver.default = Answer(404, body=b"no_service")
-    assert deliver(engine=engine, plan=p, now=NOW, env=env_for(receiver, ch), policy=FAST).failed == 1
-    [row] = _rows(engine)
+    assert deliver(engine=sqlite_engine, plan=p, now=NOW, env=env_for(receiver, ch), policy=FAST).failed == 1
+    [row] = _rows(sqlite_engine)
     assert row.state == "failed" and row.last_status == 404 and "refused" in row.last_error
 
 
-def test_unconfigured_channel_is_retried_not_lost(engine, plan):
+def test_unconfigured_channel_is_retried_not_lost(sqlite_engine, plan):
     p = with_channels(plan, channel("all", "slack"))
-    record(engine, "approved")
-    dispatch(engine=engine, plan=p, now=NOW)
-    report = deliver(engine=engine, plan=p, now=NOW, env={}, policy=FAST)
+    record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=p, now=NOW)
+    report = deliver(engine=sqlite_engine, plan=p, now=NOW, env={}, policy=FAST)
     assert report.retrying == 1
-    [row] = _rows(engine)
+    [row] = _rows(sqlite_engine)
     assert row.state == "pending" and "HOOK_ALL is not set" in (row.last_error or "")
 
 
-def test_channel_removed_from_plan_fails_visibly(engine, plan):
-    record(engine, "approved")
-    dispatch(engine=engine, plan=with_channels(plan, channel("gone", "slack")), now=NOW)
-    deliver(engine=engine, plan=with_channels(plan), now=NOW, env={}, policy=FAST)
-    [row] = _rows(engine)
+def test_channel_removed_from_plan_fails_visibly(sqlite_engine, plan):
+    record(sqlite_engine, "approved")
+    dispatch(engine=sqlite_engine, plan=with_channels(plan, channel("gone", "slack")), now=NOW)
+    deliver(engine=sqlite_engine, plan=with_channels(plan), now=NOW, env={}, policy=FAST)
+    [row] = _rows(sqlite_engine)
     assert row.state == "failed" and "no longer in the plan" in (row.last_error or "")
 
 
