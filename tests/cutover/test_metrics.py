@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -207,3 +214,89 @@ def test_healthz_ok_then_503_when_stale(served) -> None:  # type: ignore[no-unty
 def test_unknown_path_is_404(served) -> None:  # type: ignore[no-untyped-def]
     _, _, base = served
     assert _get(base + "/nope")[0] == 404
+
+
+# -- two real `cutover worker` processes on one store, the leader killed ---------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _leader_gauge(port: int) -> float | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            body = r.read().decode()
+    except OSError:
+        return None
+    m = re.search(r"^cutover_leader (\S+)$", body, re.M)
+    return float(m.group(1)) if m else None
+
+
+def _wait_for(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return bool(cond())
+
+
+@pytest.fixture
+def dry_run_plan(tmp_path: Path) -> Path:
+    """The shipped plan on a 1 s interval, with no sources, chat or cluster to reach."""
+    text = (Path(__file__).resolve().parents[2] / "plans" / "nanopore.yaml").read_text()
+    text = text[text.index("name: "):]
+    text = text[:text.index("sources:")] + "router: {kind: dry-run}\n\n" + text[text.index("baseline:"):]
+    text = text[:text.index("alerts:")] + text[text.index("operators:"):]
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace("interval: 30s", "interval: 1s"))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # the cluster's store
+def test_standby_worker_leads_after_the_leader_is_killed(engine, dry_run_plan: Path,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    from sqlmodel import Session, func, select
+
+    from store.evaluations import EvaluationRow
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "CUTOVER_PLAN": str(dry_run_plan),
+           "CUTOVER_DB": engine.url.render_as_string(hide_password=False)}
+    ports = [_free_port(), _free_port()]
+    procs = [subprocess.Popen([sys.executable, "-m", "cutover", "worker", "--metrics-port",
+                               str(p)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for p in ports]
+
+    def evaluations() -> int:
+        with Session(engine) as s:
+            return int(s.exec(select(func.count()).select_from(EvaluationRow)).one())
+
+    try:
+        def one_leads() -> bool:
+            gauges = [_leader_gauge(p) for p in ports]
+            return sorted(gauges, key=str) == [0.0, 1.0]
+
+        assert _wait_for(one_leads, 30), [_leader_gauge(p) for p in ports]
+        leader = [_leader_gauge(p) for p in ports].index(1.0)
+        standby_port = ports[1 - leader]
+        procs[leader].send_signal(signal.SIGKILL)
+        procs[leader].wait(timeout=10)
+        before = evaluations()
+        # the standby takes the lease at its next round, then reports it after that round
+        assert _wait_for(lambda: _leader_gauge(standby_port) == 1.0, 10), "no takeover"
+        assert _wait_for(lambda: evaluations() > before, 10), "the standby does no rounds"
+        with urllib.request.urlopen(f"http://127.0.0.1:{standby_port}/healthz",
+                                    timeout=2) as r:
+            assert r.status == 200
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
