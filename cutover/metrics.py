@@ -109,7 +109,9 @@ class WorkerMetrics:
                       evaluations: Sequence[Evaluation], weights: Mapping[str, int],
                       alerts: Mapping[str, int], leader: bool, now: datetime) -> None:
         """Record one round.  ``alerts``: ``pending`` and ``failed`` are the outbox's
-        current counts, ``sent`` the deliveries sent in this round; missing keys are 0.
+        current counts (failed deliveries stay in the outbox until pruned, so alert on
+        the gauge's growth), ``sent`` the deliveries sent in this round; missing keys
+        are 0.
 
         A standby's round clears the per-source and per-service gauges: they describe the
         leader's work, and a former leader must not keep reporting a lag that only grows

@@ -460,7 +460,7 @@ def test_the_plan_in_the_config_map_validates(rendered: list[dict[str, Any]]) ->
 
 # -- monitoring: rules and dashboard use what the worker exports ----------------------
 
-_FUNCS = {"sum", "max", "min", "count", "rate", "increase", "time", "absent", "by",
+_FUNCS = {"sum", "max", "min", "count", "rate", "increase", "delta", "time", "absent", "by",
           "without", "or", "and", "unless", "humanizePercentage", "on", "ignoring"}
 
 
@@ -574,6 +574,13 @@ ALERT_TESTS = [
          {"eval_time": "16m", "alertname": "CutoverAlertsBacklog", "exp_alerts": [
              {"exp_labels": {"severity": "warning"}}]},
      ]},
+    {"interval": "1m",  # failures long ago: the alert is over
+     "input_series": [{"series": 'cutover_alerts_failed{pod="w-0"}', "values": "0 2x60"},
+                      {"series": 'cutover_alerts_failed{pod="w-1"}', "values": "0 2x60"}],
+     "alert_rule_test": [
+         {"eval_time": "10m", "alertname": "CutoverAlertsFailing", "exp_alerts": [
+             {"exp_labels": {"severity": "critical"}}]},
+         {"eval_time": "45m", "alertname": "CutoverAlertsFailing", "exp_alerts": []}]},
     {"interval": "1m",
      "input_series": [{"series": 'up{job="other"}', "values": "1x10"}],
      "alert_rule_test": [
