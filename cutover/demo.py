@@ -162,7 +162,8 @@ def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficMo
     router = build_router(plan, engine)
     rng = np.random.default_rng(seed)
     end = _floor(now, HISTORY_STEP)
-    start = _floor(end - max((s.ago for s in steps), default=timedelta(days=1)), SPARSE_STEP)
+    start = _floor(end - max((s.ago for s in steps), default=timedelta(hours=1)),
+                   HISTORY_STEP) - HISTORY_STEP
     _declare_gauges(engine, plan=plan, at=start)
     todo = sorted(steps, key=lambda s: -s.ago)
     rows = evaluations = decisions = 0
@@ -173,13 +174,14 @@ def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficMo
         rows += _write_span(plan=plan, engine=engine, model=model, weights=weights,
                             start=prev, end=t, detail=(now - t) <= FULL_DETAIL, rng=rng)
         evaluations += len(evaluate(engine=engine, plan=plan, plan_hash=plan_hash, at=t))
-        while todo and now - todo[0].ago <= t:
+        # one decision per evaluation: the next step needs a verdict at this one
+        if todo and now - todo[0].ago <= t:
             ok, why = _approve(plan=plan, engine=engine, router=router, step=todo[0], at=t)
-            if not ok:
+            if ok:
+                decisions += 1
+                todo.pop(0)
+            else:
                 refused.append(f"{t.isoformat()} {todo[0].service} -> {todo[0].weight} %: {why}")
-                break
-            decisions += 1
-            todo.pop(0)
         _alerts(plan=plan, engine=engine, at=t)
         prev = t
     # the last stretch up to now, so the live traffic follows on without a gap
@@ -445,7 +447,8 @@ class DemoSetup:
 
 
 def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
-            model: TrafficModel | None = None) -> DemoSetup:
+            model: TrafficModel | None = None,
+            steps: Sequence[HistoryStep] = HISTORY) -> DemoSetup:
     """Start afresh in ``paths`` (the demo's own files only), derive the plan, create
     the store at ``db_url`` (it must hold no history yet) and write the history."""
     from cutover.context import load_plan
@@ -463,7 +466,7 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
     upgrade(engine)
     _require_empty(engine, db_url)
     history = seed_history(plan=plan, plan_hash=plan_hash, engine=engine,
-                           model=model or TrafficModel(), now=now)
+                           model=model or TrafficModel(), now=now, steps=steps)
     return DemoSetup(plan, plan_hash, engine, paths, db_url, history)
 
 

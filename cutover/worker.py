@@ -104,9 +104,12 @@ class _Step:
 
 
 def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
-              collectors: Sequence[Collector], now: datetime,
-              metrics: Any = None) -> RoundReport:
-    """One round: collect -> evaluate -> auto-revert policy -> dispatch and deliver alerts."""
+              collectors: Sequence[Collector], now: datetime, metrics: Any = None,
+              alert_policy: Any = None) -> RoundReport:
+    """One round: collect -> evaluate -> auto-revert policy -> dispatch and deliver alerts.
+
+    ``alert_policy``: the outbox's RetryPolicy (default: its own, which paces each
+    channel to one message a second)."""
     collect, evaluate, policy, alerts = (_Step(n) for n in StepName)
     reports: list[CollectReport] = []
     evaluations: list[tuple[Evaluation, int]] = []
@@ -127,7 +130,7 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
 
         reverted = list(auto_revert(engine=engine, plan=plan, router=router, now=now) or [])
     with alerts.run():
-        queued, delivered = _alerts(engine=engine, plan=plan, now=now)
+        queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
     report = RoundReport(
         at=now, steps=(collect.result, evaluate.result, policy.result, alerts.result),
         collect_reports=tuple(reports), evaluations=tuple(evaluations),
@@ -151,7 +154,7 @@ def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectR
     return out
 
 
-def _alerts(*, engine: Engine, plan: Plan, now: datetime) -> tuple[int, Any]:
+def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[int, Any]:
     from alerts.outbox import deliver, dispatch
 
     queued = 0
@@ -159,7 +162,7 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime) -> tuple[int, Any]:
         queued = dispatch(engine=engine, plan=plan, now=now)
     finally:
         # what is already in the outbox goes out even when dispatching new events failed
-        delivered = deliver(engine=engine, plan=plan, now=now)
+        delivered = deliver(engine=engine, plan=plan, now=now, policy=policy)
     return queued, delivered
 
 
