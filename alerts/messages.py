@@ -27,6 +27,7 @@ from store.alerts import AlertEvent
 __all__ = [
     "FigureRow",
     "Message",
+    "card_escape",
     "discord_escape",
     "html_escape",
     "markdown_escape",
@@ -209,12 +210,20 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD = re.compile(r"([\\`*_\[\]|~>])")
+_CARD_MD = re.compile(r"([\\*_\[\]])")
 
 
 def markdown_escape(text: str) -> str:
-    """Markdown (Mattermost, Teams): backslash the syntax characters, break @mentions."""
+    """Mattermost's CommonMark: backslash the inline syntax characters (only those, so
+    figures like ``61.0`` stay readable), entity-escape ``<``, break @-mentions."""
     return _MD.sub(r"\\\1", text).replace("<", "&lt;").replace("@", "@\u200b")
+
+
+def card_escape(text: str) -> str:
+    """Adaptive Card TextBlocks render only bold, italic, lists and links: escape just
+    their characters (Teams clients differ on other escapes, so fewer is safer)."""
+    return _CARD_MD.sub(r"\\\1", text)
 
 
 _DISCORD = re.compile(r"([\\`*_~|>\[\]()#-])")

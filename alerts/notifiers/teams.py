@@ -3,15 +3,16 @@ is received"): a message whose attachment is an Adaptive Card
 (contentType ``application/vnd.microsoft.card.adaptive``).  The Office 365 connector
 MessageCard format is retired and not sent.
 
-Adaptive Card TextBlocks render a Markdown subset, so text from logs and metrics is
-escaped as Markdown (no injected links)."""
+Adaptive Card TextBlocks render a Markdown subset (bold, italic, lists, links), so text
+from logs and metrics has those characters escaped (no injected links).  Cards are
+version 1.4, which Teams renders on desktop, web and mobile."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from alerts.messages import Message
-from alerts.messages import markdown_escape as esc
+from alerts.messages import card_escape as esc
 from alerts.messages import truncate as cut
 
 __all__ = ["CARD_CONTENT_TYPE", "card", "payload"]
@@ -28,7 +29,7 @@ def payload(m: Message) -> dict[str, Any]:
 def card(m: Message) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": esc(m.title), "weight": "Bolder", "size": "Medium",
-         "wrap": True, "style": "heading", "color": COLORS.get(m.severity, "Default")}]
+         "wrap": True, "color": COLORS.get(m.severity, "Default")}]
     if m.summary:
         body.append({"type": "TextBlock", "text": cut(esc(m.summary), 4000), "wrap": True})
     if m.facts:

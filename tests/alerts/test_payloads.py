@@ -77,7 +77,7 @@ def test_teams_workflow_gets_an_adaptive_card_not_a_message_card(sqlite_engine, 
     assert any("candidate 61" in f["value"] for f in facts)
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open dashboard",
                                 "url": "https://cutover.example.org/?service=auth"}]
-    assert "[x](https" not in str(card) and "@everyone" not in str(card)
+    assert "[x](https" not in str(card) and r"\\*bold\\*" in str(card)
 
 
 def test_google_chat_cards_v2_with_text_fallback(sqlite_engine, plan, receiver):
@@ -197,3 +197,9 @@ def test_override_and_phase_services_are_stated(plan):
                       dedup_key="k", summary="", data={"phase": "week-2", "services": ["auth"]})
     m = render(done, plan)
     assert m.title == "phase week-2 complete" and ("Services", "auth") in m.facts
+
+
+def test_markdown_escape_keeps_figures_readable():
+    from alerts.messages import card_escape, markdown_escape
+    assert markdown_escape("p95 61.0 ms > 43.8 (+40 %)") == r"p95 61.0 ms \> 43.8 (+40 %)"
+    assert card_escape("a_b *c* [d](e) 1.5-2") == r"a\_b \*c\* \[d\](e) 1.5-2"
