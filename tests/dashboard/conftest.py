@@ -3,6 +3,7 @@ AppTest of the real entry point reading them from the environment."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,10 +46,23 @@ def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'dash.db'}"
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Engine]:
-    eng = make_engine(store_url)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty store at the newest schema, made once: copying it is 50x faster than
+    running the migrations for every test."""
+    path = tmp_path_factory.mktemp("template") / "empty.db"
+    eng = make_engine(f"sqlite:///{path}")
     upgrade(eng)
+    with eng.connect() as conn:   # fold the WAL into the file before it is copied
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture
+def store(store_url: str, migrated_sqlite: Path) -> Iterator[Engine]:
+    shutil.copyfile(migrated_sqlite, store_url.removeprefix("sqlite:///"))
+    eng = make_engine(store_url)
     yield eng
     eng.dispose()
 
