@@ -545,7 +545,7 @@ ALERT_TESTS = [
          {"eval_time": "1m", "alertname": "CutoverLeaderLost", "exp_alerts": []},
          {"eval_time": "8m", "alertname": "CutoverAlertsFailing", "exp_alerts": [
              {"exp_labels": {"severity": "critical"}}]},
-         {"eval_time": "18m", "alertname": "CutoverCollectorStalled", "exp_alerts": [
+         {"eval_time": "22m", "alertname": "CutoverCollectorStalled", "exp_alerts": [
              {"exp_labels": {"severity": "warning", "source": "prometheus"}}]},
          {"eval_time": "8m", "alertname": "CutoverCollectorStalled", "exp_alerts": []},
          {"eval_time": "18m", "alertname": "CutoverWorkerStuck", "exp_alerts": []},
@@ -562,6 +562,7 @@ ALERT_TESTS = [
          {"series": 'cutover_last_round_timestamp_seconds{pod="w-0"}', "values": "0x20"},
          {"series": 'cutover_round_interval_seconds{pod="w-0"}', "values": "30x20"},
          {"series": 'cutover_alerts_pending{pod="w-0"}', "values": "3x20"},
+         {"series": 'cutover_collector_up{source="prom",pod="w-0"}', "values": "0x20"},
      ],
      "alert_rule_test": [
          {"eval_time": "2m", "alertname": "CutoverTwoLeaders", "exp_alerts": [
@@ -573,6 +574,8 @@ ALERT_TESTS = [
              {"exp_labels": {"severity": "warning"}}]},
          {"eval_time": "16m", "alertname": "CutoverAlertsBacklog", "exp_alerts": [
              {"exp_labels": {"severity": "warning"}}]},
+         {"eval_time": "12m", "alertname": "CutoverCollectorStalled", "exp_alerts": [
+             {"exp_labels": {"severity": "warning", "source": "prom"}}]},
      ]},
     {"interval": "1m",  # failures long ago: the alert is over
      "input_series": [{"series": 'cutover_alerts_failed{pod="w-0"}', "values": "0 2x60"},
