@@ -56,6 +56,7 @@ from store.rollout import (
     get_state,
     list_decisions,
     pending_decisions,
+    set_failures,
     set_observed,
     settle_decision,
     update_state,
@@ -501,7 +502,9 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
             rows = [r for r in evaluation_history(session=s, service=svc.name,
                                                   start=state.step_since, end=now)
                     if r.weight == state.weight]
-        failures = trailing_failures([r.verdict for r in rows])
+            failures = trailing_failures([r.verdict for r in rows])
+            if failures != state.consecutive_failures:
+                set_failures(session=s, service=svc.name, count=failures)
         if failures < settings.auto_revert.after_failures:
             continue
         last = rows[-1]

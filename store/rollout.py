@@ -34,6 +34,7 @@ __all__ = [
     "list_decisions",
     "pending_decisions",
     "set_dry_run_weight",
+    "set_failures",
     "set_observed",
     "settle_decision",
     "update_state",
@@ -142,6 +143,13 @@ def set_observed(*, session: Session, service: str, router_weight: int | None,
         .values(router_weight=router_weight, router_checked_at=checked_at,
                 drift_since=drift_since)
     )
+
+
+def set_failures(*, session: Session, service: str, count: int) -> None:
+    """The run of fail verdicts at the current step, for display; not a decision, so the
+    version stays."""
+    session.execute(update(ServiceState).where(col(ServiceState.service) == service)
+                    .values(consecutive_failures=count))
 
 
 # -- decisions -----------------------------------------------------------------------

@@ -25,6 +25,8 @@ from tests.support.k8s_fake import FakeApiServer
 
 LEE = "lee@example.org"
 SOAK = timedelta(minutes=16)   # the plan's min_soak is 15m
+#: for tests about the router or the rules, not the database: SQLite is enough
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def events(engine: Engine, kind: str | None = None) -> list[EventRow]:
@@ -95,6 +97,7 @@ def test_full_walk_10_to_100(engine: Engine, plan: Plan, router: TrafficRouter,
         "application/merge-patch+json"}
 
 
+@SQLITE_ONLY
 def test_unmanaged_alternate_backend_is_kept(engine: Engine, plan: Plan,
                                              router: TrafficRouter, k8s: FakeApiServer) -> None:
     gate.approve(engine=engine, plan=plan, router=router, service="files", actor=ANA,
@@ -140,6 +143,7 @@ def test_verdict_from_before_the_step_does_not_count(engine: Engine, plan: Plan,
                      reason="next", now=T0 + SOAK)
 
 
+@SQLITE_ONLY
 def test_not_an_operator(engine: Engine, plan: Plan, router: TrafficRouter,
                          k8s: FakeApiServer) -> None:
     for call in (gate.approve, gate.revert):
@@ -174,6 +178,7 @@ def test_override_past_a_fail(engine: Engine, plan: Plan, router: TrafficRouter,
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (75, 25)
 
 
+@SQLITE_ONLY
 def test_override_not_needed_is_not_marked(engine: Engine, plan: Plan,
                                            router: TrafficRouter) -> None:
     out = gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
@@ -223,6 +228,7 @@ def test_revert_all(engine: Engine, plan: Plan, router: TrafficRouter,
                            reason="again", now=T0 + timedelta(hours=2)) == []
 
 
+@SQLITE_ONLY
 def test_revert_all_goes_on_past_a_failing_route(engine: Engine, plan: Plan,
                                                  router: TrafficRouter,
                                                  k8s: FakeApiServer) -> None:
@@ -279,6 +285,7 @@ def test_two_concurrent_approvals_make_one_step(engine: Engine, plan: Plan,
     assert all(d.state is not DecisionState.PENDING for d in gate.decisions(engine=engine))
 
 
+@SQLITE_ONLY
 def test_stale_expected_version_is_refused(engine: Engine, plan: Plan,
                                            router: TrafficRouter) -> None:
     with pytest.raises(ConflictError, match="changed under you"):
@@ -286,6 +293,7 @@ def test_stale_expected_version_is_refused(engine: Engine, plan: Plan,
                      reason="start", now=T0, expected_version=7)
 
 
+@SQLITE_ONLY
 def test_409_is_reread_and_retried(engine: Engine, plan: Plan, router: TrafficRouter,
                                    k8s: FakeApiServer) -> None:
     bumps = iter([True])
@@ -305,6 +313,7 @@ def test_409_is_reread_and_retried(engine: Engine, plan: Plan, router: TrafficRo
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (90, 10)
 
 
+@SQLITE_ONLY
 def test_409_with_weights_moved_is_not_overwritten(engine: Engine, plan: Plan,
                                                    router: TrafficRouter,
                                                    k8s: FakeApiServer) -> None:
@@ -326,6 +335,7 @@ def test_409_with_weights_moved_is_not_overwritten(engine: Engine, plan: Plan,
     assert state(engine, "auth").weight == 0
 
 
+@SQLITE_ONLY
 def test_409_forever_gives_up_after_five_tries(engine: Engine, plan: Plan,
                                                router: TrafficRouter,
                                                k8s: FakeApiServer) -> None:
@@ -362,6 +372,7 @@ def test_500_mid_step_fails_the_decision_and_keeps_the_state(
     assert out.ok and out.to_weight == 50
 
 
+@SQLITE_ONLY
 def test_403_and_404_are_router_errors_and_nothing_is_recorded(
         engine: Engine, plan: Plan, router: TrafficRouter, k8s: FakeApiServer) -> None:
     k8s.forbidden = True
@@ -468,6 +479,7 @@ def test_drift_is_shown_recorded_once_and_never_undone(engine: Engine, plan: Pla
     assert state(engine, "auth").drift_since is None
 
 
+@SQLITE_ONLY
 def test_override_steps_from_the_stored_weight_despite_drift(
         engine: Engine, plan: Plan, router: TrafficRouter, k8s: FakeApiServer) -> None:
     gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
@@ -504,6 +516,7 @@ def test_auto_revert_after_consecutive_failures(engine: Engine, plan: Plan,
                             now=now + timedelta(minutes=7)) == []
 
 
+@SQLITE_ONLY
 def test_status_rows_follow_the_contract(engine: Engine, plan: Plan, router: TrafficRouter) -> None:
     gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
                  reason="start", now=T0)
@@ -526,6 +539,7 @@ def test_status_rows_follow_the_contract(engine: Engine, plan: Plan, router: Tra
     assert (d["at"], d["action"], d["state"]) == ("2026-11-26T12:00:00Z", "approve", "applied")
 
 
+@SQLITE_ONLY
 def test_unknown_service_is_bad_input(engine: Engine, plan: Plan, router: TrafficRouter) -> None:
     with pytest.raises(ConfigError, match="unknown service 'billing'"):
         gate.approve(engine=engine, plan=plan, router=router, service="billing", actor=ANA,

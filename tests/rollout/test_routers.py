@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from kubernetes import client
 from sqlalchemy.engine import Engine
 
@@ -19,7 +21,14 @@ from slo.plan import Plan, RouterConfig
 from store.db import session_scope
 from store.rollout import set_dry_run_weight
 from tests.rollout.conftest import T0, TOKEN
-from tests.support.k8s_fake import HTTPROUTES, FakeApiServer, http_route, route
+from tests.support.k8s_fake import (
+    HTTPROUTES,
+    FakeApiServer,
+    _validate_route,
+    http_route,
+    merge_patch,
+    route,
+)
 
 BASE, CAND = "nanopore-monolith", "python-auth"
 
@@ -230,3 +239,32 @@ def test_no_configuration_is_a_config_error(plan: Plan, tmp_path: Path) -> None:
 def test_bearer_token_goes_in_the_authorization_header(k8s: FakeApiServer) -> None:
     api = api_client_for(k8s.url, token=TOKEN)
     assert api.configuration.api_key == {"authorization": "Bearer " + TOKEN}
+
+
+# -- properties -----------------------------------------------------------------------------
+
+_other = st.fixed_dictionaries({"kind": st.just("Service"),
+                                "name": st.sampled_from(["maint", "canary", "legacy"]),
+                                "weight": st.integers(0, 256)})
+
+
+@given(weight=st.integers(0, 100), before=st.integers(0, 100),
+       others=st.lists(_other, max_size=2, unique_by=lambda b: b["name"]))
+def test_patch_then_read_gives_the_weight_and_keeps_the_others(
+        weight: int, before: int, others: list[dict[str, Any]]) -> None:
+    r = route("nanopore-auth", baseline_weight=100 - before,
+              alternates=[*others, {"kind": "Service", "name": CAND, "weight": before}])
+    r["metadata"]["resourceVersion"] = "7"
+    after = merge_patch(r, weights_patch(r, baseline=BASE, candidate=CAND, weight=weight))
+    _validate_route(after)                      # what the API server would accept
+    assert candidate_percent(after, baseline=BASE, candidate=CAND) == weight
+    assert [b for b in after["spec"]["alternateBackends"] if b["name"] != CAND] == others
+
+
+def test_public_names_are_pinned() -> None:
+    from rollout import gate, routers
+
+    assert set(gate.__all__) >= {"approve", "revert", "revert_all", "auto_revert",
+                                 "service_status", "reconcile", "decisions"}
+    assert routers.__all__ == ["ROUTERS", "TrafficRouter", "api_client_for", "build_router"]
+    assert set(routers.ROUTERS) == {"openshift-route", "gateway-api", "dry-run"}
