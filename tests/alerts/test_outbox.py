@@ -314,3 +314,38 @@ def test_discord_429_body_retry_after_is_honoured(sqlite_engine, plan, receiver)
                    policy=FAST).deferred == 1
     [row] = _rows(sqlite_engine)
     assert 42 <= (row.next_attempt_at - NOW).total_seconds() <= 44
+
+
+def test_two_workers_at_once_send_each_message_once(engine, plan, receiver):
+    import threading
+    ch, other = channel("all", "slack"), channel("other", "discord")
+    p = with_channels(plan, ch, other)
+    for _ in range(4):
+        record(engine, "approved")
+    dispatch(engine=engine, plan=p, now=NOW)
+    receiver.default = Answer(200, hang=0.1)   # slow enough for the workers to overlap
+    reports = []
+
+    def work() -> None:
+        reports.append(deliver(engine=engine, plan=p, now=NOW, env=env_for(receiver, ch, other),
+                               policy=FAST))
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert len(receiver.arrivals) == 8
+    assert sum(r.sent for r in reports) == 8
+    assert sum(r.skipped for r in reports) >= 1     # they did contend for the same rows
+    assert pending_counts(engine=engine) == {"pending": 0, "failed": 0, "sent": 8}
+
+
+def test_public_names_are_pinned():
+    import alerts
+    import alerts.outbox
+    assert alerts.__all__ == ["ChannelInfo", "channels_overview"]
+    assert {"dispatch", "deliver", "pending_counts", "recent_deliveries", "send_test",
+            "DeliveryReport", "RetryPolicy"} <= set(alerts.outbox.__all__)
+    for name in alerts.outbox.__all__:
+        assert hasattr(alerts.outbox, name), name
