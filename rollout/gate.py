@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from rollout.routers.base import TrafficRouter
 from rollout.state import (
@@ -114,8 +114,9 @@ def assess(*, weight: int, stored_status: str, step_since: datetime | None,
     return RolloutStatus.READY, f"pass at {weight} %, soaked {format_duration(soaked)}"
 
 
-def _may_approve(status: RolloutStatus) -> bool:
-    return status in (RolloutStatus.READY, RolloutStatus.REVERTED)
+def _may_approve(status: RolloutStatus, weight: int) -> bool:
+    # REVERTED above 0 % still needs its pass and soak like any step
+    return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
 
 
 def trailing_failures(verdicts: list[str]) -> int:
@@ -153,9 +154,13 @@ def _check_reason(service: str, reason: str, *, override: bool = False) -> None:
 # -- store helpers -------------------------------------------------------------------
 
 def _ensure(engine: Engine, plan: Plan) -> None:
+    """A state row for every service of the plan (weight 0 until a decision moves it)."""
     with session_scope(engine) as s:
-        ensure_states(session=s, phases={svc.name: (p.id if (p := plan.phase_of(svc.name))
-                                                     else None) for svc in plan.services})
+        have = set(s.exec(select(ServiceState.service)).all())
+        missing = {svc.name: (p.id if (p := plan.phase_of(svc.name)) else None)
+                   for svc in plan.services if svc.name not in have}
+        if missing:  # no write (no lock) when every row is there
+            ensure_states(session=s, phases=missing)
 
 
 def _state(session: Session, service: str) -> ServiceState:
@@ -398,7 +403,7 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
                          step_since=state.step_since, settings=settings, seen=seen, now=now)
     observed = router.read_weight(service)
     used_override = False
-    if not _may_approve(status):
+    if not _may_approve(status, state.weight):
         if not override:
             raise GateError(service, f"not approved: {why} (--override with a reason goes "
                             "past a verdict)")

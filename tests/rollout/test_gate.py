@@ -194,6 +194,10 @@ def test_revert_previous_then_to_zero(engine: Engine, plan: Plan, router: Traffi
                       reason="error budget burning", now=now + timedelta(minutes=1))
     assert (out.from_weight, out.to_weight, out.action) == (50, 25, Action.REVERT)
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (75, 25)
+    # back at 25 %, the step needs its pass and soak again (the old pass is from before)
+    with pytest.raises(GateError, match="no verdict yet at 25 %"):
+        gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                     reason="again", now=now + timedelta(minutes=1, seconds=30))
     out = gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=LEE,
                       reason="back to the monolith", to="0", now=now + timedelta(minutes=2))
     assert (out.from_weight, out.to_weight) == (25, 0)
