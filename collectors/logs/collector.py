@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from collectors.base import CollectReport
 from collectors.logs.formats import format_for
 from collectors.logs.ingest import Aggregate, Ingestor, Rejects
-from collectors.logs.mapping import Mapper
+from collectors.logs.mapping import UNMAPPED_REASONS, Mapper
 from collectors.logs.podlogs import PodTail, load_core_api
 from collectors.logs.tail import FileTail, TailStats
 from slo.errors import CutoverError
@@ -113,7 +113,8 @@ class LogCollector:
         report.rejected += totals.bad
         report.problems += stats.problems
         if totals.bad:
-            why = ", ".join(f"{n} {r}" for r, n in sorted(totals.reasons.items()))
+            why = ", ".join(f"{n} {r}" for r, n in sorted(totals.reasons.items())
+                            if r not in UNMAPPED_REASONS.values())
             report.problems.append(f"{src.label}: {totals.bad} lines rejected ({why})")
         if totals.unmapped:
             report.problems.append(

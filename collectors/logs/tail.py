@@ -201,19 +201,20 @@ class FileTail:
         return head_hash(self.path, cp.offset) == cp.head_hash
 
     def _find(self, cp: Checkpoint, siblings: list[Path]) -> Path | None:
-        for p in siblings:
-            st = p.stat()
-            if p.suffix != ".gz" and (st.st_dev, st.st_ino) == (cp.device, cp.inode):
-                return p
-        for p in siblings:   # compressed since, or a copytruncate copy
+        """The sibling holding the checkpointed content: its head must match (an inode
+        alone may have been reused), the same inode preferred over a copy."""
+        def holds(p: Path) -> bool:
             if p.suffix != ".gz" and p.stat().st_size < cp.offset:
-                continue
+                return False
             try:
-                if head_hash(p, cp.offset) == cp.head_hash:
-                    return p
+                return head_hash(p, cp.offset) == cp.head_hash
             except (OSError, EOFError, gzip.BadGzipFile):
-                continue
-        return None
+                return False
+
+        same_inode = [p for p in siblings if p.suffix != ".gz"
+                      and (p.stat().st_dev, p.stat().st_ino) == (cp.device, cp.inode)]
+        others = [p for p in siblings if p not in same_inode]
+        return next((p for p in same_inode + others if holds(p)), None)
 
     def _unread(self, siblings: list[Path]) -> list[Target]:
         out = []

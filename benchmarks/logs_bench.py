@@ -1,0 +1,168 @@
+"""Log ingestion speed and memory, beside GoAccess and ``wc -l`` on the same files.
+
+    python benchmarks/logs_bench.py [--lines 2000000] [--keep DIR]
+
+Generates N nginx lines (combined + request time + upstream) and N JSON lines (the
+gateway's fields, millisecond timestamps) over an hour of traffic with ids in the paths,
+then for each file runs, each in a subprocess of its own: ``wc -l``; GoAccess (Debian's,
+``--log-format=COMBINED`` for nginx, a JSON log-format for JSON); and ``LogCollector``
+ingesting the file end to end (parse, map, roll up, commit) into a fresh SQLite store.
+Prints wall time, lines/s and peak RSS (``wait4``'s ru_maxrss) per run.  Targets:
+>= 1,000,000 lines/s, >= 10x GoAccess, < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PATHS = ["/api/auth/login", "/api/auth/session", "/api/files/{}", "/api/samples/{}",
+         "/api/samples/{}/runs?page=2", "/api/ai/jobs/{}", "/api/audit/events", "/",
+         "/static/app.{}.js", "/api/authors/{}"]
+UPSTREAMS = ["nanopore-monolith", "python-auth", "python-files", "python-samples",
+             "python-ai", "python-audit", "python-gateway"]
+
+INGEST = """
+import sys
+from datetime import UTC, datetime
+from slo.plan import LogSource, Sources
+from slo.planfile import parse_plan
+from store.db import make_engine, upgrade
+from collectors.logs import LogCollector
+from pathlib import Path
+plan = parse_plan(Path("plans/nanopore.yaml").read_text(), source="plan")
+plan = plan.model_copy(update={"sources": Sources(logs=[LogSource(path=sys.argv[2], format=sys.argv[3])])})
+engine = make_engine(sys.argv[1])
+upgrade(engine)
+import time
+t = time.perf_counter()
+r = LogCollector(plan=plan, engine=engine).collect(now=datetime.now(UTC))
+print(f"{time.perf_counter() - t:.3f}", r.items, r.rejected)
+"""
+
+JSON_GOACCESS = ('--log-format={"time":"%dT%t.%^","client":"%h","path":"%U","status":"%s","bytes":"%b",'
+                 '"latency_ms":"%L","upstream":"%^","method":"%m"}')
+
+
+def generate(path: Path, n: int, kind: str, seed: int = 1) -> None:
+    rnd = random.Random(seed)
+    # a pool of distinct requests, then lines drawn from it with advancing times: fast to
+    # write, and still thousands of distinct paths as ids make them
+    pool = []
+    for i in range(5000):
+        p = rnd.choice(PATHS).format(rnd.randint(1, 10**6))
+        pool.append((p, rnd.choice(UPSTREAMS), rnd.choice((200,) * 20 + (404, 500, 503)),
+                     rnd.randint(0, 20000), max(0.001, rnd.lognormvariate(3, 0.9))))
+    step = 3600 / n
+    with path.open("w", buffering=1 << 20) as f:
+        buf = []
+        for i in range(n):
+            p, up, st, size, lat = pool[(i * 7919) % 5000]
+            t = T0 + timedelta(seconds=i * step)
+            if kind == "nginx":
+                buf.append(f'10.{i % 250}.0.1 - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "GET {p} HTTP/1.1" '
+                           f'{st} {size} "https://app.example.org/" "Mozilla/5.0 (X11; Linux)" '
+                           f'{lat / 1000:.3f} "{up}"\n')
+            else:
+                buf.append(f'{{"time":"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z",'
+                           f'"client":"10.{i % 250}.0.1","path":"{p}","status":{st},"bytes":{size},"latency_ms":{lat:.3f},'
+                           f'"upstream":"{up}","method":"GET"}}\n')
+            if len(buf) >= 100_000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float     # seconds
+    cpu: float      # user + system seconds (fair on a busy machine)
+    rss: float      # peak resident MB
+    out: str
+
+
+def timed(cmd: list[str], **kw: object) -> Run:
+    """One command run as a child: its times, peak RSS and stdout.  Output goes to
+    files, not pipes, so a chatty child never blocks on a full pipe."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, **kw)  # type: ignore[call-overload]
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{cmd[0]} failed: {err.read().decode().strip()[:500]}")
+        return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                   out.read().decode())
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--generate":
+        generate(Path(sys.argv[4]), int(sys.argv[3]), sys.argv[2])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--keep", help="write the files here and keep them")
+    args = ap.parse_args()
+    tmp = Path(args.keep or tempfile.mkdtemp(prefix="logs-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for kind in ("nginx", "json"):
+            path = tmp / f"access.{kind}.log"
+            if not path.exists():
+                # in a child, so this process stays small while the others run
+                timed([sys.executable, __file__, "--generate", kind, str(args.lines), str(path)])
+            mb = path.stat().st_size / 2**20
+            rows.append((kind, mb, "wc -l", timed(["wc", "-l", str(path)]), ""))
+            if shutil.which("goaccess"):
+                fmt = (["--log-format=COMBINED"] if kind == "nginx" else
+                       [JSON_GOACCESS, "--date-format=%Y-%m-%d", "--time-format=%H:%M:%S"])
+                run = timed(["goaccess", str(path), *fmt, "-o", str(tmp / "goaccess.json"),
+                             "--no-progress"])
+                rows.append((kind, mb, "goaccess", run, ""))
+            db = tmp / f"{kind}.db"
+            for p in tmp.glob(f"{kind}.db*"):
+                p.unlink()
+            run = timed([sys.executable, "-c", INGEST, f"sqlite:///{db}", str(path), kind],
+                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            inner, items, rejected = run.out.split()
+            rows.append((kind, mb, "cutover LogCollector", run,
+                         f"{items} rolled up, {rejected} rejected, "
+                         f"{float(inner):.1f} s wall in collect()"))
+        _print(rows, args.lines)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print(rows: list[tuple[str, float, str, Run, str]], n: int) -> None:
+    print(f"{n:,} lines per file; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs (lines/s by CPU time is the fairer figure on a busy box)")
+    print(f"{'input':6} {'MB':>5}  {'tool':21} {'wall s':>7} {'CPU s':>7} {'lines/s wall':>13} "
+          f"{'lines/s CPU':>12} {'peak RSS MB':>12}  note")
+    base: dict[str, float] = {}
+    for kind, mb, tool, run, note in rows:
+        rate, cpu_rate = n / run.wall, n / max(run.cpu, 1e-9)
+        if tool == "goaccess":
+            base[kind] = cpu_rate
+        if tool.startswith("cutover") and kind in base:
+            note += f"; {cpu_rate / base[kind]:.1f}x goaccess by CPU"
+        print(f"{kind:6} {mb:5.0f}  {tool:21} {run.wall:7.2f} {run.cpu:7.2f} {rate:13,.0f} "
+              f"{cpu_rate:12,.0f} {run.rss:12.0f}  {note}")
+
+
+if __name__ == "__main__":
+    main()
