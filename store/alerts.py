@@ -25,6 +25,7 @@ __all__ = [
     "AlertCondition",
     "AlertDelivery",
     "AlertEvent",
+    "ConditionState",
     "DeliveryRecord",
     "DeliveryState",
     "add_delivery",
@@ -171,8 +172,15 @@ def add_delivery(*, session: Session, event: AlertEvent, channel: str, channel_k
                               idempotency_key=idempotency_key))
 
 
-def condition_state(*, session: Session, dedup_key: str) -> AlertCondition | None:
-    return session.get(AlertCondition, dedup_key)
+@dataclass(frozen=True)
+class ConditionState:
+    active: bool
+    last_sent_at: datetime
+
+
+def condition_state(*, session: Session, dedup_key: str) -> ConditionState | None:
+    row = session.get(AlertCondition, dedup_key)
+    return ConditionState(active=row.active, last_sent_at=row.last_sent_at) if row else None
 
 
 def save_condition(*, session: Session, dedup_key: str, active: bool, now: datetime,
