@@ -28,8 +28,9 @@ from store.lease import Lease
 url, interval = sys.argv[1], float(sys.argv[2])
 lease = Lease(make_engine(url), name="worker")
 while True:
+    t = time.time()  # when this attempt started
     leader = lease.acquire()
-    print(json.dumps({"t": time.time(), "leader": leader}), flush=True)
+    print(json.dumps({"t": t, "leader": leader}), flush=True)
     time.sleep(interval)
 """
 
@@ -181,7 +182,7 @@ def test_standby_takes_over_within_one_interval_after_kill_9(engine: Engine) -> 
                 w.poll()
             return all(len(w.lines) >= 2 for w in workers)
 
-        assert _wait(settled, 20), "workers did not start"
+        assert _wait(settled, 60), "workers did not start"
         leaders = [w for w in workers if w.leads()]
         assert len(leaders) == 1, f"expected exactly one leader, got {len(leaders)}"
         leader = leaders[0]
@@ -196,11 +197,14 @@ def test_standby_takes_over_within_one_interval_after_kill_9(engine: Engine) -> 
             standby.poll()
             return standby.leads()
 
-        assert _wait(taken_over, 5 * INTERVAL), "the standby never took over"
+        assert _wait(taken_over, 10 * INTERVAL), "the standby never took over"
         first = next(line for line in standby.lines if line["leader"])
+        # its first attempt after the kill leads (0.2 s for the server or the kernel to
+        # drop the dead holder's lock): "within one interval", however loaded the machine
+        after = [x for x in standby.lines if float(x["t"]) > killed_at + 0.2]
+        assert after and after[0]["leader"], f"attempts after the kill: {after[:3]}"
         took = float(first["t"]) - killed_at
-        # its next round after the kill, at most one interval later (+ scheduling slack)
-        assert took <= INTERVAL + 0.5, f"took over after {took:.2f} s"
+        assert took <= INTERVAL + 2.0, f"took over after {took:.2f} s"
         leader.poll()
         last_lead = max((float(x["t"]) for x in leader.lines if x["leader"]), default=0.0)
         assert last_lead < float(first["t"]), "two leaders at once"
