@@ -133,6 +133,7 @@ def test_refused_approve(sqlite_engine: Engine, plan: Plan, api_client: Any,
     assert len(gate.decisions(engine=engine)) == 1           # the refusal wrote nothing
 
 
+@SQLITE_ONLY
 def test_verdict_from_before_the_step_does_not_count(engine: Engine, plan: Plan,
                                                      router: TrafficRouter) -> None:
     judged(engine, "auth", weight=10, at=T0 - timedelta(minutes=1))   # before the step
@@ -157,6 +158,7 @@ def test_not_an_operator(engine: Engine, plan: Plan, router: TrafficRouter,
     assert k8s.count("PATCH") == 0
 
 
+@SQLITE_ONLY
 def test_override_past_a_fail(engine: Engine, plan: Plan, router: TrafficRouter,
                               k8s: FakeApiServer) -> None:
     gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
