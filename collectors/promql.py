@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "DEFAULT_QUERIES",
@@ -57,7 +57,7 @@ DEFAULT_QUERIES: dict[str, str] = {
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What one stored per-step series is; the value is the store's column name."""
 
     REQUESTS = "requests"            # increase of the request counter over the step

@@ -147,7 +147,7 @@ def upsert_steps(*, session: Session, target: str, step_seconds: float,
     table = PromStep.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
-    update = {c: func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
+    update: dict[str, Any] = {c: func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
     update["step_seconds"] = stmt.excluded["step_seconds"]
     session.execute(stmt.on_conflict_do_update(index_elements=["target", "at"], set_=update),
                     records)
@@ -235,7 +235,7 @@ def prom_figures(*, session: Session, service: str, variant: str, start: datetim
                                 col(PromStep.at) <= end).order_by(col(PromStep.at)))
     rows = list(session.exec(q).all())
     outages = _outages_in(session, target=target, start=start, end=end)
-    label = "the baseline" if target == BASELINE else f"{service}'s candidate"
+    label = "the baseline" if target == BASELINE else f"the candidate of {service}"
     return window_figures(rows, start=start, end=end, label=label, outages=outages)
 
 
@@ -250,7 +250,9 @@ def _collected(session: Session, target: str) -> bool:
 def _outages_in(session: Session, *, target: str, start: datetime,
                 end: datetime) -> list[PromOutage]:
     q = (select(PromOutage)
-         .where(col(PromOutage.target).in_([target, SOURCE]), col(PromOutage.since) <= end,
+         .where(col(PromOutage.target).in_([target, SOURCE]),
+                or_(col(PromOutage.since) <= end, col(PromOutage.until).is_(None)),
+                # an open outage says why data is missing for any window, old ones too
                 or_(col(PromOutage.until).is_(None), col(PromOutage.until) >= start))
          .order_by(col(PromOutage.since)))
     return list(session.exec(q).all())
@@ -343,7 +345,10 @@ def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: dateti
         return [f"no Prometheus data for {label} between {_hm(start)} and {_hm(end)}"
                 f"{because}"]
     step = rows[-1].step_seconds
-    have = {r.at for r in rows if _has_value(r)}
+    # coverage of the request counter where there is one (gauges outlive a scrape gap
+    # by Prometheus' 5-minute lookback), else of anything
+    counted = [r for r in rows if r.requests is not None]
+    have = {r.at for r in (counted or [r for r in rows if _has_value(r)])}
     missing = [t for t in _grid(start, end, step) if t not in have]
     if not missing:
         return []
