@@ -607,6 +607,7 @@ def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
         pending = pending_decisions(session=s, service=service)
+        overridden = _step_overridden(s, state)
         in_flight = bool(pending) and observed in (pending[0].from_weight,
                                                    pending[0].to_weight)
         drift = observed is not None and observed != state.weight and not in_flight
@@ -624,7 +625,15 @@ def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
         verdict=seen.verdict.value if seen else None, evaluated_at=seen.at if seen else None,
         why=why, version=state.version, step_since=state.step_since,
         evaluation_id=seen.id if seen else None, router_error=router_error,
-        pending_decision=pending[0].id if pending else None)
+        pending_decision=pending[0].id if pending else None, override=overridden)
+
+
+def _step_overridden(s: Session, state: ServiceState) -> bool:
+    """Whether the decision that put the service on its current step was an override."""
+    for d in list_decisions(session=s, service=state.service, limit=20):
+        if d.state == DecisionState.APPLIED.value:
+            return d.override and d.to_weight == state.weight
+    return False
 
 
 def _note_drift(s: Session, plan: Plan, state: ServiceState, observed: int | None, *,

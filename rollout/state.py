@@ -60,6 +60,8 @@ class ServiceStatus:
     evaluation_id: int | None = None
     router_error: str | None = None
     pending_decision: int | None = None
+    #: the current step was reached by an override (a gate said no, an operator went on)
+    override: bool = False
 
     @property
     def may_approve(self) -> bool:
@@ -75,7 +77,7 @@ class ServiceStatus:
             # additions to the contract (it may grow, not break)
             "why": self.why, "version": self.version, "step_since": iso(self.step_since),
             "evaluation_id": self.evaluation_id, "router_error": self.router_error,
-            "pending_decision": self.pending_decision,
+            "pending_decision": self.pending_decision, "override": self.override,
         }
 
 

@@ -178,6 +178,9 @@ def test_override_past_a_fail(engine: Engine, plan: Plan, router: TrafficRouter,
     assert ev.severity == "warning" and "cold cache" in ev.summary and ev.data["override"]
     assert "[OVERRIDE]" in events(engine, "approved")[-1].summary
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (75, 25)
+    (row,) = [r for r in gate.service_status(engine=engine, plan=plan, router=router, now=now)
+              if r.service == "auth"]
+    assert row.override and row.contract()["override"] is True
 
 
 @SQLITE_ONLY
