@@ -228,7 +228,9 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     try:
         while not stop.is_set():
             started = time.monotonic()
-            if _lead(lease):
+            leading = _lead(lease)
+            _show_leader(metrics, leading)
+            if leading:
                 report = run_round(plan=plan, plan_hash=plan_hash, engine=engine,
                                    router=router, collectors=collectors, now=now_of(),
                                    metrics=metrics)
@@ -251,6 +253,14 @@ def _lead(lease: Any) -> bool:
     except Exception:
         log.exception("worker: cannot take the lease; not leading this round")
         return False
+
+
+def _show_leader(metrics: Any, leading: bool) -> None:
+    # at once, not after the round: a first round can take a while, and whoever watches
+    # the gauge (a takeover, a dashboard) should not see two standbys meanwhile
+    gauge = getattr(metrics, "leader", None)
+    if gauge is not None:
+        gauge.set(1 if leading else 0)
 
 
 def _reconcile(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:

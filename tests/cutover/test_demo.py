@@ -55,15 +55,15 @@ NOON = datetime(2026, 11, 26, 14, 0, 7, tzinfo=UTC)
 TINY = (HistoryStep(timedelta(minutes=30), "auth", 10, "lee@example.org", "first step"),)
 #: a local log channel needs no pacing to one message a second
 NO_PACING = RetryPolicy(min_interval=0.0)
-#: the shipped history squeezed into five hours (same gate, same judge)
+#: the shipped history squeezed into three and a half hours (same gate, same judge)
 SHORT = (
-    HistoryStep(timedelta(hours=5), "auth", 10, "lee@example.org", "week 2 starts"),
-    HistoryStep(timedelta(hours=4, minutes=30), "auth", 25, "lee@example.org", "clean"),
-    HistoryStep(timedelta(hours=4), "auth", 50, "ana@example.org", "clean"),
-    HistoryStep(timedelta(hours=3, minutes=30), "auth", 75, "ana@example.org", "clean"),
-    HistoryStep(timedelta(hours=3), "auth", 100, "ana@example.org", "week 2 done"),
-    HistoryStep(timedelta(hours=2), "files", 10, "lee@example.org", "week 3 starts"),
-    HistoryStep(timedelta(hours=1), "files", 25, "ana@example.org", "clean at 10 %"),
+    HistoryStep(timedelta(hours=3, minutes=30), "auth", 10, "lee@example.org", "week 2"),
+    HistoryStep(timedelta(hours=3), "auth", 25, "lee@example.org", "clean"),
+    HistoryStep(timedelta(hours=2, minutes=30), "auth", 50, "ana@example.org", "clean"),
+    HistoryStep(timedelta(hours=2), "auth", 75, "ana@example.org", "clean"),
+    HistoryStep(timedelta(hours=1, minutes=30), "auth", 100, "ana@example.org", "week 2 done"),
+    HistoryStep(timedelta(hours=1), "files", 10, "lee@example.org", "week 3 starts"),
+    HistoryStep(timedelta(minutes=30), "files", 25, "ana@example.org", "clean at 10 %"),
 )
 
 
