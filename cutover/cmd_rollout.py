@@ -112,7 +112,8 @@ def _outcome_line(out: DecisionOutcome) -> str:
 def _status_row(r: ServiceStatus) -> list[str]:
     router = _pct(r.router_weight) + (" DRIFT" if r.drift else "")
     return [r.service, r.phase or "-", _pct(r.weight), router, _pct(r.next_weight),
-            r.state.value, r.verdict or "-", _clean(r.why)]
+            r.state.value + (" OVERRIDE" if r.override else ""), r.verdict or "-",
+            _clean(r.why)]
 
 
 def _decision_row(d: DecisionRecord) -> list[str]:

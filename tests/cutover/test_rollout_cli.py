@@ -81,6 +81,7 @@ def test_approve_refuse_override_status_decisions(cli: list[str],
 
     code, out, _ = run(capsys, "status", *cli)
     assert code == 0 and out.splitlines()[0].split()[:3] == ["SERVICE", "PHASE", "WEIGHT"]
+    assert "waiting OVERRIDE" in out.splitlines()[1]
     code, out, _ = run(capsys, "decisions", "--service", "auth", *cli)
     assert code == 0 and "OVERRIDE" in out and "CAB said so" in out
 
