@@ -349,9 +349,13 @@ class PrometheusCollector:
         bad |= {k: (PullOutcome.EMPTY, "no series matched")
                 for k, s in answers.items() if not s and k not in MAY_BE_EMPTY}
         opened = []
+        empty = [k.value for k, (o, _) in bad.items() if o == PullOutcome.EMPTY]
+        if empty:
+            chunk.problems.append(f"{_label(target)}: no series matched ({', '.join(empty)})")
         for kind, (outcome, message) in bad.items():
-            chunk.problems.append(f"{_label(target)} {kind.value}: {message}")
-            chunk.failed = chunk.failed or outcome != PullOutcome.EMPTY
+            if outcome != PullOutcome.EMPTY:
+                chunk.problems.append(f"{_label(target)} {kind.value}: {message}")
+                chunk.failed = True
             _, new = open_outage(session=session, target=target.key, kind=kind.value,
                                  outcome=outcome.value, message=message, at=now)
             if not new:

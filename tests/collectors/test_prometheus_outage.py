@@ -45,7 +45,7 @@ def test_outage_recorded_once_then_resumed_without_loss(
         plan: Plan, server: PromServer, engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     c = PrometheusCollector(plan=plan_for(plan, server.url, timeout=timedelta(seconds=2)),
                             engine=engine, initial_lookback=timedelta(minutes=29))
-    assert c.collect(now=at(30)).ok or True
+    assert c.collect(now=at(30)).ok
     before = checkpoint(engine)
     assert before == at(30)
 
@@ -68,7 +68,7 @@ def test_outage_recorded_once_then_resumed_without_loss(
 
     server.start()
     back = c.collect(now=at(90))
-    assert back.ok or all("no series" in p for p in back.problems)
+    assert back.ok
     with Session(engine) as s:
         outage = s.exec(select(PromOutage).where(PromOutage.target == SOURCE)).one()
         events = s.exec(select(EventRow).order_by(col(EventRow.id))).all()
