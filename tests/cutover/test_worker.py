@@ -167,3 +167,55 @@ def test_worker_refuses_a_bad_interval(demo_plan, tmp_path: Path, capsys) -> Non
     code = main(["worker", "--interval", "soon", "--plan", str(paths.plan), "--db", db])
     assert code == 2
     assert "--interval" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            _get(url)
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_up_runs_worker_and_dashboard_and_ctrl_c_stops_both(tmp_path: Path, demo_plan
+                                                           ) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    _, _, paths = demo_plan
+    db = f"sqlite:///{tmp_path / 'up.db'}"
+    assert main(["db", "upgrade", "--db", db]) == 0
+    port, metrics_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUTOVER_PLAN": str(paths.plan),
+           "CUTOVER_DB": db}
+    proc = subprocess.Popen([sys.executable, "-m", "cutover", "up", "--port", str(port),
+                             "--metrics-port", str(metrics_port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert _wait(f"http://127.0.0.1:{metrics_port}/healthz", 60), "no worker"
+        assert _wait(f"http://127.0.0.1:{port}/_stcore/health", 90), "no dashboard"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert f"dashboard at http://localhost:{port}" in err
+    # both are gone: nothing answers on either port any more
+    assert not _wait(f"http://127.0.0.1:{port}/_stcore/health", 1)
+    assert not _wait(f"http://127.0.0.1:{metrics_port}/healthz", 1)
