@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from slo.errors import ConfigError
 from slo.figures import Figures
-from slo.judge import BURN_RULES, RECENT, TOTAL_FIGURES, BurnInputs, judge
+from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
 from slo.plan import Plan
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
@@ -108,7 +108,7 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
     phase = plan.phase_of(name)
     burn = BurnInputs(
         candidate={span: cache.get(name, "candidate", span) for span in _burn_spans()},
-        baseline={RECENT: cache.get(name, "baseline", RECENT)},
+        baseline={span: cache.get(name, "baseline", span) for span in RECENT_WINDOWS},
     )
     return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
                  baseline=cache.get(name, "baseline", settings.window),
@@ -119,7 +119,8 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
 
 
 def _burn_spans() -> list[timedelta]:
-    return sorted({span for rule in BURN_RULES for span in (rule.long, rule.short)})
+    spans = {span for rule in BURN_RULES for span in (rule.long, rule.short)}
+    return sorted(spans | set(RECENT_WINDOWS))
 
 
 def _stale_after(plan: Plan) -> timedelta:
