@@ -26,9 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Float, Index, Text, func, or_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Column, Float, Index, Text, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
@@ -141,17 +139,26 @@ def upsert_steps(*, session: Session, target: str, step_seconds: float,
     unknown = set(columns) - set(VALUE_COLUMNS)
     if unknown:
         raise ValueError(f"unknown series columns {sorted(unknown)}; expected {VALUE_COLUMNS}")
-    records = [{"target": target, "at": at, "step_seconds": step_seconds,
-                **{c: _encode(c, values.get(c)) for c in columns}}
-               for at, values in rows.items()]
-    table = PromStep.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    stmt = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
-    update: dict[str, Any] = {c: func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
-    update["step_seconds"] = stmt.excluded["step_seconds"]
-    session.execute(stmt.on_conflict_do_update(index_elements=["target", "at"], set_=update),
-                    records)
-    return len(records)
+    # weeks of history are hundreds of thousands of rows: one executemany of plain
+    # tuples, past SQLAlchemy's per-row processing (names are from VALUE_COLUMNS above)
+    names = ["target", "at", "step_seconds", *columns]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    sets = ", ".join(["step_seconds = excluded.step_seconds",
+                      *(f"{c} = COALESCE(excluded.{c}, prom_step.{c})" for c in columns)])
+    sql = (f"INSERT INTO prom_step ({', '.join(names)}) VALUES "
+           f"({', '.join([mark] * len(names))}) ON CONFLICT (target, at) DO UPDATE SET {sets}")
+    params = [(target, _sqlite_time(at) if sqlite else at.astimezone(UTC), step_seconds,
+               *(_encode(c, values.get(c)) for c in columns)) for at, values in rows.items()]
+    session.connection().exec_driver_sql(sql, params)
+    return len(params)
+
+
+def _sqlite_time(t: datetime) -> str:
+    """As UtcDateTime stores it on SQLite: naive UTC in SQLAlchemy's DATETIME format."""
+    if t.tzinfo is None:
+        raise ValueError(f"refusing a naive datetime {t.isoformat()}: pass UTC-aware times")
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _encode(column: str, value: Any) -> Any:
