@@ -129,6 +129,10 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
         from rollout.gate import auto_revert
 
         reverted = list(auto_revert(engine=engine, plan=plan, router=router, now=now) or [])
+    failed = [o for o in reverted if _state_of(o) == "failed"]
+    if failed:  # the gate recorded them failed; the round says so too
+        policy.result = StepResult(StepName.POLICY, False, policy.result.seconds, "; ".join(
+            f"{getattr(o, 'service', '?')}: {getattr(o, 'message', '')}" for o in failed))
     with alerts.run():
         queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
     report = RoundReport(
@@ -139,6 +143,11 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     _observe(metrics, report, leader=True, engine=engine)
     log.info("worker: %s", report.line())
     return report
+
+
+def _state_of(outcome: Any) -> str:
+    state = getattr(outcome, "state", "")
+    return str(getattr(state, "value", state))
 
 
 def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectReport]:
