@@ -278,8 +278,8 @@ def _data_gates(ctx: _Ctx, *, at: datetime, stale_after: timedelta
     out: list[tuple[Check, float | None]] = []
     for variant, f in (("baseline", ctx.baseline), ("candidate", ctx.candidate)):
         for problem in f.problems:
-            out.append((_inc("source", f"{variant}: {problem}; resolves when the source "
-                             "answers again"), None))
+            # the source's own words say what is missing; it resolves when it is not
+            out.append((_inc("source", f"{variant} data: {problem}"), None))
         if f.empty:
             out.append((_inc("data", f"no figures for the {variant} in the window: check that "
                              "the collectors run and cover it"), None))

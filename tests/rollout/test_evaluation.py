@@ -184,3 +184,48 @@ def test_real_store_without_data_is_inconclusive(engine: Engine, plan: Plan) -> 
     assert ev.verdict is Verdict.INCONCLUSIVE and row_id > 0
     assert any("no figures for the candidate" in r or "no request count" in r
                for r in ev.reasons), ev.reasons
+
+
+# -- end to end over the log rollups ----------------------------------------------
+
+def _write_minutes(engine: Engine, *, service: str, start: datetime, minutes: int,
+                   candidate_errors: float) -> None:
+    from store.rollups import RollupDelta, upsert_rollups
+    from tests.slo.judgekit import sketch
+
+    deltas = []
+    for i in range(minutes):
+        minute = start + timedelta(minutes=i)
+        for variant, n, share in (("baseline", 15_000, HEALTHY_RATE),
+                                  ("candidate", 1_700, candidate_errors)):
+            deltas.append(RollupDelta(service=service, variant=variant, minute=minute,
+                                      requests=n, errors=round(n * share), bytes_sent=0,
+                                      sketch=sketch(n, median_ms=30.0)))
+    with session_scope(engine) as s:
+        upsert_rollups(session=s, deltas=deltas)
+
+
+def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan) -> None:
+    """The store's own figures from per-minute log rollups: a pass, then a regression
+    that fails within two minutes and records its event.  (The plan's memory and CPU
+    targets are dropped here: they need Prometheus, which this test does not run.)"""
+    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
+               if k not in ("memory_mb", "cpu_cores")}
+    logs_only = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"targets": targets})})
+    set_state(engine, "auth", 10, AT - timedelta(minutes=60))
+    _write_minutes(engine, service="auth", start=AT - timedelta(minutes=70), minutes=70,
+                   candidate_errors=HEALTHY_RATE)
+    [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h", at=AT)
+    assert ev.verdict is Verdict.PASS, ev.reasons
+    assert ev.candidate.requests == 17_000 and ev.candidate.sources == ("logs",)
+    assert any(r.startswith("p95 latency ") for r in ev.reasons)
+
+    _write_minutes(engine, service="auth", start=AT, minutes=2, candidate_errors=5 * HEALTHY_RATE)
+    [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h",
+                         at=AT + timedelta(minutes=2))
+    assert ev.verdict is Verdict.FAIL, ev.reasons
+    assert any(c.name == "error_rate_2m" and c.verdict is Verdict.FAIL for c in ev.checks)
+    with session_scope(engine) as s:
+        [event] = s.exec(select(EventRow)).all()
+        assert (event.kind, event.service) == ("verdict-failed", "auth")

@@ -123,8 +123,7 @@ def test_source_down(settings: ServiceSettings) -> None:
     cand = replace(figures(17_000, 51), problems=("prometheus: connection refused",))
     ev = run(settings, cand)
     assert ev.verdict is Verdict.INCONCLUSIVE
-    assert ev.reasons == ("candidate: prometheus: connection refused; resolves when the "
-                          "source answers again",)
+    assert ev.reasons == ("candidate data: prometheus: connection refused",)
 
 
 def test_stale_data(settings: ServiceSettings) -> None:
