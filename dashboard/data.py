@@ -76,9 +76,9 @@ def state_now(db_url: str, service: str) -> views.StateView | None:
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
-def latest(db_url: str) -> dict[str, tuple[int, Evaluation]]:
+def latest(db_url: str, services: tuple[str, ...]) -> dict[str, tuple[int, Evaluation]]:
     with session_scope(engine(db_url)) as s:
-        return views.latest_evaluations(session=s)
+        return views.latest_evaluations(session=s, services=services)
 
 
 @st.cache_data(ttl=SERIES_TTL, show_spinner=False, max_entries=64)

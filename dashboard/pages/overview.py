@@ -12,7 +12,8 @@ st.caption(md(ctx.plan.name))
 
 @st.fragment(run_every=page.LIVE_EVERY)
 def live() -> None:
-    states, latest, now = data.states(ctx.db_url), data.latest(ctx.db_url), data.now()
+    names = tuple(s.name for s in ctx.plan.services)
+    states, latest, now = data.states(ctx.db_url), data.latest(ctx.db_url, names), data.now()
     cards = status.cards(ctx.plan, states, latest, now)
     components.render_alarms(cards)
     st.subheader("Six weeks")

@@ -20,7 +20,7 @@ RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta
 
 def card() -> status.ServiceCard:
     return status.card(ctx.plan, service, data.states(ctx.db_url).get(service),
-                       data.latest(ctx.db_url).get(service), data.now())
+                       data.latest(ctx.db_url, (service,)).get(service), data.now())
 
 
 def _close() -> None:
