@@ -131,3 +131,53 @@ def test_chunks_cover_the_range_under_the_point_limit() -> None:
         assert (hi - lo).total_seconds() / 30 + 1 <= 11_000
         if nxt[0] is not None:
             assert nxt[0] == hi + timedelta(seconds=30)
+
+
+@pytest.fixture
+def tls_fake(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The fake behind TLS with a self-signed certificate for 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "ca.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    handler = type("H", (Fake,), {"seen": [], "answer": (200, MATRIX)})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{srv.server_address[1]}", cert
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_custom_ca_file_is_trusted(tls_fake: tuple[str, Path]) -> None:
+    url, ca = tls_fake
+    assert query(url, ca_file=str(ca))[0].values.tolist() == [1.5]
+
+
+def test_unknown_ca_is_refused_unless_verification_is_off(tls_fake: tuple[str, Path]) -> None:
+    url, _ = tls_fake
+    with pytest.raises(SourceUnavailable) as e:
+        query(url)
+    assert e.value.outcome == PullOutcome.DOWN and "CERTIFICATE_VERIFY_FAILED" in str(e.value)
+    assert query(url, verify_tls=False)[0].values.tolist() == [1.5]
+
+
+def test_progress_bar_draws_in_place() -> None:
+    import io
+
+    from cutover.cmd_collect import progress_bar
+
+    out = io.StringIO()
+    draw = progress_bar("prometheus", out, width=10)
+    for i in range(1, 5):
+        draw(i, 4)
+    text = out.getvalue()
+    assert text.count("\r") == 4 and text.endswith("[##########] 4/4\n")
+    silent = io.StringIO()
+    progress_bar("prometheus", silent)(1, 1)   # one chunk: no bar
+    assert silent.getvalue() == ""
