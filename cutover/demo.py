@@ -300,19 +300,19 @@ def minute_rollups(model: TrafficModel, *, plan: Plan, weights: Mapping[str, int
 
 
 def _sketch(median_ms: float, sigma: float, n: int, rng: np.random.Generator) -> LogSketch:
-    idx, probs = _buckets(round(median_ms, 3), sigma)
+    idx, probs, values = _buckets(round(median_ms, 3), sigma)
     counts = rng.multinomial(n, probs)
     nz = counts > 0
-    sk = LogSketch(counts=dict(zip(idx[nz].tolist(), counts[nz].tolist(), strict=True)))
-    sk.total_ms = float(sum(bucket_value(i) * c for i, c in sk.counts.items()))
-    return sk
+    return LogSketch(counts=dict(zip(idx[nz].tolist(), counts[nz].tolist(), strict=True)),
+                     total_ms=float(values[nz] @ counts[nz]))
 
 
-_BUCKETS: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
+_BUCKETS: dict[tuple[float, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def _buckets(median_ms: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket indices and their probabilities under log-normal(median, sigma)."""
+def _buckets(median_ms: float, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bucket indices, their probabilities under log-normal(median, sigma), and the
+    value each bucket stands for (the sum of a sketch drawn here uses them)."""
     key = (median_ms, sigma)
     if key not in _BUCKETS:
         mu = math.log(median_ms)
@@ -321,9 +321,9 @@ def _buckets(median_ms: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
         idx = np.arange(lo, hi + 1)
         # bucket i holds (gamma^(i-1), gamma^i]
         cdf = ndtr((idx * _LOG_GAMMA - mu) / sigma)
-        probs = np.diff(np.concatenate([[0.0], cdf]))
-        probs[-1] += 1.0 - probs.sum()
-        _BUCKETS[key] = (idx, np.clip(probs, 0, None) / np.clip(probs, 0, None).sum())
+        probs = np.clip(np.diff(np.concatenate([[0.0], cdf])), 0, None)
+        values = np.array([bucket_value(int(i)) for i in idx])
+        _BUCKETS[key] = (idx, probs / probs.sum(), values)
     return _BUCKETS[key]
 
 
