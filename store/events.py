@@ -22,6 +22,7 @@ class EventRow(SQLModel, table=True):
     __tablename__ = "event"
     __table_args__ = (Index("ix_event_dispatched_id", "dispatched", "id"),)
     __prune_column__ = "at"  # store.retention: `cutover db prune` deletes old rows by this
+    __prune_when__ = "dispatched"  # never prune an event the alerts have not fanned out yet
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -113,3 +113,19 @@ def test_sqlite_uses_wal(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_postgres(pg_database: str) -> None:
+    """Several pods run `cutover db upgrade` at once on a fresh database: all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import _reset_pg
+
+    _reset_pg(pg_database)
+    engines = [make_engine(pg_database) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(upgrade, engines))
+    assert all(schema_is_current(e) for e in engines)
+    for e in engines:
+        e.dispose()
