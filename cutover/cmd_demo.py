@@ -74,8 +74,10 @@ def _run(setup: object, *, port: int, speed: float) -> int:
               f"  time runs at {speed:g}x; traffic in {setup.paths.access_log}; "
               f"alerts in {setup.paths.alerts_log}\n"
               "  the story: push the AI service (ai) to 50 % and watch the verdict turn "
-              "fail, the worker revert it and the alert arrive.  Ctrl-C stops.",
-              file=sys.stderr)
+              "fail, the worker revert it and the alert arrive.\n"
+              f"  from a terminal: cutover --plan {setup.paths.plan} --db {_shown(setup.db_url)}"
+              " approve ai --override --reason 'push the AI service'\n"
+              "  Ctrl-C stops everything.", file=sys.stderr)
         with handle_signals(stop):
             while not stop.wait(1.0):
                 if not dash.running():
