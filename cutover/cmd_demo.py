@@ -76,7 +76,7 @@ def _run(setup: object, *, port: int, speed: float) -> int:
               "  the story: push the AI service (ai) to 50 % and watch the verdict turn "
               "fail, the worker revert it and the alert arrive.\n"
               f"  from a terminal: cutover --plan {setup.paths.plan} --db {_shown(setup.db_url)}"
-              " approve ai --override --reason 'push the AI service'\n"
+              f" approve ai --override --actor {DEMO_OPERATOR} --reason 'push the AI service'\n"
               "  Ctrl-C stops everything.", file=sys.stderr)
         with handle_signals(stop):
             while not stop.wait(1.0):
