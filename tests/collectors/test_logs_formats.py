@@ -215,3 +215,16 @@ def test_log_minutes_for_charts(plan: Plan, sqlite_engine: Engine, tmp_path: Pat
     assert [r.minute for r in rows] == [T0 + timedelta(minutes=i) for i in range(3)]
     assert sum(r.requests for r in rows) == expected(reqs)[("auth", "candidate")]["requests"]
     assert all(r.p50 is not None and r.p50 <= r.p95 <= r.p99 for r in rows)
+
+
+def test_the_registry_builds_the_log_collector(plan: Plan, sqlite_engine: Engine,
+                                               tmp_path: Path) -> None:
+    from collectors.registry import build_collectors
+
+    src = LogSource(path=str(tmp_path / "access.log"), format="nginx")
+    plan = with_logs(plan, src).model_copy(update={"sources": with_logs(plan, src).sources
+                                                   .model_copy(update={"prometheus": None})})
+    (collector,) = build_collectors(plan, sqlite_engine)
+    assert isinstance(collector, LogCollector) and collector.name == "logs"
+    report = collector.collect(now=T0)
+    assert report.ok and report.items == 0

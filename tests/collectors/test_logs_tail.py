@@ -185,14 +185,14 @@ from store.db import make_engine
 plan = parse_plan(Path("plans/nanopore.yaml").read_text(), source="plan")
 plan = plan.model_copy(update={"sources": Sources(logs=[LogSource(path=sys.argv[2], format="nginx")])})
 engine = make_engine(sys.argv[1])
-LogCollector(plan=plan, engine=engine, block_size=16384, flush_bytes=16384).collect(
+LogCollector(plan=plan, engine=engine, block_size=8192, flush_bytes=8192).collect(
     now=datetime.now(UTC))
 """
 
 
 def test_sigkill_mid_file_then_resume_is_exact(plan: Plan, db_url: str, engine: Engine,
                                                tmp_path: Path) -> None:
-    reqs = requests(20_000, spread_s=1200)
+    reqs = requests(8_000, spread_s=1200)
     path = tmp_path / "access.log"
     write(path, _lines(reqs))
     size = path.stat().st_size
