@@ -31,6 +31,7 @@ import math
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,7 +62,7 @@ from store.series import (
 )
 
 __all__ = ["MAX_POINTS", "PromClient", "PrometheusCollector", "PullOutcome", "QueryFailed",
-           "SourceUnavailable", "build_http_client"]
+           "SourceUnavailable", "build_http_client", "parse_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -161,16 +162,21 @@ class PromClient:
 
     def query_range(self, expr: str, *, start: datetime, end: datetime,
                     step_seconds: float) -> list[Series]:
+        return parse_answer(self.fetch(expr, start=start, end=end, step_seconds=step_seconds),
+                            expr)
+
+    def fetch(self, expr: str, *, start: datetime, end: datetime,
+              step_seconds: float) -> httpx.Response:
+        """The raw answer (safe to call from several threads: httpx clients are)."""
         form = {"query": expr, "start": _ts(start), "end": _ts(end), "step": f"{step_seconds:g}"}
         try:
-            resp = self.http.post("api/v1/query_range", data=form)
+            return self.http.post("api/v1/query_range", data=form)
         except httpx.TimeoutException as e:
             raise SourceUnavailable(PullOutcome.SLOW, f"no answer in time ({type(e).__name__})"
                                     ) from None
         except httpx.TransportError as e:
             raise SourceUnavailable(PullOutcome.DOWN, f"cannot connect: {_short(str(e))}"
                                     ) from None
-        return _parse(resp, expr)
 
 
 def _ts(t: datetime) -> str:
@@ -182,7 +188,7 @@ def _short(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-def _parse(resp: httpx.Response, expr: str) -> list[Series]:
+def parse_answer(resp: httpx.Response, expr: str) -> list[Series]:
     # a week of points is millions of small lists: the cyclic GC would walk the growing
     # heap again and again while they are made, and none of them can form a cycle
     enabled = gc.isenabled()
@@ -325,12 +331,21 @@ class PrometheusCollector:
               now: datetime) -> _Chunk:
         answers: dict[Kind, list[Series]] = {}
         failures: dict[Kind, QueryFailed] = {}
-        for q in target.queries:
+        # the next queries are in flight while this one is parsed: Prometheus evaluates
+        # on one core while we parse on the other
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prom-fetch") as pool:
+            pending = [(q, pool.submit(prom.fetch, q.expr, start=lo, end=hi,
+                                       step_seconds=self.step)) for q in target.queries]
             try:
-                answers[q.kind] = prom.query_range(q.expr, start=lo, end=hi,
-                                                   step_seconds=self.step)
-            except QueryFailed as e:
-                failures[q.kind] = e
+                for q, answer in pending:
+                    try:
+                        answers[q.kind] = parse_answer(answer.result(), q.expr)
+                    except QueryFailed as e:
+                        failures[q.kind] = e
+            except SourceUnavailable:
+                for _, answer in pending:
+                    answer.cancel()   # Prometheus is gone: do not wait for each in turn
+                raise
         rows = step_rows(answers, step_seconds=self.step)
         with session_scope(self.engine) as session:
             self._source_up(session, now=now)
