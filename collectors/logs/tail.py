@@ -171,8 +171,9 @@ class FileTail:
             old = self._find(cp, siblings)
             if old is None:
                 self.stats.problems.append(
-                    f"{self.path}: the file read up to offset {cp.offset} was rotated away "
-                    f"and is not among its siblings; lines after that offset may be missing")
+                    f"{self.path}: the file read up to offset {cp.offset} was truncated or "
+                    f"rotated away and is not among its siblings; lines written after that "
+                    f"offset before the change may be missing")
                 newer = siblings
             else:
                 targets.append(Target(old, cp.offset, LIVE))
