@@ -267,7 +267,8 @@ class PrometheusCollector:
 
     def __init__(self, *, plan: Plan, engine: Engine, client: httpx.Client | None = None,
                  initial_lookback: timedelta = timedelta(hours=1),
-                 max_points: int = MAX_POINTS, progress: Progress | None = None):
+                 max_points: int = MAX_POINTS, progress: Progress | None = None,
+                 rate_window: timedelta | None = None):
         if plan.sources.prometheus is None:
             raise ConfigError("the plan has no sources.prometheus: nothing to pull")
         self.plan = plan
@@ -278,7 +279,13 @@ class PrometheusCollector:
         self.max_points = max_points
         self.progress = progress
         self.step = _step_seconds(self.source.step)
-        self.targets = tuple(_targets(plan, window=format_duration(self.source.step)))
+        # rate() needs two samples inside its range: over exactly one step that holds
+        # when the scrape interval is at most half the step (or scrapes sit on the step
+        # grid, as backfilled data does).  Else widen it; each step's value is then the
+        # rate over the wider range (counts are smoothed, no longer exact per step).
+        window = rate_window or getattr(self.source, "rate_window", None) or self.source.step
+        self.rate_window = format_duration(window)
+        self.targets = tuple(_targets(plan, window=self.rate_window))
 
     def collect(self, *, now: datetime, start: datetime | None = None,
                 end: datetime | None = None) -> CollectReport:
@@ -380,6 +387,10 @@ class PrometheusCollector:
         empty = [k.value for k, (o, _) in bad.items() if o == PullOutcome.EMPTY]
         if empty:
             chunk.problems.append(f"{_label(target)}: no series matched ({', '.join(empty)})")
+        if Kind.REQUESTS.value in empty and answers.get(Kind.MEMORY):
+            chunk.problems.append(
+                f"{_label(target)}: gauges answer but rate() over {self.rate_window} does not:"
+                f" is the scrape interval longer than half the step? widen rate_window")
         for kind, (outcome, message) in bad.items():
             if outcome != PullOutcome.EMPTY:
                 chunk.problems.append(f"{_label(target)} {kind.value}: {message}")

@@ -207,3 +207,23 @@ def test_chunks_stay_under_the_point_limit(plan: Plan, prometheus: PromServer,
     assert total == 7 * 5        # 7 variants x ceil(239 steps / 50)
     got = figures(sqlite_engine, "auth", "candidate", FIRST, END)
     assert got.problems == () and report.items > 0
+
+
+def test_step_shorter_than_two_scrapes_is_diagnosed_and_rate_window_fixes_it(
+        plan: Plan, prometheus: PromServer, sqlite_engine: Engine) -> None:
+    """A 10 s step over a 15 s scrape: rate() over one step sees one sample at most."""
+    fine = plan_for(plan, prometheus.url).model_copy()
+    src = fine.sources.prometheus.model_copy(update={"step": timedelta(seconds=10)})  # type: ignore[union-attr]
+    short = fine.model_copy(update={"sources": fine.sources.model_copy(update={"prometheus": src})})
+    start, end = T0 + timedelta(minutes=30), T0 + timedelta(minutes=40)
+    report = PrometheusCollector(plan=short, engine=sqlite_engine).collect(
+        now=end, start=start, end=end)
+    assert any("service auth: gauges answer but rate() over 10s does not" in p
+               for p in report.problems)
+    widened = PrometheusCollector(plan=short, engine=sqlite_engine,
+                                  rate_window=timedelta(seconds=30))
+    assert widened.rate_window == "30s"
+    widened.collect(now=end, start=start, end=end)
+    got = figures(sqlite_engine, "auth", "candidate", start + timedelta(minutes=1), end)
+    assert got.problems == ()
+    assert got.requests == pytest.approx(22 * 540, rel=0.1)
