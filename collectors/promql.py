@@ -10,7 +10,10 @@ What the store keeps is per-step *increases* (requests, errors, each histogram b
 latency sum and count) and per-step gauges (memory, CPU, up), so that any window's
 figures are sums and its quantiles come from the summed buckets.  The per-step queries
 are the figure templates with ``{window}`` set to the step: ``rate(x[30s]) * 30`` is the
-increase over that step, and ``rate`` already handles counter resets.  Latency needs the
+increase over that step, and ``rate`` already handles counter resets.  ``rate`` needs
+two samples in its range, so this is exact when the scrape interval is at most half the
+step (or scrapes sit on the step grid); for slower scrapes the collector takes a wider
+``rate_window`` and each step holds the rate over it (smoothed, no longer exact).  Latency needs the
 parts behind the figure: the bucket expression inside ``histogram_quantile`` and the
 numerator and denominator of the average; :func:`step_queries` takes them apart.
 """
@@ -24,6 +27,8 @@ from enum import StrEnum
 
 __all__ = [
     "DEFAULT_QUERIES",
+    "INCREASES",
+    "MAY_BE_EMPTY",
     "QUANTILES",
     "Kind",
     "StepQuery",
