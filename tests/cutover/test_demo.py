@@ -84,6 +84,33 @@ def test_ai_regression_shows_at_50_percent_and_not_at_25() -> None:
     assert files50.median_ms < base
 
 
+def test_a_minute_of_requests_matches_the_rate_and_the_router_weight(plan) -> None:
+    model = TrafficModel(minute_noise=0.0)
+    start = NOON.replace(minute=0, second=0) - timedelta(seconds=30)
+    reqs = generate_requests(model, plan=plan, weights={"files": 25}, start=start,
+                             end=start + timedelta(minutes=1), rng=np.random.default_rng(2))
+    assert len(reqs) == pytest.approx(283 * 60, rel=0.02)   # Poisson: sd 0.5 %
+    files = [u for p, u in zip(reqs.path, reqs.upstream, strict=True)
+             if p.startswith("/api/files")]
+    share = files.count("python-files") / len(files)
+    assert share == pytest.approx(0.25, abs=0.03)
+    assert np.all(np.diff(reqs.ts) >= 0)   # a log is written in time order
+
+
+def test_history_minutes_hold_what_the_live_log_would(plan) -> None:
+    from cutover.demo import minute_rollups
+
+    model = TrafficModel(minute_noise=0.0)
+    deltas = minute_rollups(model, plan=plan, weights={"files": 25},
+                            minute=NOON.replace(minute=0, second=0),
+                            rng=np.random.default_rng(3))
+    assert sum(d.requests for d in deltas) == pytest.approx(283 * 60, rel=0.02)
+    cand = next(d for d in deltas if (d.service, d.variant) == ("files", "candidate"))
+    p = latency_profile(model, service="files", variant="candidate", weight=25)
+    assert cand.sketch.count == cand.requests
+    assert cand.sketch.quantile(0.5) == pytest.approx(p.median_ms, rel=0.05)
+
+
 def test_lines_parse_with_the_real_json_format(plan) -> None:
     reqs = generate_requests(TrafficModel(), plan=plan, weights={"auth": 100, "files": 25},
                              start=NOON, end=NOON + timedelta(seconds=10),
