@@ -93,8 +93,8 @@ def proc_memory(pid: int) -> tuple[float, float]:
 
 def browser_times(url: str, services: list[str]) -> tuple[float, float]:
     """Seconds until the overview shows its last section: first load, then a reload;
-    then every service page (loaded, not timed) so the server holds what a day of use
-    would make it hold."""
+    then every service page at six weeks and every other page (loaded, not timed) so the
+    server holds what a day of use would make it hold."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
@@ -113,6 +113,10 @@ def browser_times(url: str, services: list[str]) -> tuple[float, float]:
                 expect(page.get_by_text("Over time")).to_be_visible(timeout=60_000)
                 page.get_by_text("6 weeks", exact=True).click()
                 page.wait_for_timeout(500)
+            for name, marker in (("decisions", "Download CSV"), ("alerts", "Recent events"),
+                                 ("reports", "Build report")):
+                page.goto(f"{url}/{name}")
+                expect(page.get_by_text(marker).first).to_be_visible(timeout=60_000)
         finally:
             browser.close()
     return times[0], times[1]

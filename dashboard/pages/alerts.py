@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import chat, data, page
-from dashboard.components import md
+from dashboard.components import md, render_table
 
 ctx = page.context()
 st.title("Alerts")
@@ -11,7 +11,7 @@ st.subheader("Channels")
 st.caption("Webhook URLs are secrets: they are shown masked.")
 rows = chat.channels(ctx.plan)
 if rows:
-    st.dataframe(rows, hide_index=True, width="stretch")
+    render_table(rows)
 else:
     st.info("The plan configures no alert channels.")
 
@@ -22,7 +22,7 @@ if st.button("Send a test message to every channel", key="test_send",
     sent = sum(1 for r in results if r["sent"])
     (st.success if sent == len(results) else st.warning)(
         f"Test message sent to {sent} of {len(results)} channels.")
-    st.dataframe(results, hide_index=True, width="stretch")
+    render_table(results)
 
 
 @st.fragment(run_every=page.LIVE_EVERY)
@@ -30,16 +30,15 @@ def live() -> None:
     st.subheader("Recent deliveries")
     recent = chat.deliveries(data.engine(ctx.db_url))
     if recent:
-        st.dataframe(recent, hide_index=True, width="stretch")
+        render_table(recent)
     else:
         st.info("Nothing delivered yet.")
     st.subheader("Recent events")
     events = data.events(ctx.db_url, limit=50)
     if events:
-        st.dataframe([{"at": e.at, "kind": e.kind, "service": e.service,
+        render_table([{"at": e.at, "kind": e.kind, "service": e.service,
                        "severity": e.severity, "summary": e.summary,
-                       "dispatched": e.dispatched} for e in events],
-                     hide_index=True, width="stretch")
+                       "dispatched": e.dispatched} for e in events])
     else:
         st.info(md("No events recorded yet."))
 

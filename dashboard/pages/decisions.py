@@ -20,7 +20,10 @@ text = cols[4].text_input("Reason contains", key="f_text")
 filters = {k: (None if v == ALL else v) for k, v in
            (("service", service), ("action", action), ("actor", actor), ("state", state))}
 rows = data.decisions(ctx.db_url, text=text or None, limit=5000, **filters)
-st.caption(f"{len(rows)} decisions")
-components.render_decisions(rows)
+PAGE = 100
+pages = max(1, -(-len(rows) // PAGE))
+at = st.number_input("Page", min_value=1, max_value=pages, value=1, key="f_page") if pages > 1 else 1
+st.caption(f"{len(rows)} decisions" + (f"; page {at} of {pages}, {PAGE} a page" if pages > 1 else ""))
+components.render_decisions(rows[(int(at) - 1) * PAGE:int(at) * PAGE])
 st.download_button("Download CSV", components.decisions_csv(rows), file_name="decisions.csv",
                    mime="text/csv", key="csv", disabled=not rows)
