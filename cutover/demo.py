@@ -459,7 +459,10 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
         text = source_plan.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read the plan {source_plan}: {e.strerror}") from None
-    _reset(paths, own_db=db_url == paths.db_url)
+    own_db = db_url == paths.db_url
+    if own_db:
+        _refuse_if_running(paths)
+    _reset(paths, own_db=own_db)
     paths.plan.write_text(demo_plan_text(text, paths=paths), encoding="utf-8")
     plan, plan_hash = load_plan(paths.plan)
     engine = make_engine(db_url)
@@ -468,6 +471,24 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
     history = seed_history(plan=plan, plan_hash=plan_hash, engine=engine,
                            model=model or TrafficModel(), now=now, steps=steps)
     return DemoSetup(plan, plan_hash, engine, paths, db_url, history)
+
+
+def _refuse_if_running(paths: DemoPaths) -> None:
+    """Starting afresh deletes the demo's store: not while a demo's worker uses it."""
+    from slo.errors import ConfigError
+    from store.db import make_engine
+    from store.lease import Lease
+
+    if not (paths.root / "cutover.db").exists():
+        return
+    engine = make_engine(paths.db_url)
+    try:
+        with Lease(engine, name="worker", holder="demo-start") as probe:
+            if not probe.acquire():
+                raise ConfigError(f"a demo is already running in {paths.root}: stop it, or "
+                                  "give this one another --dir")
+    finally:
+        engine.dispose()
 
 
 def _reset(paths: DemoPaths, *, own_db: bool) -> None:

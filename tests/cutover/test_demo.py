@@ -259,3 +259,20 @@ def test_running_demo_makes_rounds_and_stops_cleanly(tmp_path: Path) -> None:
     size = paths.access_log.stat().st_size
     time.sleep(0.5)
     assert paths.access_log.stat().st_size == size
+
+
+def test_a_demo_already_running_in_the_dir_is_not_wiped(tmp_path: Path) -> None:
+    from slo.errors import ConfigError
+    from store.lease import Lease
+
+    paths = DemoPaths(tmp_path / "demo")
+    setup = prepare(source_plan=PLAN, paths=paths, db_url=paths.db_url, now=NOON, steps=TINY)
+    try:
+        with Lease(setup.engine, name="worker", holder="running demo") as lease:
+            assert lease.acquire()
+            with pytest.raises(ConfigError, match="already running"):
+                prepare(source_plan=PLAN, paths=paths, db_url=paths.db_url, now=NOON,
+                        steps=TINY)
+            assert (paths.root / "cutover.db").exists()
+    finally:
+        setup.engine.dispose()
