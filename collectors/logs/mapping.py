@@ -27,6 +27,7 @@ UNKNOWN_UPSTREAM = -2
 UNMAPPED_REASONS = {NO_SERVICE: "no-service", UNKNOWN_UPSTREAM: "unknown-upstream"}
 #: distinct keys kept before the cache starts over (paths with ids are unbounded)
 CACHE_LIMIT = 200_000
+UPSTREAM_LIMIT = 10_000
 
 
 def path_segments(path: str) -> tuple[str, ...] | None:
@@ -69,22 +70,53 @@ class Mapper:
                 if segs is not None:
                     self._prefixes[segs] = svc.name
         self._longest = max((len(p) for p in self._prefixes), default=0)
-        self._cache: dict[Any, int] = {}
+        self._services = [svc.name for svc in plan.services]
+        self._service_index = {name: i for i, name in enumerate(self._services)}
+        self._service_cache: dict[Any, int] = {}
+        self._upstream_cache: dict[Any, int] = {}
+        # per upstream id: its slot for each service (or UNKNOWN_UPSTREAM), as a
+        # (services, upstreams) matrix rebuilt when new upstreams appeared
+        self._columns: list[np.ndarray] = []
+        self._table = np.zeros((len(self._services), 0), dtype=np.int64)
 
     def slot_ids(self, path: Sequence[Any], upstream: Sequence[Any],
                  route: Sequence[Any] | None) -> np.ndarray:
-        """Slot per line (negative: unmapped, see UNMAPPED_REASONS)."""
-        keys = list(zip(path, upstream, route, strict=True) if route is not None
-                    else zip(path, upstream, strict=True))
-        return cached_lookup(keys, self._cache, self._miss, limit=CACHE_LIMIT)
+        """Slot per line (negative: unmapped, see UNMAPPED_REASONS).
 
-    def _miss(self, key: tuple[Any, ...]) -> int:
-        path, upstream = _str(key[0]), _str(key[1])
-        route = _str(key[2]) if len(key) > 2 else ""
-        return self.slot_of(path=path, upstream=upstream, route=route)
+        The service (from the path, or the route) and the upstream are looked up apart,
+        each through a cache of its own distinct values, and put together with numpy:
+        paths carry ids and are many, upstreams are few."""
+        keys: Sequence[Any] = path if route is None else list(zip(path, route, strict=True))
+        service = cached_lookup(keys, self._service_cache, self._service_id,
+                                limit=CACHE_LIMIT)
+        if len(self._upstream_cache) > UPSTREAM_LIMIT:
+            self._upstream_cache.clear()
+            self._columns.clear()
+        ups = cached_lookup(upstream, self._upstream_cache, self._upstream_id,
+                            limit=2 * UPSTREAM_LIMIT)   # cleared above, with the table
+        if self._table.shape[1] != len(self._columns):
+            self._table = np.hstack(self._columns)
+        out = np.full(len(service), NO_SERVICE, dtype=np.int64)
+        known = service >= 0
+        out[known] = self._table[service[known], ups[known]]
+        return out
 
-    def slot_of(self, *, path: str, upstream: str, route: str = "") -> int:
-        service = self.service_of(path=path, route=route)
+    def _service_id(self, key: Any) -> int:
+        path, route = (key, "") if not isinstance(key, tuple) else key
+        name = self.service_of(path=_str(path), route=_str(route))
+        return -1 if name is None else self._service_index[name]
+
+    def _upstream_id(self, raw: Any) -> int:
+        text = _str(raw)
+        self._columns.append(np.array([self.slot_of(path="", upstream=text, service=name)
+                                       for name in self._services],
+                                      dtype=np.int64).reshape(-1, 1))
+        return len(self._columns) - 1
+
+    def slot_of(self, *, path: str, upstream: str, route: str = "",
+                service: str | None = None) -> int:
+        """The slot of one line (``service``, when given, skips the path and route)."""
+        service = service or self.service_of(path=path, route=route)
         if service is None:
             return NO_SERVICE
         name = self._fmt.upstream_name(upstream)
