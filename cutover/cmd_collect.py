@@ -52,6 +52,10 @@ def run_pass(collectors: Sequence[Collector], *, now: datetime, start: datetime 
             report = c.collect(now=now, start=start, end=end)
         except CutoverError as e:
             report = CollectReport(source=c.name, ok=False, problems=[str(e)])
+        except Exception as e:  # one collector's bug must not stop the others, nor the loop
+            log.exception("collector %s failed", c.name)
+            report = CollectReport(source=c.name, ok=False,
+                                   problems=[f"unexpected {type(e).__name__}: {e}"])
         print(report.line(), file=out or sys.stdout, flush=True)
         reports.append(report)
     return reports
