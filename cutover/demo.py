@@ -231,13 +231,6 @@ def _floor(t: datetime, period: timedelta) -> datetime:
     return datetime.fromtimestamp(math.floor(t.timestamp() / secs) * secs, UTC)
 
 
-def _grid(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:
-    t = start + step
-    while t <= end:
-        yield t
-        t += step
-
-
 def _write_span(*, plan: Plan, engine: Engine, model: TrafficModel,
                 weights: Mapping[str, int], start: datetime, end: datetime, detail: bool,
                 rng: np.random.Generator) -> int:
