@@ -367,7 +367,7 @@ class Simulator:
     written_until: datetime | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng())
     lines_written: int = 0
-    _next_gauge: datetime | None = None
+    _next_gauge: datetime | None = field(default=None, init=False, repr=False)
 
     def weights(self) -> dict[str, int]:
         out: dict[str, int] = {}
