@@ -57,7 +57,7 @@ def fmt(figure: str, value: float | None) -> str:
     if figure.startswith("latency"):
         return f"{value:.1f} ms"
     if figure == "rps":
-        return f"{value:.1f} req/s"
+        return f"{value:.0f} req/s" if value >= 100 else f"{value:.1f} req/s"
     if figure == "memory_mb":
         return f"{value:.0f} MiB"
     if figure == "cpu_cores":
@@ -104,10 +104,8 @@ def render_alarms(cards: Sequence[ServiceCard]) -> None:
 
 def render_card(card: ServiceCard) -> None:
     with st.container(border=True):
-        head, badge = st.columns([3, 1])
-        head.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
-        with badge:
-            render_verdict(card.verdict)
+        st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
+        render_verdict(card.verdict)
         nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
         st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
         if card.drift:

@@ -32,7 +32,9 @@ def command(port: int, plan_path: str, db_url: str) -> list[str]:
             "--server.fileWatcherType", "none",     # no inotify watchers in production
             "--server.runOnSave", "false",
             "--browser.gatherUsageStats", "false",  # no telemetry from a control room
-            "--client.toolbarMode", "viewer"]
+            "--client.toolbarMode", "viewer",
+            # blue, not Streamlit's red: red is kept for failures and the override path
+            "--theme.primaryColor", "#1f6feb"]
 
 
 def environment(plan_path: str, db_url: str,

@@ -61,6 +61,13 @@ confirm = st.dialog("Confirm the change", width="large", on_dismiss=_close)(_con
 confirm_override = st.dialog("Override the gate", width="large", on_dismiss=_close)(_confirm)
 
 
+_LABELS = {
+    ActionKind.APPROVE: lambda p: f"Approve → {p.to_weight} %" if p else "Approve",
+    ActionKind.REVERT: lambda p: f"Revert → {p.to_weight} %" if p else "Revert",
+    ActionKind.REVERT_ALL: lambda p: "Revert to 0 %",
+}
+
+
 def actions() -> None:
     st.subheader("Actions")
     if "action_result" in st.session_state:
@@ -75,7 +82,7 @@ def actions() -> None:
                                  (cols[1], ActionKind.REVERT, "secondary"),
                                  (cols[2], ActionKind.REVERT_ALL, "secondary")):
         p = offer[kind]
-        label = f"{kind.value.capitalize()} → {p.to_weight} %" if p else f"{kind.value}: no step"
+        label = _LABELS[kind](p) if p else f"{_LABELS[kind](None)}: no step"
         if col.button(label, key=f"open_{kind.value}", type=kind_type,  # type: ignore[arg-type]
                       disabled=p is None or not ctx.viewer.may_operate):
             st.session_state["pending_action"] = p
