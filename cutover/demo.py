@@ -64,6 +64,8 @@ HISTORY_STEP = timedelta(minutes=30)
 SPARSE_STEP = timedelta(hours=3)
 #: the history before this (from now) keeps only the minutes the judge reads
 FULL_DETAIL = timedelta(hours=3)
+#: the judge runs every HISTORY_STEP within this of now
+DENSE = FULL_DETAIL + SPARSE_STEP
 
 
 @dataclass(frozen=True)
@@ -150,12 +152,13 @@ class HistoryReport:
 
 def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficModel,
                  now: datetime, steps: Sequence[HistoryStep] = HISTORY,
-                 seed: int = 7) -> HistoryReport:
+                 detail: timedelta = FULL_DETAIL, seed: int = 7) -> HistoryReport:
     """Write the history that ends at ``now`` (see the module doc) into a fresh store.
 
     The judge runs every :data:`SPARSE_STEP` over the older history and every
     :data:`HISTORY_STEP` over the last :data:`FULL_DETAIL`; a decision is taken at the
-    first evaluation at or after its time that the gate allows."""
+    first evaluation at or after its time that the gate allows.  Rollups cover every
+    minute of the last ``detail``, and only the judge's windows before it."""
     from rollout.evaluation import evaluate
     from rollout.routers import build_router
 
@@ -172,7 +175,7 @@ def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficMo
     for t in _history_times(start, end, now):
         weights = {s.name: router.read_weight(s.name) for s in plan.services}
         rows += _write_span(plan=plan, engine=engine, model=model, weights=weights,
-                            start=prev, end=t, detail=(now - t) <= FULL_DETAIL, rng=rng)
+                            start=prev, end=t, detail=(now - t) <= detail, rng=rng)
         evaluations += len(evaluate(engine=engine, plan=plan, plan_hash=plan_hash, at=t))
         # one decision per evaluation: the next step needs a verdict at this one
         if todo and now - todo[0].ago <= t:
@@ -200,7 +203,7 @@ def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficMo
 def _history_times(start: datetime, end: datetime, now: datetime) -> Iterator[datetime]:
     t = start
     while t < end:
-        t += HISTORY_STEP if now - t <= FULL_DETAIL + SPARSE_STEP else SPARSE_STEP
+        t += HISTORY_STEP if now - t <= DENSE else SPARSE_STEP
         yield min(t, end)
 
 
@@ -440,8 +443,8 @@ class DemoSetup:
 
 
 def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
-            model: TrafficModel | None = None,
-            steps: Sequence[HistoryStep] = HISTORY) -> DemoSetup:
+            model: TrafficModel | None = None, steps: Sequence[HistoryStep] = HISTORY,
+            detail: timedelta = FULL_DETAIL) -> DemoSetup:
     """Start afresh in ``paths`` (the demo's own files only), derive the plan, create
     the store at ``db_url`` (it must hold no history yet) and write the history."""
     from cutover.context import load_plan
@@ -462,7 +465,8 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
     upgrade(engine)
     _require_empty(engine, db_url)
     history = seed_history(plan=plan, plan_hash=plan_hash, engine=engine,
-                           model=model or TrafficModel(), now=now, steps=steps)
+                           model=model or TrafficModel(), now=now, steps=steps,
+                           detail=detail)
     return DemoSetup(plan, plan_hash, engine, paths, db_url, history)
 
 

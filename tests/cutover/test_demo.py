@@ -154,8 +154,9 @@ def _stepped_simulator(setup, router, start: datetime) -> Simulator:
 
 
 def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> None:
+    # every minute of the last half hour; before it only what the judge reads
     setup = prepare(source_plan=PLAN, paths=DemoPaths(tmp_path / "demo"), db_url=db_url,
-                    now=NOON, steps=SHORT)
+                    now=NOON, steps=SHORT, detail=timedelta(minutes=30))
     try:
         h = setup.history
         assert h.decisions == len(SHORT), h.refused
