@@ -58,7 +58,7 @@ from store.series import (
     load_checkpoints,
     open_outage,
     save_checkpoint,
-    upsert_steps,
+    upsert_columns,
 )
 
 __all__ = ["MAX_POINTS", "PromClient", "PrometheusCollector", "PullOutcome", "QueryFailed",
@@ -353,18 +353,18 @@ class PrometheusCollector:
                 for _, answer in pending:
                     answer.cancel()   # Prometheus is gone: do not wait for each in turn
                 raise
-        rows = step_rows(answers, step_seconds=self.step)
+        at, columns = step_columns(answers, step_seconds=self.step)
         with session_scope(self.engine) as session:
             self._source_up(session, now=now)
-            n = upsert_steps(session=session, target=target.key, step_seconds=self.step,
-                             rows=rows)
+            n = upsert_columns(session=session, target=target.key, step_seconds=self.step,
+                               at=at, columns=columns)
             for q in target.queries:
                 if q.kind in answers:
                     save_checkpoint(session=session, target=target.key, kind=q.kind.value,
                                     expr=q.expr, until=hi, now=now)
             chunk = self._outcomes(session, target, answers, failures, now=now)
         chunk.points = sum(len(s) for series in answers.values() for s in series)
-        chunk.newest = max(rows, default=None) if n else None
+        chunk.newest = at[-1] if n else None
         return chunk
 
     def _outcomes(self, session: Session, target: Target, answers: Mapping[Kind, list[Series]],
@@ -492,16 +492,17 @@ def chunk_ranges(start: datetime, end: datetime, *, step: float,
         lo = hi + timedelta(seconds=step)
 
 
-def step_rows(answers: Mapping[Kind, Sequence[Series]], *,
-              step_seconds: float) -> dict[datetime, dict[str, Any]]:
-    """Per-step rows for the store from the answers of one variant's queries: rates
-    times the step (increases), buckets keyed by their ``le``, gauges as they are.
-    Several series of one scalar kind add up (an override without ``sum``)."""
+def step_columns(answers: Mapping[Kind, Sequence[Series]], *, step_seconds: float
+                 ) -> tuple[list[datetime], dict[str, list[Any]]]:
+    """Store columns from the answers of one variant's queries, one entry per step that
+    has any value (None where a column has none): rates times the step (increases),
+    buckets as ``{le: increase}``, gauges as they are.  Several series of one scalar
+    kind add up (an override without ``sum``)."""
     every = [s.ts for series in answers.values() for s in series]
     if not every:
-        return {}
+        return [], {}
     keys = np.unique(np.concatenate(every))
-    columns: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     for kind, series in answers.items():
         scale = step_seconds if kind in INCREASES else 1.0
         for s in series:
@@ -512,21 +513,24 @@ def step_rows(answers: Mapping[Kind, Sequence[Series]], *,
                 name = "le:" + le
             else:
                 name = kind.value
-            col = columns.setdefault(name, np.full(keys.size, np.nan))
+            col = arrays.setdefault(name, np.full(keys.size, np.nan))
             idx = np.searchsorted(keys, s.ts)
             col[idx] = np.where(np.isnan(col[idx]), 0.0, col[idx]) + s.values * scale
-    return _rows(keys, columns)
+    if not arrays:
+        return [], {}
+    has = ~np.all(np.isnan(np.vstack(list(arrays.values()))), axis=0)
+    keys = keys[has]
+    columns: dict[str, list[Any]] = {
+        n: _nullable(a[has]) for n, a in arrays.items() if not n.startswith("le:")}
+    les = [(n[3:], a[has].tolist()) for n, a in arrays.items() if n.startswith("le:")]
+    if les:
+        columns["buckets"] = [({le: c[i] for le, c in les if c[i] == c[i]} or None)  # not NaN
+                              for i in range(keys.size)]
+    return [datetime.fromtimestamp(t, UTC) for t in keys.tolist()], columns
 
 
-def _rows(keys: np.ndarray, columns: Mapping[str, np.ndarray]) -> dict[datetime, dict[str, Any]]:
-    plain = [(n, c.tolist()) for n, c in columns.items() if not n.startswith("le:")]
-    les = [(n[3:], c.tolist()) for n, c in columns.items() if n.startswith("le:")]
-    rows: dict[datetime, dict[str, Any]] = {}
-    for i, ts in enumerate(keys.tolist()):
-        row = {n: c[i] for n, c in plain if c[i] == c[i]}   # x == x: not NaN
-        buckets = {le: c[i] for le, c in les if c[i] == c[i]}
-        if buckets:
-            row["buckets"] = buckets
-        if row:
-            rows[datetime.fromtimestamp(ts, UTC)] = row
-    return rows
+def _nullable(a: np.ndarray) -> list[float | None]:
+    out = a.astype(object)
+    out[np.isnan(a)] = None
+    values: list[float | None] = out.tolist()
+    return values

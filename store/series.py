@@ -23,6 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -47,6 +48,7 @@ __all__ = [
     "prom_figures",
     "save_checkpoint",
     "series_target",
+    "upsert_columns",
     "upsert_steps",
 ]
 
@@ -133,25 +135,41 @@ def upsert_steps(*, session: Session, target: str, step_seconds: float,
                  rows: Mapping[datetime, Mapping[str, Any]]) -> int:
     """Insert or update one row per step; a column a row leaves out (or sets to None)
     keeps its stored value.  ``buckets`` is a mapping of ``le`` (text) to increase."""
-    if not rows:
-        return 0
-    columns = sorted({c for values in rows.values() for c in values})
+    names = sorted({c for values in rows.values() for c in values})
+    return upsert_columns(session=session, target=target, step_seconds=step_seconds,
+                          at=list(rows), columns={c: [v.get(c) for v in rows.values()]
+                                                  for c in names})
+
+
+def upsert_columns(*, session: Session, target: str, step_seconds: float,
+                   at: Sequence[datetime], columns: Mapping[str, Sequence[Any]]) -> int:
+    """:func:`upsert_steps` by columns: ``columns[c][i]`` is column ``c`` at ``at[i]``
+    (None keeps what is stored), the shape a collector's arrays already have."""
     unknown = set(columns) - set(VALUE_COLUMNS)
     if unknown:
         raise ValueError(f"unknown series columns {sorted(unknown)}; expected {VALUE_COLUMNS}")
+    if not at or not columns:
+        return 0
+    names = list(columns)
     # weeks of history are hundreds of thousands of rows: one executemany of plain
-    # tuples, past SQLAlchemy's per-row processing (names are from VALUE_COLUMNS above)
-    names = ["target", "at", "step_seconds", *columns]
+    # tuples, past SQLAlchemy's per-row processing (names are checked against
+    # VALUE_COLUMNS above, so no text from outside reaches the statement)
     sqlite = session.get_bind().dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
     sets = ", ".join(["step_seconds = excluded.step_seconds",
-                      *(f"{c} = COALESCE(excluded.{c}, prom_step.{c})" for c in columns)])
-    sql = (f"INSERT INTO prom_step ({', '.join(names)}) VALUES "
-           f"({', '.join([mark] * len(names))}) ON CONFLICT (target, at) DO UPDATE SET {sets}")
-    params = [(target, _sqlite_time(at) if sqlite else at.astimezone(UTC), step_seconds,
-               *(_encode(c, values.get(c)) for c in columns)) for at, values in rows.items()]
+                      *(f"{c} = COALESCE(excluded.{c}, prom_step.{c})" for c in names)])
+    sql = (f"INSERT INTO prom_step (target, at, step_seconds, {', '.join(names)}) VALUES "
+           f"({', '.join([mark] * (len(names) + 3))}) "
+           f"ON CONFLICT (target, at) DO UPDATE SET {sets}")
+    times = [_sqlite_time(t) if sqlite else t.astimezone(UTC) for t in at]
+    values = [_encode_buckets(columns[c]) if c == "buckets" else columns[c] for c in names]
+    params = list(zip(repeat(target), times, repeat(step_seconds), *values, strict=False))
     session.connection().exec_driver_sql(sql, params)
     return len(params)
+
+
+def _encode_buckets(column: Sequence[Any]) -> list[str | None]:
+    return [orjson.dumps(v).decode() if v is not None else None for v in column]
 
 
 def _sqlite_time(t: datetime) -> str:
@@ -159,12 +177,6 @@ def _sqlite_time(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError(f"refusing a naive datetime {t.isoformat()}: pass UTC-aware times")
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _encode(column: str, value: Any) -> Any:
-    if column == "buckets" and value is not None:
-        return orjson.dumps(value).decode()
-    return value
 
 
 def load_checkpoints(*, session: Session, target: str) -> dict[str, PromCheckpoint]:
