@@ -84,9 +84,18 @@ def run_collector(url: str, weeks: float, db: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - t, "points": report.items}
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (VmHWM).  Not getrusage: Linux carries ru_maxrss
+    over fork and exec, so a child would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(kind: str, url: str, weeks: float, db: str) -> None:
     out = run_raw(url, weeks) if kind == "raw" else run_collector(url, weeks, db)
-    out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
 
 
