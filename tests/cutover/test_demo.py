@@ -277,3 +277,12 @@ def test_a_demo_already_running_in_the_dir_is_not_wiped(tmp_path: Path) -> None:
             assert (paths.root / "cutover.db").exists()
     finally:
         setup.engine.dispose()
+
+
+@pytest.mark.parametrize("speed", ["0", "-5", "10000"])
+def test_demo_refuses_a_speed_it_cannot_keep(speed: str, tmp_path: Path, capsys) -> None:
+    from cutover.cli import main
+
+    assert main(["demo", "--speed", speed, "--dir", str(tmp_path)]) == 2
+    assert "--speed" in capsys.readouterr().err
+    assert not (tmp_path / "cutover.db").exists()
