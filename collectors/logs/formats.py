@@ -147,7 +147,7 @@ def _text(v: Any) -> str:
 def _clf_minute(text: str) -> int:
     # 10/Oct/2000:13:55:36 -0700 (nginx $time_local); HAProxy's 06/Feb/2009:12:14 has
     # no zone (the router runs in UTC)
-    stamp, _, zone = text.partition(" ")
+    stamp, _, zone = text.rstrip("] ").partition(" ")
     day, mon, rest = stamp.split("/")
     year, hh, mm = rest.split(":")[:3]
     dt = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), tzinfo=_zone(zone))
@@ -422,7 +422,47 @@ _ENVOY = (
     r'"[^"]*" "[^"]*" "[^"]*" "[^"]*" "(?P<upstream>[^"]*)"[^\n]*?'
 )
 
-NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
+class NginxFormat(RegexFormat):
+    """The ``nginx`` format (NGINX_TEMPLATE), with a faster path for clean blocks.
+
+    nginx writes a ``"`` inside a variable as ``\\x22``, so each line it writes has
+    exactly eight quotes, and one ``split(b'"')`` of the whole block cuts every line
+    into the same eight fields, in C.  The result is checked (quote count, two numbers
+    between request and referer, one after the user agent, a status of 100..599, a
+    ``[time] `` before the request); a block that fails any check goes through the
+    regex, which finds and classifies its bad lines."""
+
+    def parse(self, block: bytes) -> Columns:
+        try:
+            return self._split(block)
+        except ValueError:
+            return super().parse(block)
+
+    def _split(self, block: bytes) -> Columns:
+        n = block.count(b"\n") + 1
+        parts = block.split(b'"')
+        if len(parts) != 8 * n + 1 or parts[-1] != b"":
+            raise ValueError("not eight quotes a line")
+        # ' 200 512 ' between request and referer; ' 0.123 ' after the user agent
+        status_size = np.array(b" ".join(parts[2::8]).split(), dtype=np.float64)
+        latency = np.array(b" ".join(parts[6::8]).split(), dtype=np.float64)
+        if len(status_size) != 2 * n or len(latency) != n:
+            raise ValueError("numbers out of place")
+        status = status_size[0::2]
+        if not ((status >= 100) & (status < 600)).all():
+            raise ValueError("a status out of range")
+        prefixes = parts[0:-1:8]      # '[\n]10.0.0.1 - - [26/Nov/2026:12:00:00 +0000] '
+        if not all(map(methodcaller("endswith", b"] "), prefixes)):
+            raise ValueError("no [time] before the request")
+        stamps = list(map(itemgetter(2), map(methodcaller("rpartition", b" ["), prefixes)))
+        if not all(stamps):
+            raise ValueError("no [time] before the request")
+        return Columns(ts=stamps, path=parts[1::8], upstream=parts[7::8], route=None,
+                       status=status, size=status_size[1::2], latency_ms=latency * 1000.0,
+                       index=np.arange(n, dtype=np.int64))
+
+
+NGINX = NginxFormat(compile_nginx_template(NGINX_TEMPLATE, name="nginx")._spec)
 INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
 HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
                             latency_scale=1.0, upstream=_haproxy_service,

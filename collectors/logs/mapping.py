@@ -103,7 +103,12 @@ class Mapper:
 
     def _service_id(self, key: Any) -> int:
         path, route = (key, "") if not isinstance(key, tuple) else key
-        name = self.service_of(path=_str(path), route=_str(route))
+        text = _str(path)
+        if " " in text and not text.startswith("/"):
+            # a whole request line ("GET /api/x HTTP/1.1"): its target is the path
+            words = text.split(" ")
+            text = words[1] if len(words) > 1 else ""
+        name = self.service_of(path=text, route=_str(route))
         return -1 if name is None else self._service_index[name]
 
     def _upstream_id(self, raw: Any) -> int:
