@@ -196,19 +196,25 @@ def up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     from cutover.worker import handle_signals
 
-    watcher = threading.Thread(target=_stop_when_gone, args=(dash, stop), daemon=True)
+    died = threading.Event()
+    watcher = threading.Thread(target=_stop_when_gone, args=(dash, stop, died), daemon=True)
     watcher.start()
     try:
         with handle_signals(stop):
             _loop(setup, stop=stop, metrics=metrics)
     finally:
         dash.stop()
+    if died.is_set():
+        print("cutover: the dashboard exited (is the port free?); the worker stopped too",
+              file=sys.stderr)
+        return 1
     return 0
 
 
-def _stop_when_gone(dash: Dashboard, stop: threading.Event) -> None:
+def _stop_when_gone(dash: Dashboard, stop: threading.Event, died: threading.Event) -> None:
     """If the dashboard dies, stop the worker too: `up` is both or neither."""
     while not stop.wait(1.0):
         if not dash.running():
             log.error("dashboard exited; stopping the worker")
+            died.set()
             stop.set()
