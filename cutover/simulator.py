@@ -341,7 +341,7 @@ def format_lines(reqs: Requests, *, fields: Mapping[str, str]) -> bytes:
 
 #: rotate the access log past this size (rename to ``.1``, as logrotate does), so a long
 #: sped-up demo keeps at most about twice this on disk
-ROTATE_BYTES = 32 * 2**20
+ROTATE_BYTES = 64 * 2**20
 #: gauges are sampled at this simulated period, as a Prometheus scrape would
 GAUGE_PERIOD = timedelta(seconds=30)
 
