@@ -17,7 +17,8 @@ __all__ = ["FORMATS", "ReportUnavailable", "build"]
 FORMATS = {"html": ("HTML", "html", "text/html"),
            "pdf": ("PDF", "pdf", "application/pdf"),
            "md": ("Markdown", "md", "text/markdown"),
-           "csv": ("CSV", "csv", "text/csv")}
+           "csv": ("CSV", "csv", "text/csv"),
+    "json": ("JSON", "json", "application/json")}
 
 
 class ReportUnavailable(Exception):
@@ -28,9 +29,8 @@ def build(*, engine: Engine, plan: Plan, phase_id: str, fmt: str, at: datetime) 
     if fmt not in FORMATS:
         raise ValueError(f"expected a format in {', '.join(FORMATS)}, got {fmt!r}")
     try:
-        import reports
-        build_report, render = reports.build_report, reports.render  # type: ignore[attr-defined]
-    except (ImportError, AttributeError) as e:
+        from reports import build_report, render
+    except ImportError as e:
         raise ReportUnavailable(
             f"this installation has no report builder (reports.build_report / "
             f"reports.render: {e}); use `cutover report` once it is installed") from None

@@ -1,5 +1,7 @@
 """Reports: one phase's evidence, for the change board."""
 
+import logging
+
 import streamlit as st
 
 from dashboard import data, page
@@ -17,13 +19,15 @@ fmt = st.radio("Format", list(FORMATS), horizontal=True, key="format",
                format_func=lambda f: FORMATS[f][0])
 if st.button("Build report", key="build", type="primary"):
     try:
-        st.session_state["report"] = (phase_id, fmt, build(
-            engine=data.engine(ctx.db_url), plan=ctx.plan, phase_id=phase_id, fmt=fmt,
-            at=data.now()))
+        with st.spinner(f"Building the {FORMATS[fmt][0]} report of {phase_id}..."):
+            st.session_state["report"] = (phase_id, fmt, build(
+                engine=data.engine(ctx.db_url), plan=ctx.plan, phase_id=phase_id, fmt=fmt,
+                at=data.now()))
     except ReportUnavailable as e:
         st.session_state.pop("report", None)
         st.warning(f"Reports are not available: {md(e)}")
     except Exception as e:  # a report that fails must say so, not break the page
+        logging.getLogger(__name__).exception("report %s (%s) failed", phase_id, fmt)
         st.session_state.pop("report", None)
         st.error(f"The report could not be built: {md(e)}")
 built = st.session_state.get("report")

@@ -104,7 +104,7 @@ def actions() -> None:
 @st.fragment(run_every=page.LIVE_EVERY)
 def live() -> None:
     c = card()
-    st.title(f"{c.service}: {c.title}")
+    st.title(md(f"{c.service}: {c.title}"))
     head = st.columns([1, 1, 2])
     head[0].metric("candidate weight", f"{c.weight} %",
                    f"next {c.next_weight} %" if c.next_weight is not None else "last step",

@@ -92,7 +92,8 @@ def app(monkeypatch: pytest.MonkeyPatch, plan_file: Path,
         store_url: str) -> Callable[..., AppTest]:
     """``app(operator=...)``: the dashboard as ``operator`` (None: nobody, read-only)."""
     def make(operator: str | None = "ana@example.org", page: str | None = None,
-             query: dict[str, str] | None = None, db: str | None = None) -> AppTest:
+             query: dict[str, str] | None = None, db: str | None = None,
+             user: dict[str, object] | None = None) -> AppTest:
         monkeypatch.setenv("CUTOVER_PLAN", str(plan_file))
         monkeypatch.setenv("CUTOVER_DB", db or store_url)
         if operator:
@@ -101,6 +102,8 @@ def app(monkeypatch: pytest.MonkeyPatch, plan_file: Path,
             monkeypatch.delenv("CUTOVER_DASHBOARD_OPERATOR", raising=False)
         at = AppTest.from_file(str(APP), default_timeout=30)
         at.query_params.update(query or {})
+        if user is not None:
+            at.user = user
         at.run()
         if page:
             at.switch_page(page).run()

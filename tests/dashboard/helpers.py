@@ -8,12 +8,14 @@ from streamlit.testing.v1 import AppTest
 
 
 def texts(at: AppTest) -> list[str]:
-    """Every markdown, text, caption, alert and badge on the page, as its source."""
+    """Every markdown, text, caption, alert and badge on the page (and the sidebar's
+    text), as its source."""
     kinds = ("markdown", "text", "caption", "error", "warning", "info", "success", "title",
              "subheader", "header")
     out: list[str] = []
     for kind in kinds:
         out.extend(str(e.value) for e in getattr(at, kind))
+    out.extend(str(e.value) for e in at.sidebar.text)   # the signed-in user, the plan
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -89,6 +90,16 @@ def test_a_signed_in_non_operator_is_read_only(app, seeded):
     assert "not an operator of this plan" in page_text(at)
 
 
+def test_a_single_sign_on_operator_gets_the_controls(app, seeded):
+    # what st.user holds once st.login went through with an [auth] section configured
+    at = app(operator=None, query={"service": "samples"},
+             user={"is_logged_in": True, "email": "lee@example.org", "name": "Lee"})
+    assert_clean(at)
+    assert "lee@example.org (operator, via single sign-on)" in page_text(at)
+    at.switch_page("pages/service.py").run()
+    assert not at.button(key="open_approve").disabled
+
+
 def test_hostile_text_from_logs_is_shown_escaped(app, store: Engine, dry_plan):
     seed_store(store, dry_plan, now=datetime.now(UTC) - timedelta(seconds=5),
                history=timedelta(hours=6), every=timedelta(minutes=30), hostile=True)
@@ -157,9 +168,7 @@ def test_decisions_csv_defuses_formulas_and_keeps_every_field():
     assert "\"'=HYPERLINK(\"\"http://evil\"\")\"" in lines[1]
 
 
-def test_reports_page_builds_or_says_why_not(app, seeded):
-    import reports
-
+def test_reports_page_builds_a_phase_report_for_download(app, seeded):
     at = app(page="pages/reports.py")
     assert_clean(at)
     assert at.selectbox(key="phase").options[0].startswith("week-1")
@@ -167,10 +176,19 @@ def test_reports_page_builds_or_says_why_not(app, seeded):
     at.radio(key="format").set_value("md").run()
     at.button(key="build").click().run()
     assert_clean(at)
-    if hasattr(reports, "build_report") and hasattr(reports, "render"):
-        assert at.get("download_button"), page_text(at)
-    else:
-        assert any("Reports are not available" in w.value for w in at.warning)
+    assert not at.error, [e.value for e in at.error]
+    assert at.download_button(key="dl").label == "Download week-4.md"
+    phase, fmt, payload = at.session_state["report"]
+    assert (phase, fmt) == ("week-4", "md") and b"week-4" in payload
+
+
+def test_reports_page_says_so_when_reports_are_missing(app, seeded, monkeypatch):
+    monkeypatch.setitem(sys.modules, "reports", None)   # import reports -> ImportError
+    at = app(page="pages/reports.py")
+    at.button(key="build").click().run()
+    assert_clean(at)
+    assert any("Reports are not available" in w.value for w in at.warning)
+    assert not at.get("download_button")
 
 
 def test_alerts_page_masks_secrets_and_gates_the_test_button(app, seeded, monkeypatch):
