@@ -31,7 +31,7 @@ import math
 import os
 import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -252,6 +252,12 @@ class Target:
     queries: tuple[StepQuery, ...]
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    answers: dict[Kind, list[Series]]
+    failures: dict[Kind, QueryFailed]
+
+
 @dataclass
 class _Chunk:
     points: int = 0
@@ -295,19 +301,33 @@ class PrometheusCollector:
         total, done = sum(len(c) for _, c in work), 0
         http = self.client or build_http_client(self.source)
         prom = PromClient(http)
+        # one chunk is written while the next is fetched and parsed (SQLite and PostgreSQL
+        # drivers let go of the GIL while they work); at most two chunks in memory
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prom-store")
+        written: Future[_Chunk] | None = None
         try:
             for target, chunks in work:
                 for lo, hi in chunks:
-                    chunk = self._pull(prom, target, lo, hi, now=now)
-                    _merge(report, chunk)
+                    fetched = self._fetch(prom, target, lo, hi)
+                    if written is not None:
+                        previous, written = written, None
+                        _merge(report, previous.result())
+                    written = writer.submit(self._store, target, hi, fetched, now=now)
                     done += 1
                     if self.progress is not None:
                         self.progress(done, total)
         except SourceUnavailable as e:
+            if written is not None:   # what came before the outage is kept
+                previous, written = written, None
+                _merge(report, previous.result())
             self._source_down(e, now=now)
             report.ok = False
             report.problems.append(str(e))
         finally:
+            if written is not None:
+                previous, written = written, None
+                _merge(report, previous.result())
+            writer.shutdown()
             if self.client is None:
                 http.close()
         return report
@@ -334,8 +354,8 @@ class PrometheusCollector:
         return min(starts, default=fresh)
 
     # -- one chunk ------------------------------------------------------------------
-    def _pull(self, prom: PromClient, target: Target, lo: datetime, hi: datetime, *,
-              now: datetime) -> _Chunk:
+    def _fetch(self, prom: PromClient, target: Target, lo: datetime, hi: datetime
+               ) -> _Fetched:
         answers: dict[Kind, list[Series]] = {}
         failures: dict[Kind, QueryFailed] = {}
         # the next queries are in flight while this one is parsed: Prometheus evaluates
@@ -353,6 +373,13 @@ class PrometheusCollector:
                 for _, answer in pending:
                     answer.cancel()   # Prometheus is gone: do not wait for each in turn
                 raise
+        return _Fetched(answers, failures)
+
+    def _store(self, target: Target, hi: datetime, fetched: _Fetched, *,
+               now: datetime) -> _Chunk:
+        """One transaction: the steps, the checkpoints of the queries that answered, the
+        outages opened or closed and their events."""
+        answers, failures = fetched.answers, fetched.failures
         at, columns = step_columns(answers, step_seconds=self.step)
         with session_scope(self.engine) as session:
             self._source_up(session, now=now)
