@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from collectors.logs.formats import LogFormat
+from collectors.logs.formats import Encoded, LogFormat
 from slo.plan import Plan
 
 __all__ = ["NO_SERVICE", "UNKNOWN_UPSTREAM", "Mapper", "path_segments"]
@@ -151,7 +151,10 @@ def cached_lookup(keys: Sequence[Any], cache: dict[Any, int], compute: Callable[
     """``compute(k)`` for every key as an int64 array, through ``cache``.
 
     The common case (every key known) runs in C (``map`` over ``dict.__getitem__``);
-    a miss computes each distinct new key once and tries again."""
+    a miss computes each distinct new key once and tries again.  A dictionary-encoded
+    column is looked up once per distinct value."""
+    if isinstance(keys, Encoded):
+        return cached_lookup(keys.values, cache, compute, limit=limit)[keys.codes]
     try:
         return np.fromiter(map(cache.__getitem__, keys), dtype=np.int64, count=len(keys))
     except KeyError:
