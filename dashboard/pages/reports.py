@@ -20,9 +20,10 @@ fmt = st.radio("Format", list(FORMATS), horizontal=True, key="format",
 if st.button("Build report", key="build", type="primary"):
     try:
         with st.spinner(f"Building the {FORMATS[fmt][0]} report of {phase_id}..."):
+            settings = data.settings()
             st.session_state["report"] = (phase_id, fmt, build(
-                engine=data.engine(ctx.db_url), plan=ctx.plan, phase_id=phase_id, fmt=fmt,
-                at=data.now()))
+                plan_path=settings.plan_path, db_url=settings.db_url, phase_id=phase_id,
+                fmt=fmt, at=data.now()))
     except ReportUnavailable as e:
         st.session_state.pop("report", None)
         st.warning(f"Reports are not available: {md(e)}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from slo.errors import ReportError
 from store.db import session_scope
 from store.rollout import Decision, ServiceState
 from tests.dashboard.helpers import assert_clean, page_text, plain, texts
@@ -183,12 +186,36 @@ def test_reports_page_builds_a_phase_report_for_download(app, seeded):
 
 
 def test_reports_page_says_so_when_reports_are_missing(app, seeded, monkeypatch):
-    monkeypatch.setitem(sys.modules, "reports", None)   # import reports -> ImportError
+    from dashboard import exports
+
+    # the builder runs in a child process, where a missing package cannot be faked from
+    # here; the child's side of this is tested below, the page's side here
+    def unavailable(**_kw):
+        raise exports.ReportUnavailable("this installation has no report builder")
+    monkeypatch.setattr(exports, "build", unavailable)
     at = app(page="pages/reports.py")
     at.button(key="build").click().run()
     assert_clean(at)
     assert any("Reports are not available" in w.value for w in at.warning)
     assert not at.get("download_button")
+
+
+def test_the_report_child_names_a_missing_builder(monkeypatch, capsys):
+    from dashboard import exports
+
+    monkeypatch.setitem(sys.modules, "reports", None)   # import reports -> ImportError
+    assert exports.main(["week-4", "md", "2026-11-26T12:00:00+00:00", "/dev/null"]) == \
+        exports.EXIT_UNAVAILABLE
+    assert "no report builder" in capsys.readouterr().err
+
+
+def test_a_report_that_fails_says_why(app, seeded):
+    at = app(page="pages/reports.py")
+    at.selectbox(key="phase").set_value("week-4").run()
+    from dashboard import exports
+    with pytest.raises(ReportError, match="no-such-phase|unknown|phase"):
+        exports.build(plan_path=os.environ["CUTOVER_PLAN"], db_url=os.environ["CUTOVER_DB"],
+                      phase_id="no-such-phase", fmt="md", at=datetime.now(UTC))
 
 
 def test_alerts_page_masks_secrets_and_gates_the_test_button(app, seeded, monkeypatch):
