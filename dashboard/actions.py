@@ -79,8 +79,9 @@ def propose(plan: Plan, service: str, state: StateView | None,
         to = settings.next_step(weight)
     elif kind is ActionKind.REVERT:
         to = settings.previous_step(weight) if weight > 0 else None
-    else:
-        to = 0 if weight > 0 else None
+    else:  # also when the store says 0 but the route was moved by hand: put it back
+        drifted = state is not None and state.router_weight not in (None, 0)
+        to = 0 if weight > 0 or drifted else None
     if to is None:
         return None
     return Proposal(kind=kind, service=service, route=svc.route, from_weight=weight,

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.actions import ActionResult, Outcome
-from dashboard.auth import Viewer
+from dashboard.auth import Identity, Viewer
 from dashboard.status import KEY_FIGURES, PhaseState, PhaseView, ServiceCard, SuccessRow
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
@@ -70,6 +70,8 @@ def render_viewer(viewer: Viewer) -> None:
     st.text(viewer.label)
     if viewer.can_log_in and st.button("Sign in", key="login"):
         st.login()
+    if viewer.identity is Identity.OIDC and st.button("Sign out", key="logout"):
+        st.logout()
 
 
 def render_verdict(verdict: Verdict | None) -> None:

@@ -176,3 +176,19 @@ def test_soak_time_blocks_a_fresh_step(app, store, dry_plan: Plan, seeded):
     at = _service_page(app)
     text = page_text(at)
     assert "WAITING" in text and "soaking" in text, text
+
+
+def test_a_route_moved_by_hand_is_put_back_by_revert_to_zero(app, seeded, store):
+    from store.rollout import set_dry_run_weight
+
+    with session_scope(store) as s:   # someone ran `oc patch` on the ai route
+        set_dry_run_weight(session=s, service="ai", weight=25, at=datetime.now(UTC))
+        s.add(ServiceState(service="ai", phase="week-5", weight=0, router_weight=25,
+                           drift_since=datetime.now(UTC)))
+    at = app(page="pages/service.py", query={"service": "ai"})
+    assert any("DRIFT" in e.value for e in at.error)
+    at.button(key="open_revert-to-0").click().run()
+    _confirm(at, "undo the hand edit")
+    assert any("APPLIED" in s.value for s in at.success), page_text(at)
+    with session_scope(store) as s:
+        assert dry_run_weight(session=s, service="ai") == 0

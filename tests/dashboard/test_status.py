@@ -101,3 +101,6 @@ def test_proposals_state_exactly_what_changes(plan):
     assert propose(plan, "auth", None, ActionKind.REVERT) is None
     assert propose(plan, "auth", state("auth", 10), ActionKind.REVERT).to_weight == 0
     assert propose(plan, "auth", state("auth", 75), ActionKind.REVERT_ALL).to_weight == 0
+    assert propose(plan, "auth", state("auth", 0), ActionKind.REVERT_ALL) is None
+    drifted = propose(plan, "auth", state("auth", 0, router=25), ActionKind.REVERT_ALL)
+    assert drifted is not None and drifted.to_weight == 0, "a route moved by hand goes back"
