@@ -456,14 +456,20 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
     except OSError as e:
         raise ConfigError(f"cannot read the plan {source_plan}: {e.strerror}") from None
     own_db = db_url == paths.db_url
-    if own_db:
+    if own_db:  # the demo's own store: started afresh, unless a demo is using it
         _refuse_if_running(paths)
-    _reset(paths, own_db=own_db)
+        _reset(paths, own_db=True)
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        _require_empty(engine)   # before any of the demo's files is touched
+    except BaseException:
+        engine.dispose()
+        raise
+    if not own_db:
+        _reset(paths, own_db=False)
     paths.plan.write_text(demo_plan_text(text, paths=paths), encoding="utf-8")
     plan, plan_hash = load_plan(paths.plan)
-    engine = make_engine(db_url)
-    upgrade(engine)
-    _require_empty(engine, db_url)
     history = seed_history(plan=plan, plan_hash=plan_hash, engine=engine,
                            model=model or TrafficModel(), now=now, steps=steps,
                            detail=detail)
@@ -497,7 +503,7 @@ def _reset(paths: DemoPaths, *, own_db: bool) -> None:
         f.unlink(missing_ok=True)
 
 
-def _require_empty(engine: Engine, db_url: str) -> None:
+def _require_empty(engine: Engine) -> None:
     from sqlmodel import select
 
     from slo.errors import ConfigError

@@ -244,18 +244,21 @@ def test_running_demo_makes_rounds_and_stops_cleanly(tmp_path: Path) -> None:
                     steps=TINY)
     demo = Demo(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                 paths=paths, clock=SimClock.starting(NOON, speed=30)).start(tick=0.1)
+    def collected() -> int:
+        return sum(r.items for rnd in list(demo.rounds) for r in rnd.collect_reports)
+
     try:
-        deadline = time.monotonic() + 30
-        while len(demo.rounds) < 2 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60   # generous: a busy machine runs rounds slowly
+        while (len(demo.rounds) < 2 or not collected()) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         demo.close()
         setup.engine.dispose()
-    assert len(demo.rounds) >= 2
-    assert not any(t.is_alive() for t in demo.threads)
-    assert demo.simulator is not None and demo.simulator.lines_written > 1000
-    collected = sum(r.items for rnd in demo.rounds for r in rnd.collect_reports)
-    assert collected > 0
+    lines = demo.simulator.lines_written if demo.simulator else 0
+    state = f"{len(demo.rounds)} rounds, {collected()} lines collected of {lines} written"
+    assert len(demo.rounds) >= 2 and collected() > 0, state
+    assert not any(t.is_alive() for t in demo.threads), state
+    assert all(r.ok for r in demo.rounds), [r.line() for r in demo.rounds]
     # stopped means stopped: the log no longer grows
     size = paths.access_log.stat().st_size
     time.sleep(0.5)
