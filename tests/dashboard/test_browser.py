@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,16 @@ def serve(plan_file: Path, db_url: str, port: int, log: Path,
                             start_new_session=True)
 
 
+def settle(page: Any) -> None:
+    """Wait until no element is a loading skeleton and no script run is in progress."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stMetricValue").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+    page.wait_for_timeout(500)
+
+
 @pytest.fixture
 def dashboard_url(plan_file: Path, store_url: str, store: Engine, dry_plan,
                   tmp_path: Path) -> Iterator[str]:
@@ -97,7 +108,7 @@ def test_approve_a_step_through_the_dialog_in_chromium(dashboard_url: str, store
             expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("CURRENT", exact=True)).to_be_visible()
             if keep:
-                page.wait_for_timeout(1000)   # let the cards' fonts and badges settle
+                settle(page)
                 page.screenshot(path=str(shots / "overview.png"))
 
             # the card's link: same session, no reload of the app
@@ -106,7 +117,7 @@ def test_approve_a_step_through_the_dialog_in_chromium(dashboard_url: str, store
             expect(approve).to_be_enabled(timeout=30_000)
             if keep:  # plotly.js takes seconds to draw in a GPU-less headless browser
                 expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
-                page.wait_for_timeout(1000)
+                settle(page)
                 page.screenshot(path=str(shots / "service.png"))
 
             approve.click()
