@@ -304,11 +304,14 @@ class PrometheusCollector:
         # one chunk is written while the next is fetched and parsed (SQLite and PostgreSQL
         # drivers let go of the GIL while they work); at most two chunks in memory
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prom-store")
+        # the same threads for the whole pass: fresh threads per chunk take fresh malloc
+        # arenas, and memory would creep with the length of history
+        fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prom-fetch")
         written: Future[_Chunk] | None = None
         try:
             for target, chunks in work:
                 for lo, hi in chunks:
-                    fetched = self._fetch(prom, target, lo, hi)
+                    fetched = self._fetch(fetcher, prom, target, lo, hi)
                     if written is not None:
                         previous, written = written, None
                         _merge(report, previous.result())
@@ -328,6 +331,7 @@ class PrometheusCollector:
                 previous, written = written, None
                 _merge(report, previous.result())
             writer.shutdown()
+            fetcher.shutdown(cancel_futures=True)
             if self.client is None:
                 http.close()
         return report
@@ -354,25 +358,24 @@ class PrometheusCollector:
         return min(starts, default=fresh)
 
     # -- one chunk ------------------------------------------------------------------
-    def _fetch(self, prom: PromClient, target: Target, lo: datetime, hi: datetime
-               ) -> _Fetched:
+    def _fetch(self, pool: ThreadPoolExecutor, prom: PromClient, target: Target,
+               lo: datetime, hi: datetime) -> _Fetched:
         answers: dict[Kind, list[Series]] = {}
         failures: dict[Kind, QueryFailed] = {}
         # the next queries are in flight while this one is parsed: Prometheus evaluates
         # on one core while we parse on the other
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prom-fetch") as pool:
-            pending = [(q, pool.submit(prom.fetch, q.expr, start=lo, end=hi,
-                                       step_seconds=self.step)) for q in target.queries]
-            try:
-                for q, answer in pending:
-                    try:
-                        answers[q.kind] = parse_answer(answer.result(), q.expr)
-                    except QueryFailed as e:
-                        failures[q.kind] = e
-            except SourceUnavailable:
-                for _, answer in pending:
-                    answer.cancel()   # Prometheus is gone: do not wait for each in turn
-                raise
+        pending = [(q, pool.submit(prom.fetch, q.expr, start=lo, end=hi, step_seconds=self.step))
+                   for q in target.queries]
+        try:
+            for q, answer in pending:
+                try:
+                    answers[q.kind] = parse_answer(answer.result(), q.expr)
+                except QueryFailed as e:
+                    failures[q.kind] = e
+        except SourceUnavailable:
+            for _, answer in pending:
+                answer.cancel()   # Prometheus is gone: do not wait for each in turn
+            raise
         return _Fetched(answers, failures)
 
     def _store(self, target: Target, hi: datetime, fetched: _Fetched, *,
