@@ -31,7 +31,7 @@ __all__ = ["LogCollector"]
 
 log = logging.getLogger(__name__)
 
-BLOCK_SIZE = 8 << 20     # bytes read at once: big enough that per-block costs vanish
+BLOCK_SIZE = 4 << 20     # bytes read at once: per-block costs vanish, peak memory stays low
 FLUSH_BYTES = 64 << 20   # bytes of log between commits (and at every file's end)
 
 
