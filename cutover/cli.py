@@ -134,11 +134,28 @@ def _resolve_globals(args: argparse.Namespace) -> None:
     args.verbose = getattr(args, "verbose", None) or 0
 
 
+_TIME_OPTIONS = ("--at", "--from", "--to", "--older-than")
+
+
+def _join_relative_times(argv: Sequence[str]) -> list[str]:
+    """``--at -2h`` means ``--at=-2h``: argparse would take ``-2h`` for an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg in _TIME_OPTIONS:
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from cutover.logs import setup_logging
 
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_join_relative_times(sys.argv[1:] if argv is None
+                                                              else argv))
         _resolve_globals(args)
         setup_logging(fmt=args.log_format, verbose=args.verbose)
         module, func = args.target.split(":")

@@ -73,3 +73,13 @@ def test_python_dash_m_entry_point() -> None:
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_relative_times_need_no_equals_sign(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert main(["db", "upgrade", "--db", db]) == 0
+    assert main(["evaluate", "--at", "-2h", "--json", "--plan", PLAN, "--db", db]) == 0
+    assert '"results"' in capsys.readouterr().out
+    assert main(["evaluate", "--at", "-2 hours", "--plan", PLAN, "--db", db]) == 2
+    assert "expected a time" in capsys.readouterr().err
