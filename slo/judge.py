@@ -16,10 +16,10 @@ A check fails only on evidence and passes only on evidence:
 
 Two allowances keep "no increase" from being unprovable (a ratio of exactly 1.0 can never
 be shown to hold within noise): an error share counts as increased only beyond
-1.5 x the baseline's plus a tenth of the error budget (:data:`ERROR_MIN_RATIO`,
-:data:`ERROR_ALLOWANCE`; with 0.2 % errors and a 1 % budget: beyond 0.4 %), and a latency
-only beyond 1.05 x (:data:`LATENCY_ALLOWANCE`, five times the sketches' accuracy).  Both
-are stated in the reasons.  With them a 3x error regression fails and a healthy canary
+1.5 x the baseline's plus a tenth of the error budget (with 0.2 % errors and a 1 % budget:
+beyond 0.4 %), and a latency only beyond 1.05 x (five times the sketches' accuracy).  Both
+are the plan's ``tolerance`` (defaults, phase or service may set them) and are stated in
+the reasons.  With them a 3x error regression fails and a healthy canary
 passes, each 99 % of the time, from about 15,000 requests at 0.2 % errors
 (``benchmarks/judge_bench.py``); with fewer, the verdict is inconclusive and says how many
 more requests would settle it.
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from slo.figures import Figures
-from slo.plan import FIGURES, ServiceSettings, TargetSpec
+from slo.plan import FIGURES, ServiceSettings, TargetSpec, Tolerance
 from slo.sketch import BucketHistogram, LogSketch
 from slo.stats import (
     Interval,
@@ -52,16 +52,11 @@ from slo.stats import (
 )
 from slo.verdict import Check, Evaluation, Verdict
 
-__all__ = ["BURN_RULES", "ERROR_ALLOWANCE", "ERROR_MIN_RATIO", "LATENCY_ALLOWANCE", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
+__all__ = ["BURN_RULES", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
            "BurnInputs", "BurnRule", "judge", "overall"]
 
-#: an error share counts as increased only above ERROR_MIN_RATIO x baseline (or the
-#: target's ratio, if larger) plus ERROR_ALLOWANCE x the budget: a canary's few thousand
-#: requests hold tens of errors, and no window can prove 1.0 x within their noise
-ERROR_MIN_RATIO = 1.5
-ERROR_ALLOWANCE = 0.1
-#: relative latency increase below which a ratio target is not broken (5x sketch accuracy)
-LATENCY_ALLOWANCE = 0.05
+#: the allowances of comparisons with the baseline are the plan's ``tolerance``
+#: (slo.plan.Tolerance): 1.5 x + a tenth of the budget for errors, 1.05 x for latency
 #: windows of the recent comparisons: the fast-burn pair's short window (5m), and 2m so a
 #: step change shows undiluted within two minutes (the shorter, the noisier: each fails
 #: only on its own evidence, so a healthy canary far inside the limits never trips one)
@@ -120,6 +115,7 @@ class _Ctx:
     confidence: float
     budget: float
     window: timedelta
+    tolerance: Tolerance = Tolerance()
     label: str = ""        # appended to check names, e.g. "_5m"
     starved: int = 0       # min_requests when the candidate has fewer, else 0
 
@@ -141,7 +137,7 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
     ctx = _Ctx(baseline=baseline, candidate=candidate,
                confidence=_confidence(candidate, settings),
                budget=budget or _DEFAULT_BUDGET, window=settings.window,
-               starved=settings.min_requests
+               tolerance=settings.tolerance, starved=settings.min_requests
                if (candidate.requests or 0) < settings.min_requests else 0)
     checks: list[tuple[Check, float | None]] = []
     checks += _gates(ctx, weight=weight, at=at, settings=settings, soak=soak,
@@ -358,7 +354,7 @@ def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float]
         if isinstance(est, str):
             return _inc(cname, f"{label} vs baseline: {variant} {est}"), None
     assert isinstance(base, Interval) and isinstance(cand, Interval)
-    allowed = max(ratio, 1 + LATENCY_ALLOWANCE) if name in _QUANTILES or name == \
+    allowed = max(ratio, ctx.tolerance.latency_ratio) if name in _QUANTILES or name == \
         "latency_avg_ms" else ratio
     limit = allowed * base.point
     # the limit moves with the baseline: fail against its upper bound, pass against its lower
@@ -378,14 +374,15 @@ def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float]
 
 def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
     """Candidate share vs baseline share: within while ``pc - rho pb <= allowance`` with
-    ``rho = max(ratio, ERROR_MIN_RATIO)``; the interval of that difference decides."""
+    ``rho = max(ratio, tolerance.error_min_ratio)``; the interval of that difference decides."""
     name, label = "error_rate" + ctx.label, _label("error_rate", ctx)
     cand, base = _share(ctx.candidate, ctx.confidence), _share(ctx.baseline, ctx.confidence)
     for variant, est in (("baseline", base), ("candidate", cand)):
         if isinstance(est, str):
             return _inc(name, f"{label} vs baseline: {variant} {est}"), None
     assert isinstance(base, Interval) and isinstance(cand, Interval)
-    rho, allowance = max(ratio, ERROR_MIN_RATIO), ERROR_ALLOWANCE * ctx.budget
+    rho = max(ratio, ctx.tolerance.error_min_ratio)
+    allowance = ctx.tolerance.error_budget_share * ctx.budget
     diff = diff_interval(cand, base, rho)
     limit = rho * base.point + allowance
     shown = (f"{label} {_pct(cand.point)} {{op}} {ratio:.2f} x baseline {_pct(base.point)} "
@@ -512,7 +509,8 @@ def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
         if settings.window <= span or cand is None or base is None:
             continue
         rctx = _Ctx(baseline=base, candidate=cand, confidence=_confidence(cand, settings),
-                    budget=ctx.budget, window=span, label="_" + _dur(span))
+                    budget=ctx.budget, window=span, tolerance=ctx.tolerance,
+                    label="_" + _dur(span))
         for name in ("error_rate", *_QUANTILES):
             spec = settings.targets.get(name)
             if spec is None or spec.max_ratio_to_baseline is None:

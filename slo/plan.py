@@ -109,6 +109,20 @@ class AutoRevert(_Model):
     enabled: bool = True
 
 
+class Tolerance(_Model):
+    """How far a comparison with the baseline may drift before it counts as broken.
+
+    A ratio target of 1.0 ("no increase in error rates") cannot be proven within the
+    noise of a canary's few thousand requests, so an error share counts as increased only
+    above ``error_min_ratio`` x the baseline's plus ``error_budget_share`` of the error
+    budget, and a latency only above ``latency_ratio`` x (five times the sketches' 1 %
+    accuracy).  The reasons always state the allowance used."""
+
+    error_min_ratio: float = Field(default=1.5, ge=1)
+    error_budget_share: float = Field(default=0.1, ge=0, le=1)
+    latency_ratio: float = Field(default=1.05, ge=1)
+
+
 class Overridable(_Model):
     """Settings a phase or a service may set over ``defaults``.
 
@@ -120,6 +134,7 @@ class Overridable(_Model):
     min_requests: int | None = Field(default=None, ge=0)
     confidence: float | None = Field(default=None, gt=0.5, lt=1)
     auto_revert: AutoRevert | None = None
+    tolerance: Tolerance | None = None
     targets: dict[str, dict[str, Any] | None] | None = None
 
     @field_validator("steps")
@@ -169,6 +184,7 @@ class Defaults(Overridable):
     min_requests: int = Field(default=500, ge=0)
     confidence: float = Field(default=0.98, gt=0.5, lt=1)
     auto_revert: AutoRevert = AutoRevert()
+    tolerance: Tolerance = Tolerance()
 
 
 class PrometheusSource(_Model):
@@ -406,7 +422,7 @@ class Plan(_Model):
         raw_targets: dict[str, dict[str, Any]] = {}
         for layer in layers:
             for key in ("steps", "window", "min_soak", "min_requests", "confidence",
-                        "auto_revert"):
+                        "auto_revert", "tolerance"):
                 value = getattr(layer, key)
                 if value is not None:
                     merged[key] = value
@@ -459,6 +475,7 @@ class ServiceSettings:
     confidence: float
     auto_revert: AutoRevert
     targets: dict[str, TargetSpec]
+    tolerance: Tolerance = Tolerance()
 
     def next_step(self, weight: int) -> int | None:
         """The first step above ``weight``, or None at (or past) the last one."""

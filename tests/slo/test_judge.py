@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -273,3 +273,26 @@ def test_bucket_histogram_latency(settings: ServiceSettings) -> None:
     bad = replace(figures(17_000, 51, median_ms=60), latency=hist(17_000, 2.0))
     assert check(run(settings, ok, baseline=base), "latency_p95_ms") == ["pass"]
     assert check(run(settings, bad, baseline=base), "latency_p95_ms") == ["fail"]
+
+
+def test_tolerance_comes_from_the_plan(plan_text: str) -> None:
+    """A stricter error tolerance in the plan turns the same evidence into a fail."""
+    from slo.planfile import parse_plan
+
+    loose = parse_plan(plan_text).settings("auth")
+    strict = parse_plan(plan_text.replace(
+        "  auto_revert: {after_failures: 3}\n",
+        "  auto_revert: {after_failures: 3}\n  tolerance: {error_min_ratio: 1.0, error_budget_share: 0}\n",
+    )).settings("auth")
+    assert loose.tolerance.error_min_ratio == 1.5 and strict.tolerance.error_min_ratio == 1.0
+    at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    kw = dict(start=at - timedelta(minutes=10), end=at, last_seen=at, sources=("logs",))
+    base = Figures(requests=200_000, errors=400, error_rate=0.002, rps=333.0, **kw)
+    cand = Figures(requests=60_000, errors=168, error_rate=0.0028, rps=100.0, **kw)
+    verdicts = {}
+    for name, settings in (("loose", loose), ("strict", strict)):
+        ev = judge(service="auth", phase="week-2", weight=25, at=at, baseline=base,
+                   candidate=cand, settings=settings, soak=timedelta(hours=1))
+        verdicts[name] = next(c for c in ev.checks
+                              if c.name == "error_rate" and "x baseline" in c.detail).verdict
+    assert verdicts == {"loose": Verdict.PASS, "strict": Verdict.FAIL}
