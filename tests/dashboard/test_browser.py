@@ -103,7 +103,9 @@ def test_approve_a_step_through_the_dialog_in_chromium(dashboard_url: str, store
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 2200})
+            # tall enough for the whole overview in a screenshot; small otherwise (drawing
+            # a tall page in a GPU-less browser slows every other test on the machine)
+            page = browser.new_page(viewport={"width": 1440, "height": 2200 if keep else 900})
             page.goto(dashboard_url + "/")
             expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("CURRENT", exact=True)).to_be_visible()
