@@ -18,17 +18,18 @@ RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta
           "6 weeks": timedelta(weeks=6)}
 
 
-def card() -> status.ServiceCard:
-    return status.card(ctx.plan, service, data.states(ctx.db_url).get(service),
-                       data.latest(ctx.db_url, (service,)).get(service), data.now())
+def card(name: str) -> status.ServiceCard:
+    return status.card(ctx.plan, name, data.states(ctx.db_url).get(name),
+                       data.latest(ctx.db_url, (name,)).get(name), data.now())
 
 
 def _close() -> None:
-    st.session_state.pop("pending_action", None)
+    for key in ("pending_action", "action_reason", "action_sure"):
+        st.session_state.pop(key, None)
 
 
 def _confirm(proposal: Proposal) -> None:
-    c = card()
+    c = card(proposal.service)
     st.markdown(f"### {md(proposal.sentence)}")
     st.caption("The verdict this rests on")
     components.render_verdict(c.verdict)
@@ -103,7 +104,7 @@ def actions() -> None:
 
 @st.fragment(run_every=page.LIVE_EVERY)
 def live() -> None:
-    c = card()
+    c = card(service)
     st.title(md(f"{c.service}: {c.title}"))
     head = st.columns([1, 1, 2])
     head[0].metric("candidate weight", f"{c.weight} %",

@@ -68,6 +68,9 @@ def test_approve_states_the_change_and_applies_it(app, seeded, store):
         ("approve", 25, 50, "ana@example.org", "p95 flat for 2h", False, "applied")
     assert [m.value for m in at.metric if m.label == "candidate weight"] == ["50 %"]
     assert "pending_action" not in at.session_state
+    at.button(key="open_revert").click().run()   # the next confirmation starts blank
+    assert "samples: 50 % → 25 % on route nanopore-samples" in page_text(at)
+    assert at.text_area(key="action_reason").value == ""
 
 
 def test_a_refused_approve_says_why_and_changes_nothing(app, seeded, store):
