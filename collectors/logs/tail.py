@@ -188,6 +188,8 @@ class FileTail:
             targets = [t for t in self._unread(siblings) if t.path not in planned] + targets
         if start_live is not None:
             targets.append(Target(self.path, start_live.offset, LIVE))
+        elif live is None:
+            self.stats.problems.append(f"{self.path}: no such file (yet)")
         return targets
 
     def _identity(self, path: Path) -> Checkpoint:

@@ -123,7 +123,7 @@ def test_truncation_without_a_copy_starts_over_and_says_so(plan: Plan, sqlite_en
 def test_a_file_that_appears_later(plan: Plan, sqlite_engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "later" / "access.log"
     report = _collect(plan, sqlite_engine, path)
-    assert report.items == 0
+    assert report.items == 0 and report.problems == [f"{path}: no such file (yet)"]
     reqs = requests(50)
     path.parent.mkdir()
     write(path, _lines(reqs))
