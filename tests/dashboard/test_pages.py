@@ -240,3 +240,36 @@ def test_every_page_runs_on_postgresql_too(app, engine, dry_plan, db_url):
         assert_clean(at)
     with session_scope(engine) as s:
         assert s.exec(select(ServiceState)).all()
+
+
+def test_an_operator_sends_a_test_message_to_a_real_receiver(app, seeded, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+        monkeypatch.delenv("TEAMS_WEBHOOK_URL", raising=False)
+        at = app(page="pages/alerts.py")
+        at.button(key="test_send").click().run()
+        assert_clean(at)
+    finally:
+        server.shutdown()
+    assert len(got) == 1, "one message to the one configured webhook"
+    text = page_text(at)
+    assert "| team-slack | slack |" in text and "sent (HTTP 200)" in text
+    assert "TEAMS_WEBHOOK_URL" in text, "the unconfigured channel names its variable"
+    assert f":{server.server_port}/***" in text and "/hook" not in text, "the path is masked"
