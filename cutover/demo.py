@@ -398,6 +398,9 @@ class Demo:
         from cutover.worker import run_forever
 
         setup = WorkerSetup.build(plan=self.plan, plan_hash=self.plan_hash, engine=self.engine)
+        # the gateway's log exists before its first line: the first round finds it
+        self.paths.access_log.parent.mkdir(parents=True, exist_ok=True)
+        self.paths.access_log.touch()
         self.simulator = Simulator(
             plan=self.plan, model=self.model, clock=self.clock, log_path=self.paths.access_log,
             read_weight=setup.router.read_weight,
