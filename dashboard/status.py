@@ -12,7 +12,8 @@ from enum import StrEnum
 
 from rollout.gate import Seen, assess
 from rollout.state import RolloutStatus
-from slo.plan import Plan, TargetSpec
+from slo.plan import FIGURES, Plan
+from slo.success import SuccessResult, success_metrics
 from slo.units import format_duration
 from slo.verdict import Evaluation, Verdict
 from store.views import StateView
@@ -201,50 +202,10 @@ def _blockers(status: RolloutStatus, why: str, ev: Evaluation | None, *, stale: 
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class SuccessRow:
-    figure: str
-    target: str
-    value: float | None
-    met: bool | None          # None: no data, never counted as met
-    basis: str
+SuccessRow = SuccessResult
 
 
 def success_rows(plan: Plan, latest: Mapping[str, tuple[int, Evaluation]]) -> list[SuccessRow]:
-    """The plan's migration-wide success metrics against the candidates' newest figures:
-    summed over services for ``scope: total``, the worst service otherwise."""
-    candidates = {s: ev.candidate for s, (_, ev) in latest.items()}
-    rows = []
-    for figure, spec in plan.success_targets().items():
-        values = {s: f.get(figure) for s, f in candidates.items() if f.get(figure) is not None}
-        value, basis = _aggregate(spec, values)
-        rows.append(SuccessRow(figure=figure, target=_target_text(spec), value=value,
-                               met=None if value is None else _meets(spec, value),
-                               basis=basis))
-    return rows
-
-
-def _aggregate(spec: TargetSpec, values: Mapping[str, float | None]) -> tuple[float | None, str]:
-    nums = {s: v for s, v in values.items() if v is not None}
-    if not nums:
-        return None, "no candidate figures yet"
-    if spec.scope == "total":
-        return sum(nums.values()), f"sum over {len(nums)} services"
-    worst = (min if spec.min is not None and spec.max is None else max)(nums, key=lambda s: nums[s])
-    return nums[worst], f"worst service: {worst}"
-
-
-def _meets(spec: TargetSpec, value: float) -> bool:
-    return not ((spec.max is not None and value > spec.max)
-                or (spec.min is not None and value < spec.min))
-
-
-def _target_text(spec: TargetSpec) -> str:
-    parts = []
-    if spec.min is not None:
-        parts.append(f">= {spec.min:g}")
-    if spec.max is not None:
-        parts.append(f"<= {spec.max:g}")
-    if spec.max_ratio_to_baseline is not None:
-        parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
-    return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
+    """The plan's migration-wide success metrics against the candidates' newest figures."""
+    candidates = {s: {k: ev.candidate.get(k) for k in FIGURES} for s, (_, ev) in latest.items()}
+    return success_metrics(plan.success_targets(), candidates)

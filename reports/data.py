@@ -46,7 +46,7 @@ def render_csv(report: PhaseReport) -> str:
                     "", _safe(c.evidence)])
     for m in report.success:
         w.writerow(["success", "", "", _iso(report.at), m.figure, "", _num(m.value), m.target,
-                    m.status, "", m.detail])
+                    m.status, "", m.basis])
     return buf.getvalue()
 
 

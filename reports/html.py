@@ -140,7 +140,7 @@ def _alerts(r: PhaseReport) -> str:
 def _success(r: PhaseReport) -> str:
     rows = "".join(f"<tr><td>{m.figure}</td><td class='num'>{fmt_value(m.figure, m.value)}</td>"
                    f"<td>{escape(m.target)}</td><td class='{_cls(m.status)}'>{m.status}</td>"
-                   f"<td>{escape(m.detail)}</td></tr>" for m in r.success)
+                   f"<td>{escape(m.basis)}</td></tr>" for m in r.success)
     return ("<h2>Migration-wide success metrics so far</h2><table><tr><th>metric</th>"
             f"<th>value</th><th>target</th><th>status</th><th>how</th></tr>{rows}</table>")
 

@@ -42,7 +42,7 @@ def render_markdown(report: PhaseReport) -> str:
     out += ["", "## Migration-wide success metrics so far", "",
             "| metric | value | target | status | how |", "|---|---|---|---|---|"]
     out += [f"| {m.figure} | {fmt_value(m.figure, m.value)} | {e(m.target)} | {m.status} | "
-            f"{e(m.detail)} |" for m in report.success]
+            f"{e(m.basis)} |" for m in report.success]
     return "\n".join(out) + "\n"
 
 

@@ -15,12 +15,12 @@ from sqlmodel import Session, col, select
 
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
+from slo.success import SuccessResult, success_metrics
 from store.evaluations import EvaluationRow
 from store.events import EventRow
 from store.rollout import Decision, ServiceState
 
-__all__ = ["CriterionResult", "PhaseReport", "ServiceReport", "StepRecord", "SuccessMetric",
-           "build_report"]
+__all__ = ["CriterionResult", "PhaseReport", "ServiceReport", "StepRecord", "build_report"]
 
 #: figures shown per step, in this order
 STEP_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_avg_ms",
@@ -63,15 +63,6 @@ class CriterionResult:
 
 
 @dataclass(frozen=True)
-class SuccessMetric:
-    figure: str
-    value: float | None
-    target: str
-    status: str        # met | not met | no data
-    detail: str
-
-
-@dataclass(frozen=True)
 class PhaseReport:
     plan_name: str
     phase_id: str
@@ -84,7 +75,7 @@ class PhaseReport:
     decisions: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     criteria: list[CriterionResult]
-    success: list[SuccessMetric]
+    success: list[SuccessResult]
     ready: bool
     summary: list[str] = field(default_factory=list)
 
@@ -200,7 +191,8 @@ def _criterion(text: str, figures: list[str], services: list[ServiceReport]) -> 
     return CriterionResult(text, figures, status, evidence)
 
 
-def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[SuccessMetric]:
+def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[SuccessResult]:
+    """Against each service's newest evaluation with traffic on the candidate."""
     latest: dict[str, dict[str, Any]] = {}
     for svc in plan.services:
         row = session.exec(
@@ -209,37 +201,7 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
             .order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)).first()
         if row is not None:
             latest[svc.name] = row.figures.get("candidate", {})
-    out = []
-    for figure, spec in plan.success_targets().items():
-        values = [f[figure] for f in latest.values() if f.get(figure) is not None]
-        out.append(_success_metric(figure, spec, values, len(latest)))
-    return out
-
-
-def _success_metric(figure: str, spec: TargetSpec, values: list[float],
-                    n_services: int) -> SuccessMetric:
-    target = _target_text(spec)
-    if not values:
-        return SuccessMetric(figure, None, target, "no data", "no service has been evaluated")
-    if spec.scope == "total":
-        value, how = sum(values), f"sum over {len(values)} services"
-    elif spec.max is not None:
-        value, how = max(values), f"worst of {len(values)} services"
-    else:
-        value, how = min(values), f"worst of {len(values)} services"
-    ok = (spec.max is None or value <= spec.max) and (spec.min is None or value >= spec.min)
-    return SuccessMetric(figure, value, target, "met" if ok else "not met", how)
-
-
-def _target_text(spec: TargetSpec) -> str:
-    parts = []
-    if spec.max is not None:
-        parts.append(f"<= {spec.max:g}")
-    if spec.min is not None:
-        parts.append(f">= {spec.min:g}")
-    if spec.max_ratio_to_baseline is not None:
-        parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
-    return " and ".join(parts) + (" (total)" if spec.scope == "total" else "")
+    return success_metrics(plan.success_targets(), latest)
 
 
 def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],

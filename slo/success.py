@@ -1,0 +1,64 @@
+"""The migration-wide success metrics: the plan's ``success_metrics`` against the
+candidates' newest figures, summed over services for ``scope: total`` and the worst
+service otherwise.  Shared by the dashboard's overview and the phase reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from slo.plan import TargetSpec
+
+__all__ = ["SuccessResult", "success_metrics", "target_text"]
+
+
+@dataclass(frozen=True)
+class SuccessResult:
+    figure: str
+    target: str
+    value: float | None
+    met: bool | None        # None: no figures yet (never counted as met)
+    basis: str              # how the value was formed, in words
+
+    @property
+    def status(self) -> str:
+        return "no data" if self.met is None else "met" if self.met else "not met"
+
+
+def success_metrics(targets: Mapping[str, TargetSpec],
+                    candidates: Mapping[str, Mapping[str, float | None]]) -> list[SuccessResult]:
+    """One result per target; ``candidates`` maps a service to its figures."""
+    out = []
+    for figure, spec in targets.items():
+        values = {s: v for s, f in candidates.items() if (v := f.get(figure)) is not None}
+        value, basis = _aggregate(spec, values)
+        out.append(SuccessResult(figure=figure, target=target_text(spec), value=value,
+                                 met=None if value is None else meets(spec, value), basis=basis))
+    return out
+
+
+def _aggregate(spec: TargetSpec, values: Mapping[str, float]) -> tuple[float | None, str]:
+    if not values:
+        return None, "no candidate figures yet"
+    if spec.scope == "total":
+        return sum(values.values()), f"sum over {len(values)} services"
+    pick = min if spec.min is not None and spec.max is None else max
+    worst = pick(sorted(values), key=lambda s: values[s])
+    return values[worst], f"worst service: {worst}"
+
+
+def meets(spec: TargetSpec, value: float) -> bool:
+    """Within the absolute limits (ratios to a baseline do not apply migration-wide)."""
+    return not ((spec.max is not None and value > spec.max)
+                or (spec.min is not None and value < spec.min))
+
+
+def target_text(spec: TargetSpec) -> str:
+    parts = []
+    if spec.min is not None:
+        parts.append(f">= {spec.min:g}")
+    if spec.max is not None:
+        parts.append(f"<= {spec.max:g}")
+    if spec.max_ratio_to_baseline is not None:
+        parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
+    return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
