@@ -16,6 +16,7 @@ JSON gateway write the end of the request, HAProxy and Envoy its start (ARCHITEC
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "LogFormat",
     "RegexFormat",
     "classify",
+    "count_lines",
     "compile_nginx_template",
     "format_for",
 ]
@@ -438,6 +440,33 @@ _ENVOY = (
     r'"[^"]*" "[^"]*" "[^"]*" "[^"]*" "(?P<upstream>[^"]*)"[^\n]*?'
 )
 
+def _bare(pattern: str) -> str:
+    """A regex piece without its named groups (RE2 needs none to say yes or no)."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
+
+
+# What the strict regex of NGINX_TEMPLATE demands of each quote-delimited field, for
+# RE2 (pyarrow): the part before the request, the status and bytes, the request time,
+# the upstream.  Fields hold no newline (the reader splits lines there).
+_NGINX_HEAD = rf"^[^ ]* - [^ ]* \[{_bare(_CLF)}\] $"
+_NGINX_STATUS_SIZE = r"^ \d{3} \d+ $"
+_NGINX_LATENCY = rf"^ {_NUM} $"
+_NGINX_UPSTREAM = r'^[^ "]*(?:, [^ "]*)*$'
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _request_path(request: bytes) -> bytes:
+    # the regex's (?:[^" ]* )?(?P<path>[^" ]*)(?: [^"]*)? on a field without quotes
+    words = request.split(b" ", 2)
+    return words[1] if len(words) > 1 else words[0]
+
+
+def count_lines(block: bytes) -> int:
+    """Lines in a block without its final newline (numpy counts twice as fast as
+    ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10)) + 1
+
+
 class NginxFormat(RegexFormat):
     """The ``nginx`` format (NGINX_TEMPLATE), with a faster path for clean blocks.
 
@@ -462,16 +491,21 @@ class NginxFormat(RegexFormat):
     def _arrow_split(self, block: bytes) -> Columns:
         """The same eight-quote split by pyarrow's CSV reader (C++, ``"`` as the
         delimiter, no quoting): nine fields a line or an error, rows counted against
-        lines, each field checked as in :meth:`_split`."""
+        lines.  Every field is then checked against what the strict regex demands of it
+        (RE2, in C++), so a block this path accepts is read exactly as the regex reads
+        it; any other block raises and takes the regex.
+
+        One thread: blocks are a few MiB, and on a busy machine the reader's thread pool
+        costs more CPU than it saves (19 ms against 11 ms a 4 MiB block, measured)."""
         assert _arrow is not None
         pa, _, pc = _arrow
         import pyarrow.csv as pcsv
 
-        n = block.count(b"\n") + 1
+        n = count_lines(block)
         names = [f"f{i}" for i in range(9)]
         table = pcsv.read_csv(
             pa.BufferReader(block),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=True,
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
                                           block_size=len(block) + 1),
             parse_options=pcsv.ParseOptions(delimiter='"', quote_char=False,
                                             escape_char=False, newlines_in_values=False,
@@ -485,26 +519,30 @@ class NginxFormat(RegexFormat):
         def every(cond: Any) -> bool:
             return bool(pc.all(cond).as_py())
 
-        prefix = f[0]
-        if not (every(pc.equal(pc.binary_slice(prefix, -2, 1 << 30), b"] "))
-                and every(pc.equal(pc.binary_slice(prefix, -29, -28), b"["))
-                and every(pc.equal(f[4], b" ")) and every(pc.equal(pc.binary_length(f[8]), 0))):
+        # the eight quotes are the template's own (a field holding one would make nine),
+        # so each field is the template's piece between two of them: check each whole
+        if not (every(pc.match_substring_regex(f[0], _NGINX_HEAD))
+                and every(pc.match_substring_regex(f[2], _NGINX_STATUS_SIZE))
+                # a typed scalar: a bare b" " costs 25 ms a block (measured)
+                and every(pc.equal(f[4], pa.scalar(b" ", pa.binary())))
+                and every(pc.match_substring_regex(f[6], _NGINX_LATENCY))
+                and every(pc.match_substring_regex(f[7], _NGINX_UPSTREAM))
+                and every(pc.equal(pc.binary_length(f[8]), 0))):
             raise ValueError("not the nginx layout")
-        status_size = pc.split_pattern(f[2], b" ")
-        if not every(pc.equal(pc.list_value_length(status_size), 4)):
-            raise ValueError("numbers out of place")
-        status = _arrow_numbers(pc.list_element(status_size, 1))
-        if not ((status >= 100) & (status < 600)).all():
-            raise ValueError("a status out of range")
-        size = _arrow_numbers(pc.list_element(status_size, 2))
-        latency = _arrow_numbers(pc.utf8_trim_whitespace(pc.cast(f[6], pa.string())))
-        path = pc.list_element(pc.split_pattern(f[1], b" "), 1)   # "GET /x HTTP/1.1"
-        return Columns(ts=_encoded(pc.binary_slice(prefix, -28, -2)), path=_encoded(path),
+        status = _arrow_numbers(pc.binary_slice(f[2], 1, 4))
+        size = _arrow_numbers(pc.binary_slice(f[2], 5, -1))
+        latency = _arrow_numbers(pc.binary_slice(f[6], 1, -1))
+        # "$request" is "METHOD TARGET PROTOCOL": the regex's path is the second word
+        # when there is a space, else the whole; worked out once per distinct request
+        requests = f[1].dictionary_encode()
+        paths = list(map(_request_path, requests.dictionary.to_pylist()))
+        return Columns(ts=_encoded(pc.binary_slice(f[0], -28, -2)),
+                       path=Encoded(paths, requests.indices.to_numpy()),
                        upstream=_encoded(f[7]), route=None, status=status, size=size,
                        latency_ms=latency * 1000.0, index=np.arange(n, dtype=np.int64))
 
     def _split(self, block: bytes) -> Columns:
-        n = block.count(b"\n") + 1
+        n = count_lines(block)
         parts = block.split(b'"')
         if len(parts) != 8 * n + 1 or parts[-1] != b"":
             raise ValueError("not eight quotes a line")
@@ -613,7 +651,7 @@ class JsonFormat:
         two objects)."""
         assert _arrow is not None
         pa, pj, pc = _arrow
-        n = block.count(b"\n") + 1
+        n = count_lines(block)
         if not block.startswith(b"{") or block.count(b"\n{") != n - 1:
             raise ValueError("a line that does not start an object")
         f = self.fields
@@ -623,7 +661,7 @@ class JsonFormat:
         schema = pa.schema([(f[k], t) for k, t in names.items()])
         table = pj.read_json(
             pa.BufferReader(block),
-            read_options=pj.ReadOptions(use_threads=True, block_size=len(block) + 1),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(block) + 1),
             parse_options=pj.ParseOptions(explicit_schema=schema,
                                           unexpected_field_behavior="ignore"),
         )

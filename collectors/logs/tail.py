@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from collectors.logs.formats import MAX_LINE
+from collectors.logs.formats import MAX_LINE, count_lines
 from collectors.logs.ingest import Ingestor
 from store.rollups import Checkpoint
 
@@ -118,7 +118,7 @@ def read_pieces(f: BinaryIO, offset: int, *, block_size: int) -> Iterator[Piece]
                 too_long = 0
             continue
         block = buf[:cut]
-        yield Piece(pos, pos + cut + 1, block, block.count(b"\n") + 1, too_long)
+        yield Piece(pos, pos + cut + 1, block, count_lines(block), too_long)
         too_long = 0
         pos += cut + 1
         carry = buf[cut + 1:]
