@@ -471,11 +471,11 @@ class NginxFormat(RegexFormat):
     """The ``nginx`` format (NGINX_TEMPLATE), with a faster path for clean blocks.
 
     nginx writes a ``"`` inside a variable as ``\\x22``, so each line it writes has
-    exactly eight quotes, and one ``split(b'"')`` of the whole block cuts every line
-    into the same eight fields, in C.  The result is checked (quote count, two numbers
-    between request and referer, one after the user agent, a status of 100..599, a
-    ``[time] `` before the request); a block that fails any check goes through the
-    regex, which finds and classifies its bad lines."""
+    exactly eight quotes, and pyarrow's CSV reader with ``"`` as the delimiter cuts
+    every line into the same nine fields, in C++.  Each field is checked against what
+    the strict regex demands of it; a block that fails any check goes through the
+    regex, which finds and classifies its bad lines (tests/collectors/
+    test_logs_fastpath.py holds both to the same rollups)."""
 
     def parse(self, block: bytes) -> Columns:
         if _arrow is not None:
@@ -483,10 +483,7 @@ class NginxFormat(RegexFormat):
                 return self._arrow_split(block)
             except (ValueError, TypeError, IndexError):   # ArrowInvalid is a ValueError
                 pass
-        try:
-            return self._split(block)
-        except ValueError:
-            return super().parse(block)
+        return super().parse(block)
 
     def _arrow_split(self, block: bytes) -> Columns:
         """The same eight-quote split by pyarrow's CSV reader (C++, ``"`` as the
@@ -540,29 +537,6 @@ class NginxFormat(RegexFormat):
                        path=Encoded(paths, requests.indices.to_numpy()),
                        upstream=_encoded(f[7]), route=None, status=status, size=size,
                        latency_ms=latency * 1000.0, index=np.arange(n, dtype=np.int64))
-
-    def _split(self, block: bytes) -> Columns:
-        n = count_lines(block)
-        parts = block.split(b'"')
-        if len(parts) != 8 * n + 1 or parts[-1] != b"":
-            raise ValueError("not eight quotes a line")
-        # ' 200 512 ' between request and referer; ' 0.123 ' after the user agent
-        status_size = np.array(b" ".join(parts[2::8]).split(), dtype=np.float64)
-        latency = np.array(b" ".join(parts[6::8]).split(), dtype=np.float64)
-        if len(status_size) != 2 * n or len(latency) != n:
-            raise ValueError("numbers out of place")
-        status = status_size[0::2]
-        if not ((status >= 100) & (status < 600)).all():
-            raise ValueError("a status out of range")
-        prefixes = parts[0:-1:8]      # '[\n]10.0.0.1 - - [26/Nov/2026:12:00:00 +0000] '
-        if not all(map(methodcaller("endswith", b"] "), prefixes)):
-            raise ValueError("no [time] before the request")
-        stamps = list(map(itemgetter(2), map(methodcaller("rpartition", b" ["), prefixes)))
-        if not all(stamps):
-            raise ValueError("no [time] before the request")
-        return Columns(ts=stamps, path=parts[1::8], upstream=parts[7::8], route=None,
-                       status=status, size=status_size[1::2], latency_ms=latency * 1000.0,
-                       index=np.arange(n, dtype=np.int64))
 
 
 NGINX = NginxFormat(compile_nginx_template(NGINX_TEMPLATE, name="nginx")._spec)

@@ -1,0 +1,125 @@
+"""The fast paths (pyarrow) read exactly what the strict parsers read: same rollups, same
+rejects, on clean blocks and on blocks with near-miss and hostile lines mixed in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collectors.logs.formats import NGINX, Encoded, JsonFormat, RegexFormat
+from collectors.logs.ingest import Aggregate, Ingestor, Rejects
+from collectors.logs.mapping import Mapper
+from slo.plan import Plan
+from store.rollups import RollupDelta
+from tests.collectors.test_logs_support import json_line, nginx, requests
+
+HEAD = b'10.0.0.1 - - [26/Nov/2026:12:00:07 +0000] '
+TAIL = b' "-" "ua" 0.010 "python-auth"'
+
+#: lines the strict regex reads, though they are not what the generator writes
+UNUSUAL = [
+    HEAD + b'"GET /api/auth/login HTTP/1.1" 999 5 "-" "ua" 0.010 "python-auth"',
+    HEAD + b'"GET /api/auth" 200 5 "-" "ua" 12 "python-auth"',
+    HEAD + b'"/api/auth" 503 0 "-" "ua" 0.5 "python-auth"',
+    HEAD + b'"GET  /api/auth HTTP/1.1" 200 5' + TAIL,            # two spaces: path ""
+    HEAD + b'"/x /api/auth HTTP/1.1" 200 5' + TAIL,              # the path is the 2nd word
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 00012 "-" "ua" 0.010 "10.0.0.1:80, python-auth"',
+    b'- - me [31/Feb/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,  # bad time
+    b'10.0.0.1 - - [26/Nov/2026:12:00:07 -0130] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
+    b'10.0.0.1 - - [26/Nov/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL + b"\r",
+]
+
+#: lines with eight quotes that the strict regex refuses: each field check must catch it
+NEAR_MISSES = [
+    b'10.0.0.1 x - - [26/Nov/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
+    b'10.0.0.1 - - [26/Nov/2026:12:0x:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
+    b'10.0.0.1 - - [26/Nov/2026:12:00:07 +0000]  "GET /api/auth HTTP/1.1" 200 5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 2e2 5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 -5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 6' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-"  "ua" 0.010 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 1e3 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" .5 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 5. "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 "python auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5' + TAIL + b" x",
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5' + TAIL + b"\r\r",
+    b'1"0 - - [26/Nov/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
+    b"",
+    b"\xff\xfe\x00garbage",
+    b"A" * 70_000,
+]
+
+
+def _strict() -> RegexFormat:
+    return RegexFormat(NGINX._spec)
+
+
+def _ingest(fmt, plan: Plan, block: bytes) -> tuple[list[RollupDelta], dict, list]:
+    aggregate, rejects = Aggregate(), Rejects()
+    mapper = Mapper(plan, fmt)
+    ing = Ingestor(fmt=fmt, mapper=mapper, aggregate=aggregate, rejects=rejects)
+    ing.feed(block, file="f", lines=block.count(b"\n") + 1)
+    deltas = sorted(aggregate.deltas(mapper.slots), key=lambda d: (d.service, d.variant,
+                                                                    d.minute))
+    sketches = [(d.service, d.variant, d.minute, d.requests, d.errors, d.bytes_sent,
+                 sorted(d.sketch.counts.items()), d.sketch.total_ms) for d in deltas]
+    return sketches, dict(rejects.counts), sorted(rejects.samples.items())
+
+
+def _clean(n: int = 400) -> list[bytes]:
+    return [nginx(r).encode() for r in requests(n)]
+
+
+def test_clean_and_unusual_lines_take_the_fast_path_with_the_strict_result(plan: Plan) -> None:
+    lines = _clean()
+    for i, extra in enumerate(UNUSUAL):
+        lines.insert(37 * i + 5, extra)
+    block = b"\n".join(lines)
+    cols = NGINX.parse(block)
+    assert isinstance(cols.path, Encoded) and cols.bad == []     # pyarrow's path took it
+    fast = _ingest(NGINX, plan, block)
+    assert fast == _ingest(_strict(), plan, block)
+    assert fast[0] and sum(r[3] for r in fast[0]) > 300
+    assert fast[1].get(("f", "bad-time")) == 1
+
+
+@pytest.mark.parametrize("bad", NEAR_MISSES, ids=range(len(NEAR_MISSES)))
+def test_a_near_miss_line_anywhere_gives_the_strict_result(plan: Plan, bad: bytes) -> None:
+    for where in (0, 123, 400):
+        lines = _clean()
+        lines.insert(where, bad)
+        block = b"\n".join(lines)
+        fast = _ingest(NGINX, plan, block)
+        strict = _ingest(_strict(), plan, block)
+        assert fast == strict
+        assert sum(fast[1].values()) >= 1
+
+
+def test_the_fast_path_numbers_equal_python_floats() -> None:
+    rnd = np.random.default_rng(3)
+    lat = [f"{x:.{d}f}" for x, d in zip(rnd.lognormal(0, 3, 500), rnd.integers(0, 9, 500),
+                                         strict=True)]
+    lines = [HEAD + f'"GET /a HTTP/1.1" {200 + i % 300} {i * 7919} "-" "ua" {v} "u"'.encode()
+             for i, v in enumerate(lat)]
+    block = b"\n".join(lines)
+    fast, strict = NGINX.parse(block), _strict().parse(block)
+    assert isinstance(fast.path, Encoded)
+    for name in ("status", "size", "latency_ms"):
+        assert getattr(fast, name).tolist() == getattr(strict, name).tolist(), name
+    assert list(fast.path) == list(strict.path) and list(fast.ts) == list(strict.ts)
+
+
+def test_json_fast_path_gives_the_orjson_rollups(plan: Plan) -> None:
+    fmt = JsonFormat()
+    lines = [json_line(r).encode() for r in requests(400)]
+    block = b"\n".join(lines)
+    assert isinstance(fmt.parse(block).path, Encoded)
+
+    class Orjson(JsonFormat):
+        def parse(self, block: bytes):  # the orjson path only
+            return self._line_by_line(block.split(b"\n"))
+
+    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
+    hostile = b"\n".join([*lines[:200], b'{"time": 5}', b"[1]", *lines[200:]])
+    assert _ingest(fmt, plan, hostile) == _ingest(Orjson(), plan, hostile)
