@@ -190,6 +190,10 @@ class Defaults(Overridable):
 class PrometheusSource(_Model):
     url: str
     step: Duration = timedelta(seconds=30)
+    #: the range of each per-step rate(); None: the step itself, exact when scrapes align
+    #: with it.  rate() needs two samples in its range, so on a real cluster set it to at
+    #: least twice the scrape interval (the per-step figures are then smoothed over it).
+    rate_window: Duration | None = None
     bearer_token_env: str | None = None
     bearer_token_file: str | None = None
     ca_file: str | None = None

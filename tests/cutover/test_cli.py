@@ -36,11 +36,15 @@ def test_broken_plan_exits_2_naming_each_problem(tmp_path: Path,
     bad.write_text(text)
     assert main(["plan", "check", "--plan", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    line = text.splitlines().index("  window: 10 minutes") + 1
     assert err == [f"{bad}: defaults.window: expected a duration like '30s', '10m' or '1h30m', "
-                   "got '10 minutes' (line 33)"]
-    bad.write_text(Path(PLAN).read_text().replace("services: [ai, audit]", "services: [ai2, audit]"))
+                   f"got '10 minutes' (line {line})"]
+    text = Path(PLAN).read_text().replace("services: [ai, audit]", "services: [ai2, audit]")
+    bad.write_text(text)
     assert main(["plan", "check", "--plan", str(bad)]) == 2
-    assert "phases[4].services[0]: 'ai2' is not a defined service (line 125)" in capsys.readouterr().err
+    line = text.splitlines().index("    services: [ai2, audit]") + 1
+    assert (f"phases[4].services[0]: 'ai2' is not a defined service (line {line})"
+            in capsys.readouterr().err)
 
 
 def test_missing_plan_and_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
