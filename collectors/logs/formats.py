@@ -31,6 +31,7 @@ from slo.errors import ConfigError
 
 __all__ = [
     "ENVOY",
+    "FALLBACK_PIECE",
     "FORMATS",
     "HAPROXY",
     "INGRESS_NGINX",
@@ -39,11 +40,13 @@ __all__ = [
     "Encoded",
     "JsonFormat",
     "LogFormat",
+    "NotThisPath",
     "RegexFormat",
     "classify",
     "count_lines",
     "compile_nginx_template",
     "format_for",
+    "halving",
 ]
 
 #: a line longer than this is rejected unread ("too-long"): real access-log lines are
@@ -440,6 +443,66 @@ _ENVOY = (
     r'"[^"]*" "[^"]*" "[^"]*" "[^"]*" "(?P<upstream>[^"]*)"[^\n]*?'
 )
 
+# -- fast paths and their fallback ----------------------------------------------------
+
+#: a block that a fast path refuses is halved until its pieces pass or are this small,
+#: so one bad line costs a few halvings and one small strict parse, not a whole block's
+FALLBACK_PIECE = 64 << 10
+
+
+class NotThisPath(ValueError):
+    """A fast path refuses the block for what the whole block is (not for one line in
+    it): halving would not help."""
+
+
+def halving(block: bytes, *, fast: Callable[[bytes], Columns],
+            slow: Callable[[bytes], Columns]) -> Columns:
+    """``fast(block)``; where it refuses (ValueError, TypeError, KeyError, IndexError:
+    pyarrow's ArrowInvalid is a ValueError), each half of the block on its own, down to
+    FALLBACK_PIECE, then ``slow``: the strict parser that finds and classifies bad lines.
+    The pieces' columns are put back together in line order."""
+    try:
+        return fast(block)
+    except NotThisPath:
+        return slow(block)
+    except (ValueError, TypeError, KeyError, IndexError):
+        pass
+    mid = block.find(b"\n", len(block) // 2)
+    if len(block) <= FALLBACK_PIECE or mid < 0:
+        return slow(block)
+    head = block[:mid]
+    return _concat(halving(head, fast=fast, slow=slow),
+                   halving(block[mid + 1:], fast=fast, slow=slow), count_lines(head))
+
+
+def _concat(a: Columns, b: Columns, lines_a: int) -> Columns:
+    """The columns of two consecutive pieces, the second's positions after the first's
+    ``lines_a`` lines."""
+    def texts(x: Sequence[Any], y: Sequence[Any]) -> Encoded:
+        ex, ey = _as_encoded(x), _as_encoded(y)
+        return Encoded(ex.values + ey.values,
+                       np.concatenate([ex.codes, ey.codes + len(ex.values)]))
+
+    route = None
+    if a.route is not None or b.route is not None:
+        route = texts(a.route if a.route is not None else [""] * len(a),
+                      b.route if b.route is not None else [""] * len(b))
+    return Columns(
+        ts=texts(a.ts, b.ts), path=texts(a.path, b.path),
+        upstream=texts(a.upstream, b.upstream), route=route,
+        status=np.concatenate([a.status, b.status]),
+        size=np.concatenate([a.size, b.size]),
+        latency_ms=np.concatenate([a.latency_ms, b.latency_ms]),
+        index=np.concatenate([a.index, b.index + lines_a]).astype(np.int64),
+        bad=a.bad + [(i + lines_a, reason, line) for i, reason, line in b.bad])
+
+
+def _as_encoded(col: Sequence[Any]) -> Encoded:
+    if isinstance(col, Encoded):
+        return col
+    return Encoded(list(col), np.arange(len(col), dtype=np.int64))
+
+
 def _bare(pattern: str) -> str:
     """A regex piece without its named groups (RE2 needs none to say yes or no)."""
     return re.sub(r"\(\?P<\w+>", "(?:", pattern)
@@ -478,12 +541,9 @@ class NginxFormat(RegexFormat):
     test_logs_fastpath.py holds both to the same rollups)."""
 
     def parse(self, block: bytes) -> Columns:
-        if _arrow is not None:
-            try:
-                return self._arrow_split(block)
-            except (ValueError, TypeError, IndexError):   # ArrowInvalid is a ValueError
-                pass
-        return super().parse(block)
+        if _arrow is None:  # pragma: no cover - pyarrow is a dependency
+            return super().parse(block)
+        return halving(block, fast=self._arrow_split, slow=super().parse)
 
     def _arrow_split(self, block: bytes) -> Columns:
         """The same eight-quote split by pyarrow's CSV reader (C++, ``"`` as the
@@ -581,11 +641,11 @@ class JsonFormat:
         return raw or None
 
     def parse(self, block: bytes) -> Columns:
-        if _arrow is not None:
-            try:
-                return self._arrow_parse(block)
-            except (ValueError, TypeError, KeyError):   # pyarrow.ArrowInvalid is a ValueError
-                pass
+        if _arrow is None:  # pragma: no cover - pyarrow is a dependency
+            return self._orjson_parse(block)
+        return halving(block, fast=self._arrow_parse, slow=self._orjson_parse)
+
+    def _orjson_parse(self, block: bytes) -> Columns:
         lines = block.split(b"\n")
         try:
             docs = list(map(orjson.loads, lines))
@@ -645,10 +705,10 @@ class JsonFormat:
         if any(col[k].null_count for k in ("time", "path", "status", "latency_ms")):
             raise ValueError("a required field is missing")
         if col["route"].null_count != n:
-            raise ValueError("routes: the orjson path handles them")
+            raise NotThisPath("routes: the orjson path handles them")
         zones = pc.utf8_slice_codeunits(col["time"], -1, 1 << 30).unique().to_pylist()
         if not set(zones) <= {"Z", "z"}:
-            raise ValueError("times not in UTC: the orjson path reads their zones")
+            raise NotThisPath("times not in UTC: the orjson path reads their zones")
         status = col["status"].to_numpy()
         latency = col["latency_ms"].to_numpy() * self.scale
         size = pc.fill_null(col["bytes"], 0.0).to_numpy()

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collectors.logs.formats import NGINX, Encoded, JsonFormat, RegexFormat
+from collectors.logs.formats import (
+    FALLBACK_PIECE,
+    NGINX,
+    Columns,
+    Encoded,
+    JsonFormat,
+    NotThisPath,
+    RegexFormat,
+    halving,
+)
 from collectors.logs.ingest import Aggregate, Ingestor, Rejects
 from collectors.logs.mapping import Mapper
 from slo.plan import Plan
@@ -123,3 +132,64 @@ def test_json_fast_path_gives_the_orjson_rollups(plan: Plan) -> None:
     assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
     hostile = b"\n".join([*lines[:200], b'{"time": 5}', b"[1]", *lines[200:]])
     assert _ingest(fmt, plan, hostile) == _ingest(Orjson(), plan, hostile)
+
+
+def test_bad_lines_in_a_big_block_cost_only_their_piece(plan: Plan) -> None:
+    """A block of many pieces (FALLBACK_PIECE) with bad lines here and there: the pieces
+    without one still take the fast path, and the whole reads as the strict parser
+    reads it, positions and reasons included."""
+    lines = _clean(4000)
+    assert len(b"\n".join(lines)) > 8 * FALLBACK_PIECE
+    for k, where in enumerate((0, 1700, 1701, 3999)):
+        lines.insert(where, NEAR_MISSES[k % len(NEAR_MISSES)])
+    lines.append(b"\xff\xfe\x00garbage")
+    block = b"\n".join(lines)
+    cols = NGINX.parse(block)
+    strict = _strict().parse(block)
+    assert [(i, r) for i, r, _ in cols.bad] == [(i, r) for i, r, _ in strict.bad]
+    assert len(cols.bad) == 5
+    assert cols.index.tolist() == strict.index.tolist()
+    assert list(cols.path) == list(strict.path) and list(cols.ts) == list(strict.ts)
+    assert list(cols.upstream) == list(strict.upstream)
+    assert _ingest(NGINX, plan, block) == _ingest(_strict(), plan, block)
+
+
+def test_halving_puts_pieces_back_in_line_order() -> None:
+    calls: list[int] = []
+
+    def fast(block: bytes) -> Columns:
+        calls.append(len(block))
+        if b"bad" in block:
+            raise ValueError("a bad line")
+        return _strict().parse(block)
+
+    lines = _clean(3000)
+    lines[2000] = b"bad"
+    block = b"\n".join(lines)
+    cols = halving(block, fast=fast, slow=_strict().parse)
+    strict = _strict().parse(block)
+    assert [(i, r) for i, r, _ in cols.bad] == [(2000, "malformed")]
+    assert cols.index.tolist() == strict.index.tolist()
+    assert cols.latency_ms.tolist() == strict.latency_ms.tolist()
+    assert 1 < len(calls) < 40           # halvings, not a line-by-line walk
+
+    def whole(block: bytes) -> Columns:
+        raise NotThisPath("the block as a whole")
+
+    assert halving(block, fast=whole, slow=_strict().parse).index.tolist() == \
+        strict.index.tolist()
+
+
+def test_json_routes_and_zones_take_orjson_with_the_same_rollups(plan: Plan) -> None:
+    fmt = JsonFormat()
+
+    class Orjson(JsonFormat):
+        def parse(self, block: bytes):  # the orjson path only
+            return self._line_by_line(block.split(b"\n"))
+
+    reqs = requests(300)
+    lines = [json_line(r).encode() for r in reqs]
+    lines[10] = lines[10].replace(b'Z"', b'+01:00"', 1)     # a zone: the whole block
+    lines[20] = lines[20][:-1] + b', "route": "auth"}'
+    block = b"\n".join([*lines, b"{", *lines[:5]])
+    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
