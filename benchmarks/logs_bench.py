@@ -1,6 +1,7 @@
 """Log ingestion speed and memory, beside GoAccess and ``wc -l`` on the same files.
 
-    python benchmarks/logs_bench.py [--lines 2000000] [--keep DIR]
+    python benchmarks/logs_bench.py [--lines 2000000] [--keep DIR] [--baseline DIR]
+        [--junk-every 20000]
 
 Generates N nginx lines (combined + request time + upstream) and N JSON lines (the
 gateway's fields, millisecond timestamps) over an hour of traffic with ids in the paths,
@@ -9,6 +10,13 @@ then for each file runs, each in a subprocess of its own: ``wc -l``; GoAccess (D
 ingesting the file end to end (parse, map, roll up, commit) into a fresh SQLite store.
 Prints wall time, lines/s and peak RSS (``wait4``'s ru_maxrss) per run.  Targets:
 >= 1,000,000 lines/s, >= 10x GoAccess, < 300 MB.
+
+The process's CPU time includes Python's start and the project's imports (about a
+second: SQLAlchemy, pydantic, pyarrow); the note also gives lines/s by the CPU time of
+``collect()`` alone (parse, map, roll up, commit).  ``--baseline DIR`` runs the
+collector of another source tree too, in the same run, for a before/after on the same
+load (``git archive <rev> | tar -x -C DIR``).  A third file, the nginx one with a
+malformed line every ``--junk-every`` lines, shows what bad lines cost.
 """
 
 from __future__ import annotations
@@ -47,13 +55,22 @@ plan = plan.model_copy(update={"sources": Sources(logs=[LogSource(path=sys.argv[
 engine = make_engine(sys.argv[1])
 upgrade(engine)
 import time
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 r = LogCollector(plan=plan, engine=engine).collect(now=datetime.now(UTC))
-print(f"{time.perf_counter() - t:.3f}", r.items, r.rejected)
+print(f"{time.perf_counter() - t:.3f}", f"{time.process_time() - c:.3f}", r.items, r.rejected)
 """
 
 JSON_GOACCESS = ('--log-format={"time":"%dT%t.%^","client":"%h","path":"%U","status":"%s","bytes":"%b",'
                  '"latency_ms":"%L","upstream":"%^","method":"%m"}')
+
+
+def add_junk(src: Path, dst: Path, every: int) -> None:
+    """``src`` with a malformed line after every ``every`` lines."""
+    with src.open("rb") as f, dst.open("wb") as out:
+        for i, line in enumerate(f, 1):
+            out.write(line)
+            if i % every == 0:
+                out.write(b'10.0.0.1 - - [26/Nov/2026:12:00:00 +0000] "GET /x" junk\n')
 
 
 def generate(path: Path, n: int, kind: str, seed: int = 1) -> None:
@@ -120,33 +137,48 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--keep", help="write the files here and keep them")
+    ap.add_argument("--baseline", type=Path,
+                    help="another source tree whose collector runs too (before/after)")
+    ap.add_argument("--junk-every", type=int, default=20_000,
+                    help="a malformed line after every N lines of the third file (0: none)")
     args = ap.parse_args()
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="logs-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
-        for kind in ("nginx", "json"):
-            path = tmp / f"access.{kind}.log"
-            if not path.exists():
+        trees = [("cutover LogCollector", ROOT)]
+        if args.baseline:
+            trees.append(("baseline LogCollector", args.baseline.resolve()))
+        inputs = ["nginx", "json"] + (["nginx+junk"] if args.junk_every else [])
+        for name in inputs:
+            kind = name.split("+")[0]
+            path = tmp / f"access.{name}.log"
+            if not path.exists() and name.endswith("+junk"):
+                add_junk(tmp / f"access.{kind}.log", path, args.junk_every)
+            elif not path.exists():
                 # in a child, so this process stays small while the others run
                 timed([sys.executable, __file__, "--generate", kind, str(args.lines), str(path)])
             mb = path.stat().st_size / 2**20
-            rows.append((kind, mb, "wc -l", timed(["wc", "-l", str(path)]), ""))
-            if shutil.which("goaccess"):
+            if kind == name:
+                rows.append((name, mb, "wc -l", timed(["wc", "-l", str(path)]), ""))
+            if shutil.which("goaccess") and kind == name:
                 fmt = (["--log-format=COMBINED"] if kind == "nginx" else
                        [JSON_GOACCESS, "--date-format=%Y-%m-%d", "--time-format=%H:%M:%S"])
                 run = timed(["goaccess", str(path), *fmt, "-o", str(tmp / "goaccess.json"),
                              "--no-progress"])
-                rows.append((kind, mb, "goaccess", run, ""))
-            db = tmp / f"{kind}.db"
-            for p in tmp.glob(f"{kind}.db*"):
-                p.unlink()
-            run = timed([sys.executable, "-c", INGEST, f"sqlite:///{db}", str(path), kind],
-                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-            inner, items, rejected = run.out.split()
-            rows.append((kind, mb, "cutover LogCollector", run,
-                         f"{items} rolled up, {rejected} rejected, "
-                         f"{float(inner):.1f} s wall in collect()"))
+                rows.append((name, mb, "goaccess", run, ""))
+            for tool, tree in trees:
+                db = tmp / f"{kind}.db"
+                for p in tmp.glob(f"{kind}.db*"):
+                    p.unlink()
+                run = timed([sys.executable, "-c", INGEST, f"sqlite:///{db}", str(path), kind],
+                            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
+                inner, inner_cpu, items, rejected = run.out.split()
+                rate = args.lines / max(float(inner_cpu), 1e-9)
+                rows.append((name, mb, tool, run,
+                             f"{items} rolled up, {rejected} rejected; collect(): "
+                             f"{float(inner):.1f} s wall, {float(inner_cpu):.1f} s CPU, "
+                             f"{rate:,.0f} lines/s CPU"))
         _print(rows, args.lines)
     finally:
         if not args.keep:
@@ -156,16 +188,17 @@ def main() -> None:
 def _print(rows: list[tuple[str, float, str, Run, str]], n: int) -> None:
     print(f"{n:,} lines per file; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs (lines/s by CPU time is the fairer figure on a busy box)")
-    print(f"{'input':6} {'MB':>5}  {'tool':21} {'wall s':>7} {'CPU s':>7} {'lines/s wall':>13} "
+    print(f"{'input':10} {'MB':>5}  {'tool':21} {'wall s':>7} {'CPU s':>7} {'lines/s wall':>13} "
           f"{'lines/s CPU':>12} {'peak RSS MB':>12}  note")
     base: dict[str, float] = {}
     for kind, mb, tool, run, note in rows:
         rate, cpu_rate = n / run.wall, n / max(run.cpu, 1e-9)
         if tool == "goaccess":
             base[kind] = cpu_rate
-        if tool.startswith("cutover") and kind in base:
-            note += f"; {cpu_rate / base[kind]:.1f}x goaccess by CPU"
-        print(f"{kind:6} {mb:5.0f}  {tool:21} {run.wall:7.2f} {run.cpu:7.2f} {rate:13,.0f} "
+        goaccess = base.get(kind.split("+")[0])
+        if tool.endswith("LogCollector") and goaccess:
+            note += f"; {cpu_rate / goaccess:.1f}x goaccess by CPU"
+        print(f"{kind:10} {mb:5.0f}  {tool:21} {run.wall:7.2f} {run.cpu:7.2f} {rate:13,.0f} "
               f"{cpu_rate:12,.0f} {run.rss:12.0f}  {note}")
 
 

@@ -23,9 +23,6 @@ from store.rollups import RollupDelta
 
 __all__ = ["Aggregate", "BlockResult", "Ingestor", "Rejects"]
 
-_BUCKET_OFFSET = 1 << 20      # sketch indices (>= -10**6) made non-negative
-_BUCKET_BITS = 21
-_MINUTE_BITS = 32
 _SAMPLES = 5
 _TIME_CACHE_LIMIT = 100_000
 
@@ -81,20 +78,22 @@ class Aggregate:
             size: np.ndarray, latency_ms: np.ndarray) -> None:
         if len(slot) == 0:
             return
-        group = (slot << _MINUTE_BITS) | minute
-        keys, inv = np.unique(group, return_inverse=True)
-        inv = inv.reshape(-1)
+        # (slot, minute) and (cell, bucket) as dense integers: a block spans a minute
+        # or two and a few hundred buckets, so grouping is counting, not sorting
+        first, span = int(minute.min()), int(minute.max() - minute.min()) + 1
+        keys, inv = _groups(slot * span + (minute - first))
         requests = np.bincount(inv, minlength=len(keys))
         errors = np.bincount(inv, weights=(status >= 500), minlength=len(keys))
         sizes = np.bincount(inv, weights=size, minlength=len(keys))
         sums = np.bincount(inv, weights=latency_ms, minlength=len(keys))
-        pairs = (inv.astype(np.int64) << _BUCKET_BITS) | (bucket_indices(latency_ms)
-                                                          + _BUCKET_OFFSET)
-        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
+        bucket = bucket_indices(latency_ms)
+        low, width = int(bucket.min()), int(bucket.max() - bucket.min()) + 1
+        pair_keys, pair_inv = _groups(inv * width + (bucket - low))
+        pair_counts = np.bincount(pair_inv, minlength=len(pair_keys))
         cells = []
         for k, n, e, b, s in zip(keys.tolist(), requests.tolist(), errors.tolist(),
                                  sizes.tolist(), sums.tolist(), strict=True):
-            key = (k >> _MINUTE_BITS, k & ((1 << _MINUTE_BITS) - 1))
+            key = (k // span, k % span + first)
             cell = self.cells.get(key)
             if cell is None:
                 cell = self.cells[key] = _Cell()
@@ -103,11 +102,10 @@ class Aggregate:
             cell.size += int(round(b))
             cell.sketch.total_ms += s
             cells.append(cell)
-        mask = (1 << _BUCKET_BITS) - 1
         for p, c in zip(pair_keys.tolist(), pair_counts.tolist(), strict=True):
-            counts = cells[p >> _BUCKET_BITS].sketch.counts
-            b = (p & mask) - _BUCKET_OFFSET
-            counts[b] = counts.get(b, 0) + c
+            counts = cells[p // width].sketch.counts
+            i = p % width + low
+            counts[i] = counts.get(i, 0) + c
         self.lines += len(slot)
         top = int(minute.max())
         self.newest = top if self.newest is None else max(self.newest, top)
@@ -123,6 +121,25 @@ class Aggregate:
     def clear(self) -> None:
         self.cells.clear()
         self.lines = 0
+
+
+#: the widest key range grouped by counting rather than sorting
+_DENSE_LIMIT = 1 << 20
+
+
+def _groups(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, ascending, and each element's index among them: what
+    ``np.unique(key, return_inverse=True)`` gives, by counting when the keys of a block
+    span a narrow range (a block holds a minute or two of a few slots: no sort needed),
+    else by sorting."""
+    lo, hi = int(key.min()), int(key.max())
+    if hi - lo >= _DENSE_LIMIT:
+        keys, inv = np.unique(key, return_inverse=True)
+        return keys, inv.reshape(-1)
+    shifted = key - lo
+    present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present) + lo, rank[shifted]
 
 
 @dataclass(frozen=True)

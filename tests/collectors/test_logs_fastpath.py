@@ -193,3 +193,35 @@ def test_json_routes_and_zones_take_orjson_with_the_same_rollups(plan: Plan) -> 
     lines[20] = lines[20][:-1] + b', "route": "auth"}'
     block = b"\n".join([*lines, b"{", *lines[:5]])
     assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
+
+
+@pytest.mark.parametrize("spread", [5, 3000, 1 << 40])
+def test_grouping_by_counting_is_np_unique(spread: int) -> None:
+    from collectors.logs.ingest import _groups
+
+    key = np.random.default_rng(spread).integers(-spread, spread, 5000) + (1 << 33)
+    keys, inv = _groups(key)
+    want_keys, want_inv = np.unique(key, return_inverse=True)
+    assert keys.tolist() == want_keys.tolist() and inv.tolist() == want_inv.tolist()
+
+
+def test_the_aggregate_equals_a_line_by_line_count() -> None:
+    from slo.sketch import LogSketch
+
+    rnd = np.random.default_rng(5)
+    n = 20_000
+    slot = rnd.integers(0, 6, n)
+    minute = 29_000_000 + rnd.integers(0, 3, n)
+    status = rnd.choice([200.0, 404.0, 500.0, 503.0], n)
+    size = rnd.integers(0, 10_000, n).astype(np.float64)
+    latency = np.concatenate([rnd.lognormal(3, 2, n - 50), np.zeros(50)])   # "0.000" too
+    agg = Aggregate()
+    agg.add(slot[:7000], minute[:7000], status[:7000], size[:7000], latency[:7000])
+    agg.add(slot[7000:], minute[7000:], status[7000:], size[7000:], latency[7000:])
+    for (s, m), cell in agg.cells.items():
+        sel = (slot == s) & (minute == m)
+        assert cell.requests == int(sel.sum())
+        assert cell.errors == int((status[sel] >= 500).sum())
+        assert cell.size == int(size[sel].sum())
+        assert cell.sketch.counts == LogSketch.of(latency[sel].tolist()).counts
+    assert sum(c.requests for c in agg.cells.values()) == n == agg.lines
