@@ -4,6 +4,7 @@ rejects, on clean blocks and on blocks with near-miss and hostile lines mixed in
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from collectors.logs.formats import (
@@ -132,6 +133,15 @@ def test_json_fast_path_gives_the_orjson_rollups(plan: Plan) -> None:
     assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
     hostile = b"\n".join([*lines[:200], b'{"time": 5}', b"[1]", *lines[200:]])
     assert _ingest(fmt, plan, hostile) == _ingest(Orjson(), plan, hostile)
+    # absent bytes and a null upstream: still the fast path, read as 0 and ""
+    sparse = [orjson.loads(x) for x in lines]
+    for doc in sparse[::3]:
+        del doc["bytes"]
+    for doc in sparse[1::3]:
+        doc["upstream"] = None
+    block = b"\n".join(map(orjson.dumps, sparse))
+    assert isinstance(fmt.parse(block).path, Encoded)
+    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
 
 
 def test_bad_lines_in_a_big_block_cost_only_their_piece(plan: Plan) -> None:
