@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, func
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, bindparam, func, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
@@ -139,30 +140,47 @@ def upsert_rollups(*, session: Session, deltas: Iterable[RollupDelta]) -> int:
     """Add each delta to its row (merging sketches), creating rows as needed.
 
     Reads the touched rows first and writes them back: portable across SQLite and
-    PostgreSQL, and only the worker (one, under its lease) writes rollups."""
+    PostgreSQL, and only the worker (one, under its lease) writes rollups.  Rows go
+    through SQLAlchemy Core (one executemany for the new rows, one for the changed):
+    building ORM objects cost the log collector a tenth of its time (measured)."""
     by_key = {(d.service, d.variant, as_utc(d.minute)): d for d in _merge_deltas(deltas)}
     if not by_key:
         return 0
+    session.flush()     # ORM changes pending in this session come first
+    table = LogRollup.__table__  # type: ignore[attr-defined]
     services = sorted({k[0] for k in by_key})
     lo = min(k[2] for k in by_key)
     hi = max(k[2] for k in by_key)
-    q = select(LogRollup).where(col(LogRollup.service).in_(services),
-                                col(LogRollup.minute) >= lo, col(LogRollup.minute) <= hi)
-    existing = {(r.service, r.variant, r.minute): r for r in session.exec(q).all()}
+    q = core_select(table.c.service, table.c.variant, table.c.minute, table.c.requests,
+                    table.c.errors, table.c.bytes_sent, table.c.sketch).where(
+        table.c.service.in_(services), table.c.minute >= lo, table.c.minute <= hi)
+    existing = {(r.service, r.variant, as_utc(r.minute)): r
+                for r in session.connection().execute(q)}
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for key, d in by_key.items():
         row = existing.get(key)
         if row is None:
-            session.add(LogRollup(service=d.service, variant=d.variant, minute=key[2],
-                                  requests=d.requests, errors=d.errors, bytes_sent=d.bytes_sent,
-                                  sketch=d.sketch.to_bytes()))
+            new.append({"service": d.service, "variant": d.variant, "minute": key[2],
+                        "requests": d.requests, "errors": d.errors,
+                        "bytes_sent": d.bytes_sent, "sketch": d.sketch.to_bytes()})
             continue
         merged = LogSketch.from_bytes(row.sketch).merge(d.sketch)
-        row.requests += d.requests
-        row.errors += d.errors
-        row.bytes_sent += d.bytes_sent
-        row.sketch = merged.to_bytes()
-        session.add(row)
-    session.flush()
+        changed.append({"k_service": d.service, "k_variant": d.variant, "k_minute": key[2],
+                        "requests": row.requests + d.requests,
+                        "errors": row.errors + d.errors,
+                        "bytes_sent": row.bytes_sent + d.bytes_sent,
+                        "sketch": merged.to_bytes()})
+    conn = session.connection()
+    if new:
+        conn.execute(insert(table), new)
+    if changed:
+        conn.execute(update(table).where(table.c.service == bindparam("k_service"),
+                                         table.c.variant == bindparam("k_variant"),
+                                         table.c.minute == bindparam("k_minute")),
+                     changed)
+    # rows this session had loaded as objects are stale now: read them again
+    session.expire_all()
     return len(by_key)
 
 
