@@ -515,6 +515,86 @@ _NGINX_HEAD = rf"^[^ ]* - [^ ]* \[{_bare(_CLF)}\] $"
 _NGINX_STATUS_SIZE = r"^ \d{3} \d+ $"
 _NGINX_LATENCY = rf"^ {_NUM} $"
 _NGINX_UPSTREAM = r'^[^ "]*(?:, [^ "]*)*$'
+_SPACE, _DOT, _COMMA = 32, 46, 44
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """A pyarrow binary array as numpy: its bytes and each value's [start, end)."""
+
+    data: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, array: Any) -> _Spans:
+        if array.null_count:
+            raise ValueError("a null value")
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1,
+                                offset=array.offset * 4).astype(np.int64)
+        data = array.buffers()[2]
+        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        return cls(raw, offsets[:-1], offsets[1:])
+
+    @property
+    def joined(self) -> np.ndarray:
+        """Every value's bytes, back to back."""
+        return self.data[self.start[0]:self.end[-1]] if len(self.start) else self.data[:0]
+
+    def all_are(self, value: bytes) -> bool:
+        if not ((self.end - self.start) == len(value)).all():
+            return False
+        return all((self.data[self.start + i] == b).all() for i, b in enumerate(value))
+
+
+def _digits(b: np.ndarray) -> np.ndarray:
+    return (b - 48).astype(np.uint8) < 10     # unsigned: below "0" wraps round
+
+
+def _status_size_ok(f: _Spans) -> bool:
+    """Every value is _NGINX_STATUS_SIZE: " ddd d+ "."""
+    if not len(f.start) or not ((f.end - f.start) >= 7).all():
+        return False
+    d = f.data
+    if not ((d[f.start] == _SPACE) & (d[f.start + 4] == _SPACE)
+            & (d[f.end - 1] == _SPACE)).all():
+        return False
+    body = f.joined
+    space = body == _SPACE
+    # those three spaces a value and no other, and nothing but digits besides
+    return bool((space | _digits(body)).all()) and int(space.sum()) == 3 * len(f.start)
+
+
+def _latency_ok(f: _Spans) -> bool:
+    """Every value is _NGINX_LATENCY: " d+ " or " d+.d+ "."""
+    if not len(f.start) or not ((f.end - f.start) >= 3).all():
+        return False
+    d = f.data
+    if not ((d[f.start] == _SPACE) & (d[f.end - 1] == _SPACE)).all():
+        return False
+    body = f.joined
+    space, dot = body == _SPACE, body == _DOT
+    if not (space | dot | _digits(body)).all() or int(space.sum()) != 2 * len(f.start):
+        return False
+    dots = np.flatnonzero(dot) + f.start[0]
+    if not len(dots):
+        return True
+    # a digit either side of each dot, and one dot a value at most
+    row = np.searchsorted(f.start, dots, side="right") - 1
+    return bool(_digits(d[dots - 1]).all() and _digits(d[dots + 1]).all()
+                and (np.diff(row) > 0).all())
+
+
+def _upstream_ok(f: _Spans) -> bool:
+    """Every value is _NGINX_UPSTREAM (no quote can be in it): each space follows a
+    comma of the same value."""
+    spaces = np.flatnonzero(f.joined == _SPACE)
+    if not len(spaces):
+        return True
+    spaces += f.start[0]
+    first = np.zeros(len(f.data) + 1, dtype=bool)
+    first[f.start] = True
+    return bool((~first[spaces] & (f.data[spaces - 1] == _COMMA)).all())
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -578,12 +658,11 @@ class NginxFormat(RegexFormat):
 
         # the eight quotes are the template's own (a field holding one would make nine),
         # so each field is the template's piece between two of them: check each whole
-        if not (every(pc.match_substring_regex(f[0], _NGINX_HEAD))
-                and every(pc.match_substring_regex(f[2], _NGINX_STATUS_SIZE))
-                and every(pc.match_substring_regex(f[4], "^ $"))
-                and every(pc.match_substring_regex(f[6], _NGINX_LATENCY))
-                and every(pc.match_substring_regex(f[7], _NGINX_UPSTREAM))
-                and not _numpy(pc.binary_length(f[8]), np.int32).any()):
+        # (the short fields by numpy, five times cheaper than RE2; the head by RE2)
+        if not (_status_size_ok(_Spans.of(f[2])) and _latency_ok(_Spans.of(f[6]))
+                and _upstream_ok(_Spans.of(f[7])) and _Spans.of(f[4]).all_are(b" ")
+                and _Spans.of(f[8]).all_are(b"")
+                and every(pc.match_substring_regex(f[0], _NGINX_HEAD))):
             raise ValueError("not the nginx layout")
         status = _arrow_numbers(pc.binary_slice(f[2], 1, 4))
         size = _arrow_numbers(pc.binary_slice(f[2], 5, -1))

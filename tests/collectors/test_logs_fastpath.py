@@ -34,6 +34,8 @@ UNUSUAL = [
     HEAD + b'"GET  /api/auth HTTP/1.1" 200 5' + TAIL,            # two spaces: path ""
     HEAD + b'"/x /api/auth HTTP/1.1" 200 5' + TAIL,              # the path is the 2nd word
     HEAD + b'"GET /api/auth HTTP/1.1" 200 00012 "-" "ua" 0.010 "10.0.0.1:80, python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 "a,, b, , python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 ""',
     b'- - me [31/Feb/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,  # bad time
     b'10.0.0.1 - - [26/Nov/2026:12:00:07 -0130] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
     b'10.0.0.1 - - [26/Nov/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL + b"\r",
@@ -52,6 +54,19 @@ NEAR_MISSES = [
     HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" .5 "python-auth"',
     HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 5. "python-auth"',
     HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 "python auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 " python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 "a ,python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010 "a,  python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 1.2.3 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 1..2 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua"  0.010 "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" 0.010  "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-" "ua" - "python-auth"',
+    HEAD + b'"GET /api/auth HTTP/1.1"  200 5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 20 5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 2000 5' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 ' + TAIL,
+    HEAD + b'"GET /api/auth HTTP/1.1" 200 5 "-"x"ua" 0.010 "python-auth"',
     HEAD + b'"GET /api/auth HTTP/1.1" 200 5' + TAIL + b" x",
     HEAD + b'"GET /api/auth HTTP/1.1" 200 5' + TAIL + b"\r\r",
     b'1"0 - - [26/Nov/2026:12:00:07 +0000] "GET /api/auth HTTP/1.1" 200 5' + TAIL,
