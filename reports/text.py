@@ -7,7 +7,9 @@ from datetime import datetime
 
 __all__ = ["fmt_time", "fmt_value", "md_escape"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+#: what can start markup inside a table cell or a list item: emphasis, code, links and
+#: images (the brackets), raw HTML (the angle brackets), cell breaks, strikethrough
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def fmt_value(name: str, value: float | None) -> str:
