@@ -52,7 +52,7 @@ def render_html(report: PhaseReport) -> str:
         _summary(report), _criteria(report),
     ]
     for i, svc in enumerate(report.services):
-        parts.append(_service(svc, i))
+        parts.append(_service(svc, i, report.at))
     parts += [_decisions(report), _alerts(report), _success(report), "</body></html>"]
     return "\n".join(parts)
 
@@ -75,14 +75,14 @@ def _criteria(r: PhaseReport) -> str:
             f"<th>evidence</th></tr>{rows}</table>")
 
 
-def _service(svc: ServiceReport, index: int) -> str:
+def _service(svc: ServiceReport, index: int, at: datetime) -> str:
     e = escape
     out = [f"<h2>{e(svc.title)} ({e(svc.name)})</h2>",
            f"<p>Route <code>{e(svc.route)}</code>: now at <strong>{svc.weight} %</strong> of "
            f"{svc.last_step} %; latest verdict <span class='{_cls(svc.verdict)}'>"
            f"{e(svc.verdict or 'none')}</span>.</p>"]
     if svc.history:
-        out.append(_chart(_step_chart(svc), f"steps-{index}"))
+        out.append(_chart(_step_chart(svc, at), f"steps-{index}"))
     if svc.evaluations:
         out.append(_chart(_figure_chart(svc, "latency_p95_ms", "p95 latency (ms)"), f"p95-{index}"))
         out.append(_chart(_figure_chart(svc, "error_rate", "error rate"), f"err-{index}"))
@@ -153,9 +153,10 @@ def _chart(fig: go.Figure, div_id: str) -> str:
     return f"<div class='chart'>{html}</div>"
 
 
-def _step_chart(svc: ServiceReport) -> go.Figure:
-    xs: list[datetime] = [t for t, _ in svc.history]
-    ys = [w for _, w in svc.history]
+def _step_chart(svc: ServiceReport, at: datetime) -> go.Figure:
+    # the last step lasts until the report's moment
+    xs: list[datetime] = [t for t, _ in svc.history] + [at]
+    ys = [w for _, w in svc.history] + [svc.history[-1][1]]
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv",
                                name="candidate weight %"))
     fig.update_layout(title=f"{svc.name}: traffic on the candidate (%)", yaxis_range=[0, 105])
