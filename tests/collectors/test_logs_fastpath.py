@@ -250,3 +250,27 @@ def test_the_aggregate_equals_a_line_by_line_count() -> None:
         assert cell.size == int(size[sel].sum())
         assert cell.sketch.counts == LogSketch.of(latency[sel].tolist()).counts
     assert sum(c.requests for c in agg.cells.values()) == n == agg.lines
+
+
+def test_odd_lines_alone_go_to_the_strict_regex(plan: Plan) -> None:
+    """Odd lines (any quote count, any field the regex refuses, blank) are read again
+    alone by the strict regex; the rest of the block stays on the fast path."""
+    lines = _clean(2000)
+    odd = [b"", b"junk", *NEAR_MISSES[:14], UNUSUAL[0]]
+    for k, line in enumerate(odd):
+        lines.insert(100 * k + 7, line)
+    block = b"\n".join(lines)
+    cols = NGINX._arrow_split(block)           # no refusal: the odd lines stay inside
+    strict = _strict().parse(block)
+    assert [(i, r) for i, r, _ in cols.bad] == [(i, r) for i, r, _ in strict.bad]
+    assert len(cols.bad) == len(odd) - 1       # UNUSUAL[0] reads fine
+    assert cols.index.tolist() == strict.index.tolist()
+    for name in ("status", "size", "latency_ms"):
+        assert getattr(cols, name).tolist() == getattr(strict, name).tolist()
+    assert list(cols.path) == list(strict.path) and list(cols.ts) == list(strict.ts)
+    assert _ingest(NGINX, plan, block) == _ingest(_strict(), plan, block)
+    # bytes above 126 (nginx escapes them): the whole block is refused, halving reads it
+    with pytest.raises(ValueError):
+        NGINX._arrow_split(block + b"\n\xff\xfe\x00")
+    binary = block + b"\n\xff\xfe\x00"
+    assert _ingest(NGINX, plan, binary) == _ingest(_strict(), plan, binary)
