@@ -274,3 +274,34 @@ def test_odd_lines_alone_go_to_the_strict_regex(plan: Plan) -> None:
         NGINX._arrow_split(block + b"\n\xff\xfe\x00")
     binary = block + b"\n\xff\xfe\x00"
     assert _ingest(NGINX, plan, binary) == _ingest(_strict(), plan, binary)
+
+
+@pytest.mark.parametrize("check,regex", [
+    ("_status_size_rows", "_NGINX_STATUS_SIZE"),
+    ("_latency_rows", "_NGINX_LATENCY"),
+    ("_upstream_rows", "_NGINX_UPSTREAM"),
+])
+def test_numpy_field_checks_say_what_the_regex_says(check: str, regex: str) -> None:
+    """Each numpy check against RE2 running the regex piece it stands for, on random
+    values from the alphabet that matters (and nulls)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from collectors.logs import formats
+
+    rnd = np.random.default_rng(11)
+    alphabet = np.frombuffer(b" 0123456789.,a-", dtype=np.uint8)
+    values: list[bytes | None] = [b" 200 5 ", b" 1.5 ", b"a, b", b"", b" ", None]
+    for _ in range(6000):
+        n = int(rnd.integers(0, 12))
+        values.append(bytes(rnd.choice(alphabet, n).tolist()))
+    for _ in range(2000):      # near the shapes that pass
+        values.append(b" " + bytes(rnd.choice(alphabet[1:12], int(rnd.integers(1, 6)))
+                                   .tolist()) + b" " + bytes(rnd.choice(
+                                       alphabet[1:12], int(rnd.integers(0, 4))).tolist())
+                      + b" ")
+    array = pa.array(values, pa.binary())
+    want = pc.match_substring_regex(array, getattr(formats, regex)).to_pylist()
+    got = getattr(formats, check)(formats._Spans.of(array)).tolist()
+    assert got == [bool(w) for w in want]
+    assert any(got) and not all(got)
