@@ -40,7 +40,7 @@ def render_csv(report: PhaseReport) -> str:
                     _safe(("override: " if d["override"] else "") + d["reason"])])
     for a in report.alerts:
         w.writerow(["alert", a["service"] or "", "", _iso(a["at"]), a["kind"], "", "", "",
-                    a["severity"], "", _safe(a["summary"])])
+                    a["severity"], "", _safe(f"{a['summary']} (sent to: {a['deliveries']})")])
     for c in report.criteria:
         w.writerow(["criterion", "", "", _iso(report.at), _safe(c.text), "", "", "", c.status,
                     "", _safe(c.evidence)])

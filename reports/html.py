@@ -132,9 +132,10 @@ def _alerts(r: PhaseReport) -> str:
         return "<h2>Alerts</h2><p>No alerts.</p>"
     rows = "".join(f"<tr><td>{fmt_time(a['at'])}</td><td>{escape(a['service'] or '')}</td>"
                    f"<td>{escape(a['kind'])}</td><td>{escape(a['severity'])}</td>"
-                   f"<td>{escape(a['summary'])}</td></tr>" for a in r.alerts)
+                   f"<td>{escape(a['summary'])}</td><td>{escape(a['deliveries'])}</td></tr>"
+                   for a in r.alerts)
     return ("<h2>Alerts</h2><table><tr><th>time</th><th>service</th><th>event</th>"
-            f"<th>severity</th><th>summary</th></tr>{rows}</table>")
+            f"<th>severity</th><th>summary</th><th>sent to</th></tr>{rows}</table>")
 
 
 def _success(r: PhaseReport) -> str:

@@ -34,9 +34,10 @@ def render_markdown(report: PhaseReport) -> str:
         out.append("No decisions.")
     out += ["", "## Alerts", ""]
     if report.alerts:
-        out += ["| time | service | event | severity | summary |", "|---|---|---|---|---|"]
+        out += ["| time | service | event | severity | summary | sent to |",
+                "|---|---|---|---|---|---|"]
         out += [f"| {fmt_time(a['at'])} | {e(a['service'])} | {e(a['kind'])} | {a['severity']} | "
-                f"{e(a['summary'])} |" for a in report.alerts]
+                f"{e(a['summary'])} | {e(a['deliveries'])} |" for a in report.alerts]
     else:
         out.append("No alerts.")
     out += ["", "## Migration-wide success metrics so far", "",

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.success import SuccessResult, success_metrics
+from store.alerts import AlertDelivery
 from store.evaluations import EvaluationRow
 from store.events import EventRow
 from store.rollout import Decision, ServiceState
@@ -163,8 +164,17 @@ def _alerts(session: Session, services: list[str], at: datetime) -> list[dict[st
     rows = session.exec(
         select(EventRow).where(col(EventRow.service).in_(services), EventRow.at <= at)
         .order_by(col(EventRow.at), col(EventRow.id))).all()
+    ids = [e.id for e in rows]
+    sent: dict[int | None, list[str]] = {}
+    if ids:
+        for d in session.exec(select(AlertDelivery).where(col(AlertDelivery.event_id).in_(ids))
+                              .order_by(col(AlertDelivery.channel))).all():
+            sent.setdefault(d.event_id, []).append(f"{d.channel}: {d.state}")
     return [{"at": e.at, "service": e.service, "kind": e.kind, "severity": e.severity,
-             "summary": e.summary, "dispatched": e.dispatched} for e in rows]
+             "summary": e.summary,
+             "deliveries": "; ".join(sent.get(e.id, [])) or
+             ("no channel takes it" if e.dispatched else "not yet dispatched")}
+            for e in rows]
 
 
 # -- criteria, success metrics, summary -------------------------------------------------

@@ -198,3 +198,15 @@ def test_phase_without_history(sqlite_engine: Engine, plan: Plan) -> None:
     r = build_report(engine=sqlite_engine, plan=plan, phase_id="week-2", at=AT)
     assert not r.ready and r.services[0].steps == []
     assert "No decisions." in render(r, "md").decode()
+
+
+def test_alerts_show_where_they_went(history: Engine, plan: Plan) -> None:
+    from alerts.outbox import dispatch
+
+    before = build_report(engine=history, plan=plan, phase_id="week-3", at=AT)
+    assert before.alerts[0]["deliveries"] == "not yet dispatched"
+    assert dispatch(engine=history, plan=plan, now=AT) >= 2
+    after = build_report(engine=history, plan=plan, phase_id="week-3", at=AT)
+    # verdict-failed goes to the team's Slack and the journal, not to the change board
+    assert after.alerts[0]["deliveries"] == "journal: pending; team-slack: pending"
+    assert "journal: pending; team-slack: pending" in render(after, "md").decode()
