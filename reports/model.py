@@ -11,18 +11,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.success import SuccessResult, success_metrics
 from store.alerts import AlertDelivery
-from store.evaluations import EvaluationRow
+from store.evaluations import EvaluationRow, latest_evaluation
 from store.events import EventRow
 from store.rollout import Decision, ServiceState
+from store.views import evaluation_series
 
 __all__ = ["CriterionResult", "PhaseReport", "ServiceReport", "StepRecord", "build_report"]
 
+#: at most this many evaluations per chart (downsampled in the store)
+CHART_POINTS = 600
 #: figures shown per step, in this order
 STEP_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_avg_ms",
                 "error_rate", "rps", "requests", "memory_mb", "cpu_cores")
@@ -115,33 +118,39 @@ def _service_report(session: Session, plan: Plan, name: str, at: datetime) -> Se
         select(Decision).where(Decision.service == name, Decision.state == "applied",
                                Decision.at <= at)
         .order_by(col(Decision.at), col(Decision.id))).all()
-    evals = session.exec(
-        select(EvaluationRow).where(EvaluationRow.service == name, EvaluationRow.at <= at)
-        .order_by(col(EvaluationRow.at), col(EvaluationRow.id))).all()
     state = session.get(ServiceState, name)
     history = [(d.at, d.to_weight) for d in applied]
     weight = history[-1][1] if history else (state.weight if state else 0)
-    steps = _steps(history, list(evals))
-    latest = evals[-1].verdict if evals else None
+    latest = latest_evaluation(session=session, service=name, at_or_before=at)
+    # charts take a downsampled series: six weeks of evaluations stay a few hundred points
+    series = evaluation_series(session=session, service=name, end=at, max_points=CHART_POINTS)
     return ServiceReport(
         name=name, title=svc.title or name, route=svc.route, weight=weight,
-        last_step=settings.steps[-1], verdict=latest, steps=steps, targets=settings.targets,
-        history=history,
-        evaluations=[(e.at, e.verdict, e.figures) for e in evals],
+        last_step=settings.steps[-1], verdict=latest.verdict if latest else None,
+        steps=_steps(session, name, history, at), targets=settings.targets, history=history,
+        evaluations=[(p.at, p.verdict, {"baseline": p.baseline, "candidate": p.candidate})
+                     for p in series],
     )
 
 
-def _steps(history: list[tuple[datetime, int]], evals: list[EvaluationRow]) -> list[StepRecord]:
+def _steps(session: Session, service: str, history: list[tuple[datetime, int]],
+           at: datetime) -> list[StepRecord]:
     out = []
     for i, (started, weight) in enumerate(history):
         ended = history[i + 1][0] if i + 1 < len(history) else None
-        inside = [e for e in evals if e.at >= started and (ended is None or e.at < ended)]
-        counts: dict[str, int] = {}
-        for e in inside:
-            counts[e.verdict] = counts.get(e.verdict, 0) + 1
-        closing = inside[-1] if inside else None
+        until = ended if ended is not None and ended <= at else None
+        where = [EvaluationRow.service == service, EvaluationRow.at >= started,
+                 EvaluationRow.at <= at]
+        if until is not None:
+            where.append(EvaluationRow.at < until)
+        counts = dict(session.exec(select(EvaluationRow.verdict, func.count())
+                                   .where(*where).group_by(EvaluationRow.verdict)).all())
+        closing = session.exec(select(EvaluationRow).where(*where)
+                               .order_by(col(EvaluationRow.at).desc(),
+                                         col(EvaluationRow.id).desc()).limit(1)).first()
         out.append(StepRecord(
-            weight=weight, started=started, ended=ended, verdicts=dict(sorted(counts.items())),
+            weight=weight, started=started, ended=ended,
+            verdicts={k: int(v) for k, v in sorted(counts.items())},
             closing={"verdict": closing.verdict, "figures": closing.figures,
                      "checks": closing.checks, "reasons": closing.reasons} if closing else None,
             closing_id=closing.id if closing else None,
