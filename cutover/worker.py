@@ -44,6 +44,7 @@ class StepName(StrEnum):
     COLLECT = "collect"        # pull every source into the store
     EVALUATE = "evaluate"      # judge the services in play, store the evaluations
     POLICY = "auto-revert"     # revert services whose verdicts kept failing
+    ROUTES = "routes"          # read every route back: drift is recorded, pending settles
     ALERTS = "alerts"          # turn events into deliveries and send them
 
 
@@ -106,11 +107,13 @@ class _Step:
 def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
               collectors: Sequence[Collector], now: datetime, metrics: Any = None,
               alert_policy: Any = None) -> RoundReport:
-    """One round: collect -> evaluate -> auto-revert policy -> dispatch and deliver alerts.
+    """One round: collect -> evaluate -> auto-revert policy -> read the routes back ->
+    dispatch and deliver alerts (so a drift found this round is told this round).
 
     ``alert_policy``: the outbox's RetryPolicy (default: its own, which paces each
     channel to one message a second)."""
-    collect, evaluate, policy, alerts = (_Step(n) for n in StepName)
+    collect, evaluate, policy, routes, alerts = (_Step(n) for n in StepName)
+    weights: dict[str, int] = {}
     reports: list[CollectReport] = []
     evaluations: list[tuple[Evaluation, int]] = []
     reverted: list[Any] = []
@@ -133,13 +136,16 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     if failed:  # the gate recorded them failed; the round says so too
         policy.result = StepResult(StepName.POLICY, False, policy.result.seconds, "; ".join(
             f"{getattr(o, 'service', '?')}: {getattr(o, 'message', '')}" for o in failed))
+    with routes.run():
+        weights = _read_routes(engine=engine, plan=plan, router=router, now=now)
     with alerts.run():
         queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
     report = RoundReport(
-        at=now, steps=(collect.result, evaluate.result, policy.result, alerts.result),
+        at=now, steps=(collect.result, evaluate.result, policy.result, routes.result,
+                       alerts.result),
         collect_reports=tuple(reports), evaluations=tuple(evaluations),
         reverted=tuple(reverted), alerts_queued=queued, alerts_delivered=delivered,
-        weights=_weights(plan, router))
+        weights=weights)
     _observe(metrics, report, leader=True, engine=engine)
     log.info("worker: %s", report.line())
     return report
@@ -175,14 +181,17 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[
     return queued, delivered
 
 
-def _weights(plan: Plan, router: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in plan.services:
-        try:
-            out[s.name] = int(router.read_weight(s.name))
-        except Exception as e:  # shown as missing in the metrics, never as a guess
-            log.warning("worker: cannot read the weight of %s: %s", s.name, e)
-    return out
+def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> dict[str, int]:
+    """Each route's weight as the router reports it.  Through the gate's status, which
+    records drift (a route patched by hand) and its end as events, and settles decisions
+    left pending by a crash; a route that cannot be read is missing here, never guessed."""
+    from rollout.gate import service_status
+
+    rows = service_status(engine=engine, plan=plan, router=router, now=now)
+    for row in rows:
+        if row.router_error:
+            log.warning("worker: cannot read the route of %s: %s", row.service, row.router_error)
+    return {r.service: r.router_weight for r in rows if r.router_weight is not None}
 
 
 def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,

@@ -75,12 +75,33 @@ def test_a_failing_collector_does_not_stop_the_other_steps(engine: Engine, demo_
     assert "HTTP 503" in (collect.error or "")
     # every collector ran and is reported, the real one after the broken ones
     assert [r.source for r in report.collect_reports] == ["exploding", "refusing", "logs"]
-    for later in (StepName.EVALUATE, StepName.POLICY, StepName.ALERTS):
+    for later in (StepName.EVALUATE, StepName.POLICY, StepName.ROUTES, StepName.ALERTS):
         assert report.step(later).ok, report.line()
     assert {e.service for e, _ in report.evaluations} == {"auth"}
     assert report.alerts_queued == 1
     assert "approved auth 0 % -> 10 %" in paths.alerts_log.read_text()
     assert report.weights["auth"] == 10
+
+
+def test_drift_found_in_a_round_is_told_in_that_round(sqlite_engine: Engine, demo_plan) -> None:
+    """Someone moves a route by hand: the round reads it back, records the drift, and the
+    alert goes out in the same round; the stored weight is left as it was (never undone)."""
+    plan, plan_hash, paths = demo_plan
+    router = build_router(plan, sqlite_engine)
+    approve(engine=sqlite_engine, plan=plan, router=router, service="auth",
+            actor="ana@example.org", reason="first step", now=NOW - timedelta(minutes=5))
+    router.set_weight("auth", 40)          # the hand patch, behind the gate's back
+    report = run_round(plan=plan, plan_hash=plan_hash, engine=sqlite_engine, router=router,
+                       collectors=[], now=NOW, alert_policy=NO_PACING)
+    assert report.step(StepName.ROUTES).ok, report.line()
+    assert report.weights["auth"] == 40
+    log_text = paths.alerts_log.read_text()
+    assert "drift" in log_text and "auth" in log_text
+    from rollout.gate import service_status
+
+    row = next(r for r in service_status(engine=sqlite_engine, plan=plan, router=router, now=NOW)
+               if r.service == "auth")
+    assert (row.weight, row.router_weight, row.drift) == (10, 40, True)
 
 
 def test_a_step_that_raises_is_reported_and_the_next_ones_run(sqlite_engine: Engine,
