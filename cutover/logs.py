@@ -11,20 +11,22 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from alerts.redact import scrub
+
 __all__ = ["RedactingFilter", "redact", "setup_logging"]
 
 _SECRETS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"), r"\1***"),
-    # a webhook URL's path is its secret: keep scheme and host, mask the rest
-    (re.compile(r"(https?://[^/\s'\"]+)/[^\s'\"<>]*"), r"\1/***"),
 ]
 
 
 def redact(text: str) -> str:
+    """Tokens masked, and every URL's path (a webhook's path is its secret) as the
+    alerts package masks it."""
     for pattern, repl in _SECRETS:
         text = pattern.sub(repl, text)
-    return text
+    return scrub(text)
 
 
 class RedactingFilter(logging.Filter):

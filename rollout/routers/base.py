@@ -141,3 +141,16 @@ def _status_message(e: Any) -> str:
         return str(body.get("message") or e.reason or "")
     except (ValueError, AttributeError):
         return str(e.reason or "")
+
+
+def get_object(api: Any, *, kind: tuple[str, str, str], namespace: str, name: str,
+               what: str) -> dict[str, Any]:
+    """One custom object (``kind`` = group, version, plural) read as a JSON object."""
+    group, version, plural = kind
+    with kube_errors(name, f"reading the {what}"):
+        obj = api.get_namespaced_custom_object(group, version, namespace, plural, name,
+                                               _request_timeout=REQUEST_TIMEOUT)
+    if not isinstance(obj, dict):
+        raise RouterError(name, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollout.routers.base import REQUEST_TIMEOUT, kube_errors
+from rollout.routers.base import REQUEST_TIMEOUT, get_object, kube_errors
 from slo.errors import RouterError
 from slo.plan import Plan, ServiceDef
 
@@ -119,13 +119,8 @@ class GatewayApiRouter:
                           status=409)
 
     def _get(self, svc: ServiceDef) -> dict[str, Any]:
-        with kube_errors(svc.route, "reading the HTTPRoute"):
-            route = self._api.get_namespaced_custom_object(
-                GROUP, VERSION, self._namespace, PLURAL, svc.route,
-                _request_timeout=REQUEST_TIMEOUT)
-        if not isinstance(route, dict):
-            raise RouterError(svc.route, f"expected a JSON object, got {type(route).__name__}")
-        return route
+        return get_object(self._api, kind=(GROUP, VERSION, PLURAL), namespace=self._namespace,
+                          name=svc.route, what="HTTPRoute")
 
     def _refs(self, svc: ServiceDef, route: dict[str, Any]) -> RuleRefs:
         return find_refs(route, baseline=self._plan.baseline.backend, candidate=svc.backend,
