@@ -96,8 +96,11 @@ def test_leader_notices_a_lost_connection(pg_database: str) -> None:
         assert leader.acquire()
         with eng.connect() as conn:
             conn.execute(text(
+                # only this database's lock holders: other test runs share the server
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"))
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+                "AND database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database())"))
             conn.commit()
         assert standby.acquire()
         assert not leader.acquire()
