@@ -28,6 +28,10 @@ class CollectReport:
 
 
 class Collector(Protocol):
+    """``name`` labels its reports.  A collector that records its own ``source-down`` /
+    ``source-recovered`` events sets ``records_source_events = True``; for the others the
+    worker records them from the reports (one condition per collector)."""
+
     name: str
 
     def collect(self, *, now: datetime, start: datetime | None = None,

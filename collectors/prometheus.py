@@ -270,6 +270,8 @@ class PrometheusCollector:
     """Pulls every variant's series into the store; one :meth:`collect` per pass."""
 
     name = SOURCE_NAME
+    #: it records source-down / source-recovered per query itself (collectors.base)
+    records_source_events = True
 
     def __init__(self, *, plan: Plan, engine: Engine, client: httpx.Client | None = None,
                  initial_lookback: timedelta = timedelta(hours=1),

@@ -120,6 +120,7 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     queued, delivered = 0, None
     with collect.run():
         reports = _collect(collectors, now=now)
+        _source_events(engine=engine, collectors=collectors, reports=reports, now=now)
     bad = [r for r in reports if not r.ok]
     if bad:  # the reports already say what; the step is failed, the round goes on
         collect.result = StepResult(StepName.COLLECT, False, collect.result.seconds,
@@ -167,6 +168,32 @@ def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectR
             out.append(CollectReport(source=name, ok=False,
                                      problems=[f"{e.__class__.__name__}: {e}"]))
     return out
+
+
+def _source_events(*, engine: Engine, collectors: Sequence[Collector],
+                   reports: Sequence[CollectReport], now: datetime) -> None:
+    """``source-down`` when a collector's pass fails and ``source-recovered`` when it
+    succeeds again, for collectors that do not record these themselves.  The open
+    condition is read from the store, so a new leader carries it on."""
+    from store.db import session_scope
+    from store.events import last_event_kind, record_event
+
+    own = {c.name for c in collectors if getattr(c, "records_source_events", False)}
+    for r in reports:
+        if r.source in own:
+            continue
+        down, up = f"source-down:{r.source}", f"source-recovered:{r.source}"
+        with session_scope(engine) as s:
+            is_down = last_event_kind(session=s, dedup_keys=[down, up]) == "source-down"
+            if not r.ok and not is_down:
+                record_event(session=s, at=now, kind="source-down", severity="warning",
+                             dedup_key=down, summary=f"source {r.source} failed: "
+                             + ("; ".join(r.problems) or "no reason given"),
+                             data={"source": r.source, "problems": list(r.problems)})
+            elif r.ok and is_down:
+                record_event(session=s, at=now, kind="source-recovered", dedup_key=up,
+                             summary=f"source {r.source} works again",
+                             data={"source": r.source})
 
 
 def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[int, Any]:

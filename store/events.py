@@ -15,7 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import UtcDateTime
 
-__all__ = ["EventRow", "pending_events", "record_event"]
+__all__ = ["EventRow", "last_event_kind", "pending_events", "record_event"]
 
 
 class EventRow(SQLModel, table=True):
@@ -51,3 +51,12 @@ def pending_events(*, session: Session, limit: int = 500) -> list[EventRow]:
     q = (select(EventRow).where(col(EventRow.dispatched).is_(False))
          .order_by(col(EventRow.id)).limit(limit))
     return list(session.exec(q).all())
+
+
+def last_event_kind(*, session: Session, dedup_keys: list[str]) -> str | None:
+    """The kind of the newest event with one of ``dedup_keys`` (is a condition open?)."""
+    q = (select(EventRow.kind).where(col(EventRow.dedup_key).in_(dedup_keys))
+         .order_by(col(EventRow.id).desc()).limit(1))
+    kind: str | None = session.exec(q).first()
+    return kind
+

@@ -78,8 +78,11 @@ def test_a_failing_collector_does_not_stop_the_other_steps(engine: Engine, demo_
     for later in (StepName.EVALUATE, StepName.POLICY, StepName.ROUTES, StepName.ALERTS):
         assert report.step(later).ok, report.line()
     assert {e.service for e, _ in report.evaluations} == {"auth"}
-    assert report.alerts_queued == 1
-    assert "approved auth 0 % -> 10 %" in paths.alerts_log.read_text()
+    # the approval, and one source-down for each broken collector
+    assert report.alerts_queued == 3
+    told = paths.alerts_log.read_text()
+    assert "approved auth 0 % -> 10 %" in told
+    assert "connection reset by peer" in told and "HTTP 503 from upstream" in told
     assert report.weights["auth"] == 10
 
 
@@ -102,6 +105,39 @@ def test_drift_found_in_a_round_is_told_in_that_round(sqlite_engine: Engine, dem
     row = next(r for r in service_status(engine=sqlite_engine, plan=plan, router=router, now=NOW)
                if r.service == "auth")
     assert (row.weight, row.router_weight, row.drift) == (10, 40, True)
+
+
+def test_a_failing_source_is_told_once_and_its_recovery_too(sqlite_engine: Engine,
+                                                           demo_plan) -> None:
+    plan, plan_hash, paths = demo_plan
+    router = build_router(plan, sqlite_engine)
+
+    class Flaky:
+        name = "flaky"
+        ok = False
+
+        def collect(self, *, now: datetime, start: datetime | None = None,
+                    end: datetime | None = None) -> CollectReport:
+            return CollectReport(source=self.name, ok=self.ok,
+                                 problems=[] if self.ok else ["disk unreadable"])
+
+    flaky = Flaky()
+    for minute in range(3):   # down for three rounds: one source-down
+        run_round(plan=plan, plan_hash=plan_hash, engine=sqlite_engine, router=router,
+                  collectors=[flaky], now=NOW + timedelta(minutes=minute), alert_policy=NO_PACING)
+    flaky.ok = True
+    for minute in range(3, 5):  # back: one source-recovered
+        run_round(plan=plan, plan_hash=plan_hash, engine=sqlite_engine, router=router,
+                  collectors=[flaky], now=NOW + timedelta(minutes=minute), alert_policy=NO_PACING)
+    from sqlmodel import Session, select
+
+    from store.events import EventRow
+
+    with Session(sqlite_engine) as s:
+        kinds = [e.kind for e in s.exec(select(EventRow).order_by(EventRow.id)).all()
+                 if e.kind.startswith("source")]
+    assert kinds == ["source-down", "source-recovered"]
+    assert "disk unreadable" in paths.alerts_log.read_text()
 
 
 def test_a_step_that_raises_is_reported_and_the_next_ones_run(sqlite_engine: Engine,
