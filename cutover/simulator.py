@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from slo.plan import Plan
+from slo.units import parse_clock
 
 __all__ = [
     "CLOCK_ENV",
@@ -87,14 +88,8 @@ class SimClock:
 
     @classmethod
     def from_text(cls, text: str) -> SimClock:
-        try:
-            sim, rest = text.split("@", 1)
-            wall, speed = rest.split("x", 1)
-            return cls(anchor_sim=datetime.fromisoformat(sim).astimezone(UTC),
-                       anchor_wall=float(wall), speed=float(speed))
-        except ValueError:
-            raise ValueError(f"expected {CLOCK_ENV} like "
-                             f"2026-11-26T14:00:00+00:00@1795701600.0x60, got {text!r}") from None
+        anchor, wall, speed = parse_clock(text)
+        return cls(anchor_sim=anchor, anchor_wall=wall, speed=speed)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SimClock | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_duration", "parse_duration", "parse_time"]
+__all__ = ["format_duration", "parse_clock", "parse_duration", "parse_time", "simulated_time"]
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -66,3 +66,25 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC)
+
+
+def parse_clock(text: str) -> tuple[datetime, float, float]:
+    """A simulated clock as the demo hands it to its processes (env ``CUTOVER_CLOCK``):
+    ``<anchor ISO time>@<anchor wall epoch seconds>x<speed>``."""
+    try:
+        sim, rest = text.split("@", 1)
+        wall, speed = rest.split("x", 1)
+        anchor = datetime.fromisoformat(sim)
+        if anchor.tzinfo is None:
+            raise ValueError(sim)
+        return anchor.astimezone(UTC), float(wall), float(speed)
+    except ValueError:
+        raise ValueError("expected CUTOVER_CLOCK like "
+                         f"2026-11-26T14:00:00+00:00@1795701600.0x60, got {text!r}") from None
+
+
+def simulated_time(text: str, *, wall: float) -> datetime:
+    """The simulated time at wall-clock ``wall`` (epoch seconds): anchor + speed x elapsed."""
+    anchor, anchor_wall, speed = parse_clock(text)
+    return anchor + timedelta(seconds=speed * (wall - anchor_wall))
+

@@ -168,3 +168,16 @@ def test_parse_time() -> None:
     assert parse_time("now", now=now) == now
     with pytest.raises(ValueError, match="expected a time"):
         parse_time("yesterday", now=now)
+
+
+def test_simulated_clock() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from slo.units import simulated_time
+
+    text = "2026-11-26T14:00:00+00:00@1000.0x60"
+    assert simulated_time(text, wall=1010.0) == datetime(2026, 11, 26, 14, 10, tzinfo=UTC)
+    with pytest.raises(ValueError, match="CUTOVER_CLOCK"):
+        simulated_time("2026-11-26T14:00:00@1000x60", wall=0)   # no zone: refused
