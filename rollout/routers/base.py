@@ -154,3 +154,73 @@ def get_object(api: Any, *, kind: tuple[str, str, str], namespace: str, name: st
         raise RouterError(name, f"expected a JSON object, got {type(obj).__name__}")
     return obj
 
+
+#: 409s re-read and re-checked before giving up
+MAX_TRIES = 5
+
+
+class KubeObjectRouter:
+    """What the OpenShift Route and Gateway API routers share: read the object, refuse to
+    overwrite a weight someone else set, patch with its resourceVersion, re-read and
+    re-check on 409 (at most :data:`MAX_TRIES` times), and read the weight back.
+
+    A subclass names its ``resource`` (group, version, plural) and says how a weight is
+    read from the object (:meth:`_percent`) and how it is written (:meth:`_patch`)."""
+
+    kind = ""
+    resource: tuple[str, str, str] = ("", "", "")
+    what = "object"
+    content_type: str | None = None   # None: the client's merge patch for a dict body
+
+    def __init__(self, *, plan: Plan, api_client: Any):
+        from kubernetes import client
+
+        self._plan = plan
+        self._namespace = plan.router.namespace or "default"
+        self._api = client.CustomObjectsApi(api_client)
+
+    def read_weight(self, service: str) -> int:
+        svc = self._plan.service(service)
+        return self._percent(svc, self._get(svc))
+
+    def set_weight(self, service: str, weight: int, *, expected: int | None = None) -> int:
+        if not 0 <= weight <= 100:
+            raise RouterError(service, f"weight {weight} is outside 0..100 (percent)")
+        svc = self._plan.service(service)
+        for attempt in range(1, MAX_TRIES + 1):
+            route = self._get(svc)
+            current = self._percent(svc, route)
+            if expected is not None and current not in (expected, weight):
+                raise RouterError(svc.route, f"changed by someone else: it shows {current} %, "
+                                  f"expected {expected} %; not overwriting it", status=409)
+            try:
+                self._send(svc, self._patch(svc, route, weight), weight)
+            except RouterError as e:
+                if e.status != 409:
+                    raise
+                log.info("%s %s changed between read and patch (try %d of %d); re-reading",
+                         self.what, svc.route, attempt, MAX_TRIES)
+                continue
+            # read back: what the router applies is what counts, not what we sent
+            return self._percent(svc, self._get(svc))
+        raise RouterError(svc.route, f"still changing under us after {MAX_TRIES} tries (409)",
+                          status=409)
+
+    def _send(self, svc: Any, body: Any, weight: int) -> None:
+        group, version, plural = self.resource
+        extra: dict[str, Any] = {"_content_type": self.content_type} if self.content_type else {}
+        with kube_errors(svc.route, f"setting {svc.backend} to {weight} %"):
+            self._api.patch_namespaced_custom_object(
+                group, version, self._namespace, plural, svc.route, body,
+                _request_timeout=REQUEST_TIMEOUT, **extra)
+
+    def _get(self, svc: Any) -> dict[str, Any]:
+        return get_object(self._api, kind=self.resource, namespace=self._namespace,
+                          name=svc.route, what=self.what)
+
+    def _percent(self, svc: Any, route: dict[str, Any]) -> int:
+        raise NotImplementedError
+
+    def _patch(self, svc: Any, route: dict[str, Any], weight: int) -> Any:
+        raise NotImplementedError
+

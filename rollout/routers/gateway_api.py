@@ -14,16 +14,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollout.routers.base import REQUEST_TIMEOUT, get_object, kube_errors
+from rollout.routers.base import KubeObjectRouter
 from slo.errors import RouterError
-from slo.plan import Plan, ServiceDef
+from slo.plan import ServiceDef
 
 __all__ = ["GatewayApiRouter", "RuleRefs", "find_refs", "weights_json_patch"]
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
-MAX_TRIES = 5
 DEFAULT_WEIGHT = 1      # Gateway API: a backendRef without a weight has weight 1
 
 
@@ -75,52 +74,19 @@ def weights_json_patch(route: dict[str, Any], at: RuleRefs, *, baseline: str,
     ]
 
 
-class GatewayApiRouter:
+class GatewayApiRouter(KubeObjectRouter):
     kind = "gateway-api"
+    resource = (GROUP, VERSION, PLURAL)
+    what = "HTTPRoute"
+    content_type = "application/json-patch+json"
 
-    def __init__(self, *, plan: Plan, api_client: Any):
-        from kubernetes import client
+    def _percent(self, svc: ServiceDef, route: dict[str, Any]) -> int:
+        return self._refs(svc, route).percent()
 
-        self._plan = plan
-        self._namespace = plan.router.namespace or "default"
-        self._api = client.CustomObjectsApi(api_client)
-
-    def read_weight(self, service: str) -> int:
-        svc = self._plan.service(service)
-        return self._refs(svc, self._get(svc)).percent()
-
-    def set_weight(self, service: str, weight: int, *, expected: int | None = None) -> int:
-        if not 0 <= weight <= 100:
-            raise RouterError(service, f"weight {weight} is outside 0..100 (percent)")
-        svc = self._plan.service(service)
-        for attempt in range(1, MAX_TRIES + 1):
-            route = self._get(svc)
-            at = self._refs(svc, route)
-            current = at.percent()
-            if expected is not None and current not in (expected, weight):
-                raise RouterError(svc.route, f"changed by someone else: it shows {current} %, "
-                                  f"expected {expected} %; not overwriting it", status=409)
-            ops = weights_json_patch(route, at, baseline=self._plan.baseline.backend,
-                                     candidate=svc.backend, weight=weight)
-            try:
-                with kube_errors(svc.route, f"setting {svc.backend} to {weight} %"):
-                    self._api.patch_namespaced_custom_object(
-                        GROUP, VERSION, self._namespace, PLURAL, svc.route, ops,
-                        _content_type="application/json-patch+json",
-                        _request_timeout=REQUEST_TIMEOUT)
-            except RouterError as e:
-                if e.status != 409:
-                    raise
-                log.info("HTTPRoute %s changed between read and patch (try %d of %d)",
-                         svc.route, attempt, MAX_TRIES)
-                continue
-            return self._refs(svc, self._get(svc)).percent()
-        raise RouterError(svc.route, f"still changing under us after {MAX_TRIES} tries (409)",
-                          status=409)
-
-    def _get(self, svc: ServiceDef) -> dict[str, Any]:
-        return get_object(self._api, kind=(GROUP, VERSION, PLURAL), namespace=self._namespace,
-                          name=svc.route, what="HTTPRoute")
+    def _patch(self, svc: ServiceDef, route: dict[str, Any], weight: int) -> Any:
+        return weights_json_patch(route, self._refs(svc, route),
+                                  baseline=self._plan.baseline.backend, candidate=svc.backend,
+                                  weight=weight)
 
     def _refs(self, svc: ServiceDef, route: dict[str, Any]) -> RuleRefs:
         return find_refs(route, baseline=self._plan.baseline.backend, candidate=svc.backend,

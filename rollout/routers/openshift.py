@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollout.routers.base import REQUEST_TIMEOUT, get_object, kube_errors
+from rollout.routers.base import MAX_TRIES, KubeObjectRouter
 from slo.errors import RouterError
 from slo.plan import Plan, ServiceDef
 
@@ -27,7 +27,6 @@ __all__ = ["MAX_ALTERNATES", "MAX_TRIES", "OpenShiftRouteRouter", "candidate_per
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "route.openshift.io", "v1", "routes"
-MAX_TRIES = 5            # 409s re-read and re-checked before giving up
 MAX_ALTERNATES = 3       # OpenShift's limit on spec.alternateBackends
 MAX_ROUTE_WEIGHT = 256
 DEFAULT_WEIGHT = 100     # a backend without a weight gets 100 (route API default)
@@ -80,52 +79,18 @@ def weights_patch(route: dict[str, Any], *, baseline: str, candidate: str,
     }
 
 
-class OpenShiftRouteRouter:
+class OpenShiftRouteRouter(KubeObjectRouter):
     kind = "openshift-route"
+    resource = (GROUP, VERSION, PLURAL)
+    what = "route"
 
     def __init__(self, *, plan: Plan, api_client: Any):
-        from kubernetes import client
-
-        self._plan = plan
-        self._namespace = plan.router.namespace or "default"
-        self._api = client.CustomObjectsApi(api_client)
+        super().__init__(plan=plan, api_client=api_client)
         self._warned: set[str] = set()
 
-    def read_weight(self, service: str) -> int:
-        svc = self._plan.service(service)
-        return self._percent(svc, self._get(svc))
-
-    def set_weight(self, service: str, weight: int, *, expected: int | None = None) -> int:
-        if not 0 <= weight <= 100:
-            raise RouterError(service, f"weight {weight} is outside 0..100 (percent)")
-        svc = self._plan.service(service)
-        for attempt in range(1, MAX_TRIES + 1):
-            route = self._get(svc)
-            current = self._percent(svc, route)
-            if expected is not None and current not in (expected, weight):
-                raise RouterError(svc.route, f"changed by someone else: it shows {current} %, "
-                                  f"expected {expected} %; not overwriting it", status=409)
-            body = weights_patch(route, baseline=self._plan.baseline.backend,
-                                 candidate=svc.backend, weight=weight)
-            try:
-                with kube_errors(svc.route, f"setting {svc.backend} to {weight} %"):
-                    self._api.patch_namespaced_custom_object(
-                        GROUP, VERSION, self._namespace, PLURAL, svc.route, body,
-                        _request_timeout=REQUEST_TIMEOUT)
-            except RouterError as e:
-                if e.status != 409:
-                    raise
-                log.info("route %s changed between read and patch (try %d of %d); re-reading",
-                         svc.route, attempt, MAX_TRIES)
-                continue
-            # read back: what the router applies is what counts, not what we sent
-            return self._percent(svc, self._get(svc))
-        raise RouterError(svc.route, f"still changing under us after {MAX_TRIES} tries (409)",
-                          status=409)
-
-    def _get(self, svc: ServiceDef) -> dict[str, Any]:
-        return get_object(self._api, kind=(GROUP, VERSION, PLURAL), namespace=self._namespace,
-                          name=svc.route, what="route")
+    def _patch(self, svc: ServiceDef, route: dict[str, Any], weight: int) -> Any:
+        return weights_patch(route, baseline=self._plan.baseline.backend,
+                             candidate=svc.backend, weight=weight)
 
     def _percent(self, svc: ServiceDef, route: dict[str, Any]) -> int:
         pct = candidate_percent(route, baseline=self._plan.baseline.backend,
