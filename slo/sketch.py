@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RELATIVE_ACCURACY", "BucketHistogram", "LogSketch"]
+__all__ = ["BUCKET_PARAMS", "RELATIVE_ACCURACY", "BucketHistogram", "LogSketch"]
 
 RELATIVE_ACCURACY = 0.01
 _GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
@@ -27,6 +27,8 @@ _LOG_GAMMA = math.log(_GAMMA)
 #: values at or below this (ms) share bucket ``_ZERO`` (a 1 µs latency is "zero")
 _MIN_VALUE = 1e-3
 _ZERO = -(10**6)
+#: what a compiled bucket_index needs: log(gamma), the "zero" threshold and bucket
+BUCKET_PARAMS = (_LOG_GAMMA, _MIN_VALUE, _ZERO)
 
 
 def bucket_index(ms: float) -> int:
@@ -112,7 +114,15 @@ class LogSketch:
         """Compact, stable encoding: sum as float64, then (index int32, count uint32) pairs."""
         items = sorted(self.counts.items())
         head = struct.pack("<dI", self.total_ms, len(items))
-        return head + b"".join(struct.pack("<iI", max(i, -(2**31)), c) for i, c in items)
+        if not items:
+            return head
+        pairs = np.array(items, dtype=np.int64)
+        if pairs[:, 1].min() < 0 or pairs[:, 1].max() >= 2**32:
+            raise ValueError("a bucket count outside uint32")
+        out = np.empty(len(items), dtype=[("i", "<i4"), ("c", "<u4")])
+        out["i"] = np.maximum(pairs[:, 0], -(2**31))
+        out["c"] = pairs[:, 1]
+        return head + out.tobytes()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LogSketch:

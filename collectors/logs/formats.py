@@ -2,11 +2,15 @@
 
 Every format turns a block of bytes (whole lines, the last one without its newline) into
 :class:`Columns`: per good line its timestamp key, path, upstream, route, status, bytes
-and latency, plus the lines it could not read with a reason.  Work is done per block,
-not per line, so that the per-line cost stays inside C: one ``re.findall`` over the
-block for the regex formats (a bad line falls into a catch-all alternative, so lines
-stay aligned), one ``orjson.loads`` per line through ``map`` for JSON, numpy for the
-numbers.  Only a block that holds a bad line takes the slower line-by-line path.
+and latency, plus the lines it could not read with a reason.
+
+Two readers stand behind each format.  The *strict* one is plain Python: one
+``re.findall`` over the block for the regex formats (a bad line falls into a catch-all
+alternative, so lines stay aligned), ``orjson.loads`` for JSON; it reads every line or
+says why it is bad.  The *compiled* one (``_scan.c``, for nginx templates and JSON) reads
+the lines it is sure of in one pass and in C, and hands every other line to the strict
+reader; a line it accepts is read exactly as the strict reader reads it
+(tests/collectors/test_logs_fastpath.py holds the two to the same rollups).
 
 Timestamps are not parsed per line: each format captures the timestamp *up to the
 minute* plus its zone, and :func:`minute_of` turns that key into epoch minutes once per
@@ -16,10 +20,9 @@ JSON gateway write the end of the request, HAProxy and Envoy its start (ARCHITEC
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from operator import itemgetter, methodcaller
 from typing import Any, Protocol
@@ -27,11 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
 
 __all__ = [
+    "COMPILED",
     "ENVOY",
-    "FALLBACK_PIECE",
     "FORMATS",
     "HAPROXY",
     "INGRESS_NGINX",
@@ -40,14 +44,15 @@ __all__ = [
     "Encoded",
     "JsonFormat",
     "LogFormat",
-    "NotThisPath",
     "RegexFormat",
     "classify",
     "count_lines",
     "compile_nginx_template",
     "format_for",
-    "halving",
 ]
+
+#: whether the compiled scanner is there (else every line takes the strict parsers)
+COMPILED = _scan is not None
 
 #: a line longer than this is rejected unread ("too-long"): real access-log lines are
 #: far shorter, and this bounds what one line can cost
@@ -75,7 +80,8 @@ class Encoded(Sequence[Any]):
 @dataclass
 class Columns:
     """Parsed lines of one block, column-wise.  ``index`` is each good line's position
-    in the block (0-based); ``bad`` lists (position, reason, raw line)."""
+    in the block (0-based); ``bad`` lists (position, reason, raw line); ``scanned``
+    counts the lines the compiled scanner read (the rest took the strict parser)."""
 
     ts: Sequence[Any]
     path: Sequence[Any]
@@ -86,6 +92,7 @@ class Columns:
     latency_ms: np.ndarray
     index: np.ndarray
     bad: list[tuple[int, str, bytes]] = field(default_factory=list)
+    scanned: int = 0
 
     @classmethod
     def empty(cls) -> Columns:
@@ -103,8 +110,15 @@ class LogFormat(Protocol):
     #: how the timestamp key reads: "clf" (10/Oct/2000:13:55), "iso", "epoch"
     time_kind: str
 
-    def parse(self, block: bytes) -> Columns:
-        """Parse a block of complete lines (without the final newline)."""
+    def parse(self, block: bytes, *, path_cuts: tuple[bytes, ...] | None = None) -> Columns:
+        """Parse a block of complete lines (without the final newline).  With
+        ``path_cuts`` (:attr:`Mapper.path_cuts`), a path may come back as a shorter key
+        that maps to the same service: cut after its first segment that no path prefix
+        of the plan goes on from."""
+        ...
+
+    def strict(self) -> LogFormat:
+        """The same format read by the strict parser alone."""
         ...
 
     def upstream_name(self, raw: str) -> str:
@@ -199,15 +213,22 @@ def _json_minute(value: Any) -> int:
     return _iso_minute(str(value))
 
 
+#: the shape of JSON times keyed by their minute: date, hour and minute kept, seconds
+#: (0 to 59) and a fraction of up to 6 digits dropped, the zone kept
+_ISO_SHAPE = re.compile(
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d)(?::[0-5]\d(?:\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)?", re.ASCII)
+
+
 def json_time_key(value: Any) -> Any:
     """A cache key for a JSON time value that ignores seconds and their fractions, so
-    one key covers one minute: the text up to the minute plus what may be a zone."""
-    if type(value) is str and len(value) > 16:
-        if value[-1] in "Zz":
-            return value[:16] + "Z"
-        if value[-6] in "+-" and value[-3] == ":":
-            return value[:16] + value[-6:]
-        return value[:16]
+    one key covers one minute: the text up to the minute plus its zone.  Only a time of
+    the usual shape (_ISO_SHAPE) is cut so; any other value is its own key, so that a
+    malformed time stays malformed (a cut could make it read as a time)."""
+    if type(value) is str:
+        m = _ISO_SHAPE.fullmatch(value)
+        if m:
+            zone = m.group(2)
+            return m.group(1) + ("Z" if zone in ("Z", "z") else zone or "")
     return value
 
 
@@ -221,6 +242,8 @@ class _Spec:
     latency_scale: float         # to milliseconds
     upstream: Callable[[str], str] = staticmethod(lambda s: s)  # type: ignore[assignment]
     route: Callable[[str], str | None] = staticmethod(lambda s: None)  # type: ignore[assignment]
+    #: the same format as ops of the compiled scanner (empty: the regex alone)
+    ops: tuple[tuple[int, int, bytes], ...] = ()
 
 
 class RegexFormat:
@@ -250,7 +273,17 @@ class RegexFormat:
     def route_name(self, raw: str) -> str | None:
         return self._spec.route(raw)
 
-    def parse(self, block: bytes) -> Columns:
+    def strict(self) -> RegexFormat:
+        return RegexFormat(replace(self._spec, ops=()))
+
+    def parse(self, block: bytes, *, path_cuts: tuple[bytes, ...] | None = None) -> Columns:
+        if self._spec.ops and _scan is not None:
+            raw = _scan.scan_template(block, self._spec.ops, path_cuts)
+            return _compiled(raw, block, self._strict_parse, text=False,
+                             latency_scale=self._spec.latency_scale)
+        return self._strict_parse(block)
+
+    def _strict_parse(self, block: bytes) -> Columns:
         rows = self._block.findall(block + b"\n")
         if not rows:
             return Columns.empty()
@@ -324,6 +357,13 @@ _NGINX_VARS: dict[str, tuple[str, str]] = {
 }
 _VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
+# The compiled scanner's ops (the enum in _scan.c): each chosen variable reads what its
+# regex above reads, taking the regex's first choice at every step.
+_OP_LIT, _OP_SKIP = 0, 1
+_OPS = {"time_local": 2, "time_iso8601": 3, "msec": 4, "request": 5, "request_uri": 6,
+        "uri": 6, "status": 7, "body_bytes_sent": 8, "bytes_sent": 8, "request_time": 9,
+        "upstream_response_time": 9, "proxy_upstream_name": 10, "upstream_addr": 11}
+
 #: nginx's ``combined`` plus the request time and the upstream (what we ask users for)
 NGINX_TEMPLATE = ('$remote_addr - $remote_user [$time_local] "$request" $status '
                   '$body_bytes_sent "$http_referer" "$http_user_agent" $request_time '
@@ -348,24 +388,32 @@ def compile_nginx_template(template: str, *, name: str | None = None) -> RegexFo
     vars_in = [m.group(1) or m.group(2) for m in _VAR.finditer(text)]
     chosen = _choose_vars(vars_in)
     parts: list[str] = []
+    ops: list[tuple[int, int, bytes]] = []
     pos = 0
     time_kind = "clf"
     for m in _VAR.finditer(text):
         parts.append(re.escape(text[pos:m.start()]))
+        ops.append((_OP_LIT, -1, text[pos:m.start()].encode()))
         var = m.group(1) or m.group(2)
         nxt = text[m.end():m.end() + 1]
         if var in chosen:
             parts.append(_NGINX_VARS[var][1])
+            ops.append((_OPS[var], ord(nxt) if nxt else -1, b""))
             if var == "time_iso8601":
                 time_kind = "iso"
             elif var == "msec":
                 time_kind = "epoch"
         else:
             parts.append(f"[^{re.escape(nxt)}]*" if nxt else ".*")
+            ops.append((_OP_SKIP, ord(nxt) if nxt else -1, b""))
         pos = m.end()
     parts.append(re.escape(text[pos:]))
+    ops.append((_OP_LIT, -1, text[pos:].encode()))
+    # a class "[^c]" of a character beyond ASCII is several bytes: the regex alone
+    compiled = all(stop < 128 for _, stop, _ in ops)
     spec = _Spec(name=name or "nginx-template", pattern="".join(parts), time_kind=time_kind,
-                 latency_scale=1000.0, upstream=_last_upstream)
+                 latency_scale=1000.0, upstream=_last_upstream,
+                 ops=tuple(op for op in ops if op != (_OP_LIT, -1, b"")) if compiled else ())
     return RegexFormat(spec)
 
 
@@ -443,36 +491,43 @@ _ENVOY = (
     r'"[^"]*" "[^"]*" "[^"]*" "[^"]*" "(?P<upstream>[^"]*)"[^\n]*?'
 )
 
-# -- fast paths and their fallback ----------------------------------------------------
+# -- the compiled scanner and the strict parser together ----------------------------
 
-#: a block that a fast path refuses is halved until its pieces pass or are this small,
-#: so one bad line costs a few halvings and one small strict parse, not a whole block's
-FALLBACK_PIECE = 64 << 10
+def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Columns], *,
+              text: bool, latency_scale: float) -> Columns:
+    """Columns from what ``_scan`` returned for ``block``; the lines it left go through
+    ``strict``, all of them as one block, and take their places in line order."""
+    (_, index, status, size, latency, deferred, ts_codes, ts_values, path_codes,
+     path_values, up_codes, up_values, route_codes, route_values, routes) = raw
+    index = np.frombuffer(index, dtype=np.int64)
 
+    def enc(values: list[Any], codes: bytes) -> Encoded:
+        return Encoded(values, np.frombuffer(codes, dtype=np.int32))
 
-class NotThisPath(ValueError):
-    """A fast path refuses the block for what the whole block is (not for one line in
-    it): halving would not help."""
-
-
-def halving(block: bytes, *, fast: Callable[[bytes], Columns],
-            slow: Callable[[bytes], Columns]) -> Columns:
-    """``fast(block)``; where it refuses (ValueError, TypeError, KeyError, IndexError:
-    pyarrow's ArrowInvalid is a ValueError), each half of the block on its own, down to
-    FALLBACK_PIECE, then ``slow``: the strict parser that finds and classifies bad lines.
-    The pieces' columns are put back together in line order."""
-    try:
-        return fast(block)
-    except NotThisPath:
-        return slow(block)
-    except (ValueError, TypeError, KeyError, IndexError):
-        pass
-    mid = block.find(b"\n", len(block) // 2)
-    if len(block) <= FALLBACK_PIECE or mid < 0:
-        return slow(block)
-    head = block[:mid]
-    return _concat(halving(head, fast=fast, slow=slow),
-                   halving(block[mid + 1:], fast=fast, slow=slow), count_lines(head))
+    if text:
+        # a JSON time that is a number comes as "\x01<epoch second of its minute>"
+        ts_values = [int(v[1:]) if v[:1] == "\x01" else v for v in ts_values]
+    fast = Columns(
+        ts=enc(ts_values, ts_codes), path=enc(path_values, path_codes),
+        upstream=enc(up_values, up_codes),
+        route=enc(route_values, route_codes) if routes else None,
+        status=np.frombuffer(status, dtype=np.float64),
+        size=np.frombuffer(size, dtype=np.float64),
+        latency_ms=np.frombuffer(latency, dtype=np.float64) * latency_scale,
+        index=index, scanned=len(index))
+    if not deferred:
+        return fast
+    left = np.frombuffer(deferred, dtype=np.int64).reshape(-1, 3)
+    other = strict(b"\n".join([block[a:b] for a, b in left[:, 1:].tolist()]))
+    lines = left[:, 0]
+    other.index = lines[other.index]
+    other.bad = [(int(lines[i]), reason, line) for i, reason, line in other.bad]
+    if not len(index):
+        other.scanned = 0
+        return other
+    merged = _merged(fast, other)
+    merged.scanned = len(index)
+    return merged
 
 
 def _concat(a: Columns, b: Columns, lines_a: int) -> Columns:
@@ -503,253 +558,6 @@ def _as_encoded(col: Sequence[Any]) -> Encoded:
     return Encoded(list(col), np.arange(len(col), dtype=np.int64))
 
 
-def _bare(pattern: str) -> str:
-    """A regex piece without its named groups (RE2 needs none to say yes or no)."""
-    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
-
-
-# What the strict regex of NGINX_TEMPLATE demands of each quote-delimited field, for
-# RE2 (pyarrow): the part before the request, the status and bytes, the request time,
-# the upstream.  Fields hold no newline (the reader splits lines there).
-_NGINX_HEAD = rf"^[^ ]* - [^ ]* \[{_bare(_CLF)}\] $"
-_NGINX_STATUS_SIZE = r"^ \d{3} \d+ $"
-_NGINX_LATENCY = rf"^ {_NUM} $"
-_NGINX_UPSTREAM = r'^[^ "]*(?:, [^ "]*)*$'
-_SPACE, _DOT, _COMMA = 32, 46, 44
-
-
-@dataclass(frozen=True)
-class _Spans:
-    """A pyarrow binary array as numpy: its bytes, each value's [start, end), and
-    which values are not null."""
-
-    data: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    valid: np.ndarray
-
-    @classmethod
-    def of(cls, array: Any) -> _Spans:
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1,
-                                offset=array.offset * 4).astype(np.int64)
-        data = array.buffers()[2]
-        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-        valid = _valid(array) if array.null_count else np.ones(len(array), dtype=bool)
-        return cls(raw, offsets[:-1], offsets[1:], valid)
-
-    @property
-    def length(self) -> np.ndarray:
-        return self.end - self.start
-
-    def at(self, pos: np.ndarray) -> np.ndarray:
-        """The byte at each position (0 past the data: callers check lengths too)."""
-        if not len(self.data):
-            return np.zeros(len(pos), dtype=np.uint8)
-        inside = (pos >= 0) & (pos < len(self.data))
-        return np.where(inside, self.data[np.clip(pos, 0, len(self.data) - 1)], 0)
-
-    def per_value(self, flags: np.ndarray) -> np.ndarray:
-        """How many of each value's bytes are flagged (``flags`` over :meth:`joined`)."""
-        total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
-        first = self.start[0] if len(self.start) else 0
-        return total[self.end - first] - total[self.start - first]
-
-    def value_of(self, pos: np.ndarray) -> np.ndarray:
-        """Which value each byte position belongs to."""
-        return np.searchsorted(self.start, pos, side="right") - 1
-
-    @property
-    def joined(self) -> np.ndarray:
-        """Every value's bytes, back to back."""
-        return self.data[self.start[0]:self.end[-1]] if len(self.start) else self.data[:0]
-
-    def are(self, value: bytes) -> np.ndarray:
-        ok = self.valid & (self.length == len(value))
-        for i, b in enumerate(value):
-            ok &= self.at(self.start + i) == b
-        return ok
-
-
-def _digits(b: np.ndarray) -> np.ndarray:
-    return (b - 48).astype(np.uint8) < 10     # unsigned: below "0" wraps round
-
-
-def _status_size_rows(f: _Spans) -> np.ndarray:
-    """Which values are _NGINX_STATUS_SIZE: " ddd d+ "."""
-    body = f.joined
-    space = body == _SPACE
-    fixed = (f.valid & (f.length >= 7) & (f.at(f.start) == _SPACE)
-             & (f.at(f.start + 4) == _SPACE) & (f.at(f.end - 1) == _SPACE))
-    other = ~(space | _digits(body))
-    # those three spaces and no other, and nothing but digits besides: counted over
-    # the whole column first, value by value only when that fails
-    if fixed.all() and not other.any() and int(space.sum()) == 3 * len(fixed):
-        return fixed
-    return fixed & (f.per_value(space) == 3) & (f.per_value(other) == 0)
-
-
-def _latency_rows(f: _Spans) -> np.ndarray:
-    """Which values are _NGINX_LATENCY: " d+ " or " d+.d+ "."""
-    body = f.joined
-    space, dot = body == _SPACE, body == _DOT
-    fixed = (f.valid & (f.length >= 3) & (f.at(f.start) == _SPACE)
-             & (f.at(f.end - 1) == _SPACE))
-    other = ~(space | dot | _digits(body))
-    dots = np.flatnonzero(dot) + (f.start[0] if len(f.start) else 0)
-    # a digit either side of the dot, one dot a value at most
-    lonely = ~(_digits(f.at(dots - 1)) & _digits(f.at(dots + 1)))
-    row = f.value_of(dots)
-    if (fixed.all() and not other.any() and int(space.sum()) == 2 * len(fixed)
-            and not lonely.any() and (np.diff(row) > 0).all()):
-        return fixed
-    ok = fixed & (f.per_value(space) == 2) & (f.per_value(dot) <= 1) & \
-        (f.per_value(other) == 0)
-    ok[row[lonely]] = False
-    return ok
-
-
-def _upstream_rows(f: _Spans) -> np.ndarray:
-    """Which values are _NGINX_UPSTREAM (no quote can be in one): each space follows a
-    comma of the same value."""
-    ok = f.valid.copy()
-    spaces = np.flatnonzero(f.joined == _SPACE) + (f.start[0] if len(f.start) else 0)
-    if len(spaces):
-        row = f.value_of(spaces)
-        stray = (spaces == f.start[row]) | (f.at(spaces - 1) != _COMMA)
-        ok[row[stray]] = False
-    return ok
-
-
-def _bools(array: Any) -> np.ndarray:
-    """A pyarrow boolean array as numpy (null: False)."""
-    bits = np.unpackbits(np.frombuffer(array.buffers()[1], dtype=np.uint8),
-                         bitorder="little")[array.offset:array.offset + len(array)]
-    out = bits.astype(bool)
-    return out & _valid(array) if array.null_count else out
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _request_path(request: bytes) -> bytes:
-    # the regex's (?:[^" ]* )?(?P<path>[^" ]*)(?: [^"]*)? on a field without quotes
-    words = request.split(b" ", 2)
-    return words[1] if len(words) > 1 else words[0]
-
-
-def count_lines(block: bytes) -> int:
-    """Lines in a block without its final newline (numpy counts twice as fast as
-    ``bytes.count``)."""
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10)) + 1
-
-
-class NginxFormat(RegexFormat):
-    """The ``nginx`` format (NGINX_TEMPLATE), with a faster path for clean blocks.
-
-    nginx writes a ``"`` inside a variable as ``\\x22``, so each line it writes has
-    exactly eight quotes, and pyarrow's CSV reader with ``"`` as the delimiter cuts
-    every line into the same nine fields, in C++.  Each field is checked against what
-    the strict regex demands of it; a block that fails any check goes through the
-    regex, which finds and classifies its bad lines (tests/collectors/
-    test_logs_fastpath.py holds both to the same rollups)."""
-
-    def parse(self, block: bytes) -> Columns:
-        if _arrow is None:  # pragma: no cover - pyarrow is a dependency
-            return super().parse(block)
-        return halving(block, fast=self._arrow_split, slow=super().parse)
-
-    def _arrow_split(self, block: bytes) -> Columns:
-        """The same eight-quote split by pyarrow's CSV reader (C++, ``"`` as the
-        delimiter, no quoting): nine fields a line or an error, rows counted against
-        lines.  Every field is then checked against what the strict regex demands of it
-        (numpy on the column buffers, RE2 for the head), so a line this path accepts is
-        read exactly as the regex reads it.
-
-        Lines that do not fit (a count of quotes other than eight, a field the regex
-        would refuse) are read again, alone, by the strict regex, which classifies
-        them; a block with many of them (or a carriage return, which ends a row for
-        the reader) is refused as a whole and :func:`halving` takes it.
-
-        One thread: blocks are a few MiB, and on a busy machine the reader's thread pool
-        costs more CPU than it saves (19 ms against 11 ms a 4 MiB block under load,
-        the same when idle: measured)."""
-        assert _arrow is not None
-        pa, _, pc = _arrow
-        import pyarrow.csv as pcsv
-
-        if b"\r" in block and (block.count(b"\r") - block.count(b"\r\n")
-                               != block.endswith(b"\r")):
-            # the reader ends a row at a lone CR too: rows would not be lines
-            raise ValueError("a carriage return inside a line")
-        n = count_lines(block)
-        names = [f"f{i}" for i in range(9)]
-        skipped: list[int] = []
-
-        def skip(row: Any) -> str:
-            skipped.append(row.number - 1)       # 1-based, counting every row read
-            return "skip"
-
-        # the reader hands an odd row over as text: one not UTF-8 would fail there (and
-        # say so on stderr), so a block with such bytes has its odd rows refused
-        # instead (nginx writes bytes above 126 as \xXX: such a block is odd anyway)
-
-        table = pcsv.read_csv(
-            pa.BufferReader(block),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
-                                          block_size=len(block) + 1),
-            parse_options=pcsv.ParseOptions(delimiter='"', quote_char=False,
-                                            escape_char=False, newlines_in_values=False,
-                                            ignore_empty_lines=False,
-                                            invalid_row_handler=skip if block.isascii()
-                                            else None),
-            convert_options=pcsv.ConvertOptions(column_types={k: pa.binary() for k in names}),
-        )
-        line_of_row = (np.delete(np.arange(n), skipped) if skipped
-                       else np.arange(n, dtype=np.int64))
-        if table.num_rows != len(line_of_row):
-            raise ValueError("rows and lines differ")
-        f = [table.column(k).combine_chunks() for k in names]
-        # the eight quotes are the template's own (a field holding one would make nine:
-        # that row was skipped), so each field is the template's piece between two of
-        # them: check each whole, by numpy on the column buffers, the head by RE2
-        ok = (_status_size_rows(_Spans.of(f[2])) & _latency_rows(_Spans.of(f[6]))
-              & _upstream_rows(_Spans.of(f[7])) & _Spans.of(f[4]).are(b" ")
-              & _Spans.of(f[8]).are(b"") & _bools(pc.match_substring_regex(f[0], _NGINX_HEAD)))
-        odd = np.sort(np.concatenate([np.asarray(skipped, dtype=np.int64),
-                                      line_of_row[~ok]]))
-        if len(odd) > n // 8:
-            raise ValueError("more odd lines than the fast path is worth")
-        if not ok.all():
-            keep = np.flatnonzero(ok)
-            rows = pa.Array.from_buffers(pa.int64(), len(keep), [None, pa.py_buffer(keep)])
-            f = [col.take(rows) for col in f]
-            line_of_row = line_of_row[keep]
-        status = _arrow_numbers(pc.binary_slice(f[2], 1, 4))
-        size = _arrow_numbers(pc.binary_slice(f[2], 5, -1))
-        latency = _arrow_numbers(pc.binary_slice(f[6], 1, -1))
-        # "$request" is "METHOD TARGET PROTOCOL": the regex's path is the second word
-        # when there is a space, else the whole; worked out once per distinct request
-        requests = f[1].dictionary_encode()
-        paths = list(map(_request_path, requests.dictionary.to_pylist()))
-        fast = Columns(ts=_encoded(pc.binary_slice(f[0], -28, -2)),
-                       path=Encoded(paths, _numpy(requests.indices, np.int32)),
-                       upstream=_encoded(f[7]), route=None, status=status, size=size,
-                       latency_ms=latency * 1000.0, index=line_of_row.astype(np.int64))
-        if not len(odd):
-            return fast
-        # the odd lines, and only they, go through the strict regex
-        strict = RegexFormat.parse(self, b"\n".join(_lines_at(block, odd)))
-        strict.index = odd[strict.index]
-        strict.bad = [(int(odd[i]), reason, line) for i, reason, line in strict.bad]
-        return _merged(fast, strict)
-
-
-def _lines_at(block: bytes, which: np.ndarray) -> list[bytes]:
-    """The lines of ``block`` at the (ascending) positions ``which``."""
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-    starts = np.concatenate([[0], ends + 1])
-    ends = np.concatenate([ends, [len(block)]])
-    return [block[starts[i]:ends[i]] for i in which.tolist()]
-
-
 def _merged(a: Columns, b: Columns) -> Columns:
     """The lines of two parses of one block, in line order."""
     both = _concat(a, b, 0)
@@ -766,7 +574,14 @@ def _merged(a: Columns, b: Columns) -> Columns:
                    bad=sorted(both.bad, key=lambda x: x[0]))
 
 
-NGINX = NginxFormat(compile_nginx_template(NGINX_TEMPLATE, name="nginx")._spec)
+def count_lines(block: bytes) -> int:
+    """Lines in a block without its final newline."""
+    if _scan is not None:
+        return int(_scan.count_lines(block))
+    return block.count(b"\n") + 1
+
+
+NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
 INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
 HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
                             latency_scale=1.0, upstream=_haproxy_service,
@@ -789,7 +604,7 @@ class JsonFormat:
     name = "json"
     time_kind = "json"
 
-    def __init__(self, fields: dict[str, str] | None = None):
+    def __init__(self, fields: dict[str, str] | None = None, *, compiled: bool = True):
         unknown = set(fields or {}) - _JSON_KEYS
         if unknown:
             raise ConfigError(f"unknown JSON log field key(s) {', '.join(sorted(unknown))}; "
@@ -800,6 +615,15 @@ class JsonFormat:
             self.fields["latency_ms"] = self.fields.pop("latency_s")
             self.scale = 1000.0
         self.fields.pop("latency_s", None)
+        self._compiled = compiled and _scan is not None
+        self._names = tuple(self.fields[k].encode() for k in
+                            ("time", "path", "status", "bytes", "latency_ms", "upstream",
+                             "route"))
+
+    def strict(self) -> JsonFormat:
+        out = JsonFormat(compiled=False)
+        out.fields, out.scale = dict(self.fields), self.scale
+        return out
 
     def upstream_name(self, raw: str) -> str:
         return raw
@@ -807,10 +631,12 @@ class JsonFormat:
     def route_name(self, raw: str) -> str | None:
         return raw or None
 
-    def parse(self, block: bytes) -> Columns:
-        if _arrow is None:  # pragma: no cover - pyarrow is a dependency
+    def parse(self, block: bytes, *, path_cuts: tuple[bytes, ...] | None = None) -> Columns:
+        if not self._compiled:
             return self._orjson_parse(block)
-        return halving(block, fast=self._arrow_parse, slow=self._orjson_parse)
+        assert _scan is not None
+        raw = _scan.scan_json(block, self._names, path_cuts, self.scale)
+        return _compiled(raw, block, self._orjson_parse, text=True, latency_scale=1.0)
 
     def _orjson_parse(self, block: bytes) -> Columns:
         lines = block.split(b"\n")
@@ -841,57 +667,6 @@ class JsonFormat:
         if set(map(type, paths)) != {str}:
             raise ValueError("a path that is not text")
         return Columns(ts, paths, upstream, route, status, size, latency, index, bad)
-
-    def _arrow_parse(self, block: bytes) -> Columns:
-        """The whole block through pyarrow's JSON reader (C++), for blocks where every
-        line is one object with the fields in their types and times in UTC; any other
-        block raises and takes the orjson path.
-
-        Alignment of rows and lines is proven, not hoped for: every line starts with
-        ``{`` (so none is empty), and as many rows as lines came out (so no line held
-        two objects)."""
-        assert _arrow is not None
-        pa, pj, pc = _arrow
-        raw = np.frombuffer(block, dtype=np.uint8)
-        newline = raw == 10
-        n = int(np.count_nonzero(newline)) + 1
-        # every newline followed by "{" (numpy: three times faster than bytes.count)
-        if not block.startswith(b"{") or \
-                np.count_nonzero(newline[:-1] & (raw[1:] == 123)) != n - 1:
-            raise ValueError("a line that does not start an object")
-        f = self.fields
-        text, num = pa.string(), pa.float64()
-        names = {"time": text, "path": text, "status": num, "bytes": num, "latency_ms": num,
-                 "upstream": text, "route": text}
-        schema = pa.schema([(f[k], t) for k, t in names.items()])
-        table = pj.read_json(
-            pa.BufferReader(block),
-            read_options=pj.ReadOptions(use_threads=False, block_size=len(block) + 1),
-            parse_options=pj.ParseOptions(explicit_schema=schema,
-                                          unexpected_field_behavior="ignore"),
-        )
-        if table.num_rows != n:
-            raise ValueError("rows and lines differ")
-        col = {k: table.column(f[k]).combine_chunks() for k in names}
-        if any(col[k].null_count for k in ("time", "path", "status", "latency_ms")):
-            raise ValueError("a required field is missing")
-        if col["route"].null_count != n:
-            raise NotThisPath("routes: the orjson path handles them")
-        zones = pc.utf8_slice_codeunits(col["time"], -1, 1 << 30).unique().to_pylist()
-        if not set(zones) <= {"Z", "z"}:
-            raise NotThisPath("times not in UTC: the orjson path reads their zones")
-        status = _numpy(col["status"], np.float64)
-        latency = _numpy(col["latency_ms"], np.float64) * self.scale
-        size = _numpy(col["bytes"], np.float64, fill=0.0)
-        if not (np.isfinite(status).all() and np.isfinite(latency).all()
-                and np.isfinite(size).all()):
-            raise ValueError("a number that is not finite")
-        return Columns(
-            ts=_encoded(pc.utf8_slice_codeunits(col["time"], 0, 16)),
-            path=_encoded(col["path"]),
-            upstream=_encoded(col["upstream"], null=""),
-            route=None, status=status, size=size, latency_ms=latency,
-            index=np.arange(n, dtype=np.int64))
 
     def _line_by_line(self, lines: list[bytes]) -> Columns:
         docs: list[Any] = []
@@ -928,77 +703,9 @@ class JsonFormat:
         return "", doc
 
 
-# Arrays leave pyarrow through their buffers, and no Python value goes in as a pyarrow
-# scalar: ``to_numpy``, ``pa.scalar`` and ``fill_null(x, 0)`` import pandas, a quarter
-# of a second of CPU (measured) that ingestion does not need.
-
-def _encoded(array: Any, *, null: Any = None) -> Encoded:
-    """Dictionary encoding; a null (allowed only when ``null`` says what it reads as)
-    gets a value of its own."""
-    enc = array.dictionary_encode()
-    values = enc.dictionary.to_pylist()
-    if not enc.indices.null_count:
-        return Encoded(values, _numpy(enc.indices, np.int32))
-    if null is None:
-        raise ValueError("a null value")
-    codes = np.where(_valid(enc.indices), _numpy(enc.indices, np.int32, fill=0), len(values))
-    return Encoded([*values, null], codes)
-
-
-def _numpy(array: Any, dtype: Any, *, fill: Any = None) -> np.ndarray:
-    """A primitive pyarrow array of ``dtype`` as numpy; nulls read as ``fill``, and
-    raise (ValueError) without one."""
-    dtype = np.dtype(dtype)
-    if str(array.type) != _arrow_type_name(dtype):
-        raise TypeError(f"{array.type} is not {dtype}")
-    values = np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
-                           offset=array.offset * dtype.itemsize)
-    if not array.null_count:
-        return values
-    if fill is None:
-        raise ValueError("a null value")
-    return np.where(_valid(array), values, fill)
-
-
-def _valid(array: Any) -> np.ndarray:
-    bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8),
-                         bitorder="little")
-    return bits[array.offset:array.offset + len(array)].astype(bool)
-
-
-def _arrow_type_name(dtype: np.dtype) -> str:
-    return {"float64": "double", "int32": "int32", "int64": "int64"}[dtype.name]
-
-
-def _arrow_numbers(array: Any) -> np.ndarray:
-    assert _arrow is not None
-    pa, _, pc = _arrow
-    return _numpy(pc.cast(pc.cast(array, pa.string()), pa.float64()), np.float64)
-
-
-def _load_arrow() -> tuple[Any, Any, Any] | None:
-    # pyarrow (installed with streamlit) reads JSON lines in C++; without it, orjson
-    try:
-        import pyarrow
-        import pyarrow.compute
-        import pyarrow.json
-    except ImportError:  # pragma: no cover - depends on the installation
-        return None
-    return pyarrow, pyarrow.json, pyarrow.compute
-
-
-_arrow = _load_arrow()
-
-
 def _json_time_keys(times: list[Any]) -> list[Any]:
-    """:func:`json_time_key` of each, in C when every time is text in UTC ("...Z")."""
-    try:
-        heads = list(map(itemgetter(slice(0, 16)), times))
-        if set(map(itemgetter(-1), times)) <= {"Z", "z"}:
-            return heads       # "2026-11-26T12:00" without a zone reads as UTC
-    except (TypeError, IndexError):
-        pass
-    return [json_time_key(t) for t in times]
+    """:func:`json_time_key` of each."""
+    return list(map(json_time_key, times))
 
 
 def _texts(values: list[Any]) -> list[Any]:

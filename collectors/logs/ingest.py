@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from collectors.logs import native
 from collectors.logs.formats import Columns, LogFormat, minute_of
 from collectors.logs.mapping import UNMAPPED_REASONS, Mapper, cached_lookup
-from slo.sketch import LogSketch, bucket_indices
+from slo.sketch import BUCKET_PARAMS, LogSketch, bucket_indices
 from store.rollups import RollupDelta
 
 __all__ = ["Aggregate", "BlockResult", "Ingestor", "Rejects"]
@@ -70,14 +71,89 @@ class Aggregate:
     """(slot, epoch minute) -> requests, 5xx, bytes, latency sketch."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[int, int], _Cell] = {}
+        self._cells: dict[tuple[int, int], _Cell] = {}
+        # sketch counts of the compiled path not yet in the cells: (slot, minute,
+        # bucket, count) arrays per block, added up once, when the cells are read
+        self._pending: list[tuple[np.ndarray, ...]] = []
         self.lines = 0
         self.newest: int | None = None
+
+    @property
+    def cells(self) -> dict[tuple[int, int], _Cell]:
+        self._settle()
+        return self._cells
 
     def add(self, slot: np.ndarray, minute: np.ndarray, status: np.ndarray,
             size: np.ndarray, latency_ms: np.ndarray) -> None:
         if len(slot) == 0:
             return
+        if native.scan is not None:
+            self._add_compiled(slot, minute, status, size, latency_ms)
+        else:
+            self._add_numpy(slot, minute, status, size, latency_ms)
+        self.lines += len(slot)
+        top = int(minute.max())
+        self.newest = top if self.newest is None else max(self.newest, top)
+
+    def _add_compiled(self, slot: np.ndarray, minute: np.ndarray, status: np.ndarray,
+                      size: np.ndarray, latency_ms: np.ndarray) -> None:
+        """One pass in C (``_scan.rollup``): per (slot, minute) the sums, per (cell,
+        bucket) the counts; here only the few cells of the block are merged in."""
+        assert native.scan is not None
+        f8, i8 = np.float64, np.int64
+        keys, requests, errors, sizes, sums, pair_keys, counts = native.scan.rollup(
+            np.ascontiguousarray(slot, i8), np.ascontiguousarray(minute, i8),
+            np.ascontiguousarray(status, f8), np.ascontiguousarray(size, f8),
+            np.ascontiguousarray(latency_ms, f8), *BUCKET_PARAMS)
+        key_array = np.frombuffer(keys, dtype=i8).reshape(-1, 2)
+        key_list = key_array.tolist()
+        for key, n, e, b, s in zip(key_list, np.frombuffer(requests, dtype=i8).tolist(),
+                                   np.frombuffer(errors, dtype=i8).tolist(),
+                                   np.frombuffer(sizes, dtype=f8).tolist(),
+                                   np.frombuffer(sums, dtype=f8).tolist(), strict=True):
+            cell = self._cells.get((key[0], key[1]))
+            if cell is None:
+                cell = self._cells[(key[0], key[1])] = _Cell()
+            cell.requests += n
+            cell.errors += e
+            cell.size += int(round(b))
+            cell.sketch.total_ms += s
+        pairs = np.frombuffer(pair_keys, dtype=i8).reshape(-1, 2)
+        cell_of = key_array[pairs[:, 0]]
+        self._pending.append((cell_of[:, 0], cell_of[:, 1], pairs[:, 1],
+                              np.frombuffer(counts, dtype=i8)))
+
+    def _settle(self) -> None:
+        """Adds the pending sketch counts up (numpy, one sort for all blocks) and into
+        the cells' sketches: one dict update per (cell, bucket), not per block."""
+        if not self._pending:
+            return
+        slot, minute, bucket, count = (np.concatenate(c)
+                                       for c in zip(*self._pending, strict=True))
+        self._pending.clear()
+        order = np.lexsort((bucket, minute, slot))
+        slot, minute, bucket, count = slot[order], minute[order], bucket[order], count[order]
+        new = np.ones(len(slot), dtype=bool)
+        new[1:] = (slot[1:] != slot[:-1]) | (minute[1:] != minute[:-1]) | \
+            (bucket[1:] != bucket[:-1])
+        starts = np.flatnonzero(new)
+        totals = np.add.reduceat(count, starts).tolist()
+        slot, minute, bucket = slot[starts], minute[starts], bucket[starts]
+        cell_start = np.flatnonzero(np.concatenate(
+            [[True], (slot[1:] != slot[:-1]) | (minute[1:] != minute[:-1])]))
+        bounds = [*cell_start.tolist(), len(slot)]
+        buckets = bucket.tolist()
+        for k, a in enumerate(bounds[:-1]):
+            z = bounds[k + 1]
+            counts = self._cells[(int(slot[a]), int(minute[a]))].sketch.counts
+            if counts:
+                for i, c in zip(buckets[a:z], totals[a:z], strict=True):
+                    counts[i] = counts.get(i, 0) + c
+            else:
+                counts.update(zip(buckets[a:z], totals[a:z], strict=True))
+
+    def _add_numpy(self, slot: np.ndarray, minute: np.ndarray, status: np.ndarray,
+                   size: np.ndarray, latency_ms: np.ndarray) -> None:
         # (slot, minute) and (cell, bucket) as dense integers: a block spans a minute
         # or two and a few hundred buckets, so grouping is counting, not sorting
         first, span = int(minute.min()), int(minute.max() - minute.min()) + 1
@@ -94,9 +170,9 @@ class Aggregate:
         for k, n, e, b, s in zip(keys.tolist(), requests.tolist(), errors.tolist(),
                                  sizes.tolist(), sums.tolist(), strict=True):
             key = (k // span, k % span + first)
-            cell = self.cells.get(key)
+            cell = self._cells.get(key)
             if cell is None:
-                cell = self.cells[key] = _Cell()
+                cell = self._cells[key] = _Cell()
             cell.requests += n
             cell.errors += int(round(e))
             cell.size += int(round(b))
@@ -106,9 +182,6 @@ class Aggregate:
             counts = cells[p // width].sketch.counts
             i = p % width + low
             counts[i] = counts.get(i, 0) + c
-        self.lines += len(slot)
-        top = int(minute.max())
-        self.newest = top if self.newest is None else max(self.newest, top)
 
     def deltas(self, slots: list[tuple[str, str]]) -> list[RollupDelta]:
         out = []
@@ -119,7 +192,8 @@ class Aggregate:
         return out
 
     def clear(self) -> None:
-        self.cells.clear()
+        self._cells.clear()
+        self._pending.clear()
         self.lines = 0
 
 
@@ -166,7 +240,7 @@ class Ingestor:
         """Take a block of ``lines`` complete lines (no final newline).  With
         ``end_minute``, stop before the first line at or after it (that line and those
         after it are left for a later pass)."""
-        cols = self.fmt.parse(block)
+        cols = self.fmt.parse(block, path_cuts=self.mapper.path_cuts)
         minute = self._minutes_of(cols.ts)
         bad_time = minute < 0
         consumed = lines
@@ -180,8 +254,14 @@ class Ingestor:
             if i < consumed:
                 self.rejects.add(file, reason, line)
         keep = cols.index < consumed
-        for i in np.flatnonzero(bad_time & keep).tolist():
-            self.rejects.add(file, "bad-time", _raw_line(cols, i))
+        untimed = np.flatnonzero(bad_time & keep)
+        if len(untimed):
+            # the whole line as the sample (a few of them), the count for all
+            at = cols.index[untimed[:_SAMPLES]].tolist()
+            for line in _lines_at(block, at):
+                self.rejects.add(file, "bad-time", line)
+            if len(untimed) > len(at):
+                self.rejects.add(file, "bad-time", None, len(untimed) - len(at))
         keep &= ~bad_time
         skipped = 0
         if start_minute is not None:
@@ -215,7 +295,9 @@ class Ingestor:
         return cached_lookup(ts, self._minutes, compute, limit=_TIME_CACHE_LIMIT)
 
 
-def _raw_line(cols: Columns, i: int) -> bytes:
-    ts = cols.ts[i]
-    text = ts if isinstance(ts, bytes | str) else repr(ts)
-    return (text if isinstance(text, bytes) else str(text).encode())
+def _lines_at(block: bytes, which: list[int]) -> list[bytes]:
+    """The lines of ``block`` at the (ascending) positions ``which``."""
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], ends + 1]).tolist()
+    stops = [*ends.tolist(), len(block)]
+    return [block[starts[i]:stops[i]] for i in which]

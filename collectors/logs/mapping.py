@@ -70,6 +70,8 @@ class Mapper:
                 if segs is not None:
                     self._prefixes[segs] = svc.name
         self._longest = max((len(p) for p in self._prefixes), default=0)
+        self._cuts = tuple(sorted({("/" + "/".join(p[:j])).encode() for p in self._prefixes
+                                   for j in range(len(p))}))
         self._services = [svc.name for svc in plan.services]
         self._service_index = {name: i for i, name in enumerate(self._services)}
         self._service_cache: dict[Any, int] = {}
@@ -78,6 +80,14 @@ class Mapper:
         # (services, upstreams) matrix rebuilt when new upstreams appeared
         self._columns: list[np.ndarray] = []
         self._table = np.zeros((len(self._services), 0), dtype=np.int64)
+
+    @property
+    def path_cuts(self) -> tuple[bytes, ...]:
+        """The path keys that some path prefix goes on from ("/", "/api" for the
+        prefix "/api/auth"): a path cut after its first segment whose key is not one
+        of these maps to the service the whole path maps to (the compiled scanner
+        interns paths so: one key for "/api/files/1" and "/api/files/2")."""
+        return self._cuts
 
     def slot_ids(self, path: Sequence[Any], upstream: Sequence[Any],
                  route: Sequence[Any] | None) -> np.ndarray:

@@ -105,9 +105,9 @@ def read_pieces(f: BinaryIO, offset: int, *, block_size: int) -> Iterator[Piece]
             data = data[nl + 1:]
             skipping = False
             too_long += 1
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n")
+        cut = data.rfind(b"\n")      # the carry never holds one
         if cut < 0:
+            buf = carry + data
             if len(buf) > MAX_LINE:
                 skipping, carry = True, b""
                 pos += len(buf)
@@ -117,11 +117,13 @@ def read_pieces(f: BinaryIO, offset: int, *, block_size: int) -> Iterator[Piece]
                 yield Piece(pos, pos, b"", 0, too_long)
                 too_long = 0
             continue
-        block = buf[:cut]
-        yield Piece(pos, pos + cut + 1, block, count_lines(block), too_long)
+        # one copy into the block (carry + data up to its last newline), not two
+        block = b"".join((carry, memoryview(data)[:cut])) if carry else data[:cut]
+        end = len(carry) + cut
+        yield Piece(pos, pos + end + 1, block, count_lines(block), too_long)
         too_long = 0
-        pos += cut + 1
-        carry = buf[cut + 1:]
+        pos += end + 1
+        carry = data[cut + 1:]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""The fast paths (pyarrow) read exactly what the strict parsers read: same rollups, same
-rejects, on clean blocks and on blocks with near-miss and hostile lines mixed in."""
+"""The compiled scanner (collectors/logs/_scan.c) reads exactly what the strict parsers
+read: same rollups, same rejects, same positions, on clean blocks and on blocks with
+near-miss, hostile and randomly mutated lines mixed in.  A line the scanner is not sure
+of goes to the strict parser, so every comparison below also checks that hand-over."""
 
 from __future__ import annotations
 
@@ -8,20 +10,22 @@ import orjson
 import pytest
 
 from collectors.logs.formats import (
-    FALLBACK_PIECE,
+    COMPILED,
+    INGRESS_TEMPLATE,
     NGINX,
     Columns,
-    Encoded,
     JsonFormat,
-    NotThisPath,
-    RegexFormat,
-    halving,
+    LogFormat,
+    compile_nginx_template,
+    minute_of,
 )
 from collectors.logs.ingest import Aggregate, Ingestor, Rejects
 from collectors.logs.mapping import Mapper
 from slo.plan import Plan
 from store.rollups import RollupDelta
 from tests.collectors.test_logs_support import json_line, nginx, requests
+
+pytestmark = pytest.mark.skipif(not COMPILED, reason="the compiled scanner is not built")
 
 HEAD = b'10.0.0.1 - - [26/Nov/2026:12:00:07 +0000] '
 TAIL = b' "-" "ua" 0.010 "python-auth"'
@@ -76,8 +80,8 @@ NEAR_MISSES = [
 ]
 
 
-def _strict() -> RegexFormat:
-    return RegexFormat(NGINX._spec)
+def _strict(fmt: LogFormat = NGINX) -> LogFormat:
+    return fmt.strict()
 
 
 def _ingest(fmt, plan: Plan, block: bytes) -> tuple[list[RollupDelta], dict, list]:
@@ -92,17 +96,36 @@ def _ingest(fmt, plan: Plan, block: bytes) -> tuple[list[RollupDelta], dict, lis
     return sketches, dict(rejects.counts), sorted(rejects.samples.items())
 
 
+def _same_lines(plan: Plan, fmt: LogFormat, block: bytes) -> Columns:
+    """Line by line, the compiled reading equals the strict one: positions, reasons,
+    numbers, the minute of each time key, the slot each (path, upstream) maps to."""
+    mapper = Mapper(plan, fmt)
+    fast = fmt.parse(block, path_cuts=mapper.path_cuts)
+    strict = fmt.strict().parse(block)
+    assert [(i, r, line) for i, r, line in fast.bad] == \
+        [(i, r, line) for i, r, line in strict.bad]
+    assert fast.index.tolist() == strict.index.tolist()
+    for name in ("status", "size", "latency_ms"):
+        assert getattr(fast, name).tolist() == getattr(strict, name).tolist(), name
+    kind = fmt.time_kind
+    assert [minute_of(kind, t) for t in fast.ts] == [minute_of(kind, t) for t in strict.ts]
+    assert mapper.slot_ids(fast.path, fast.upstream, fast.route).tolist() == \
+        mapper.slot_ids(strict.path, strict.upstream, strict.route).tolist()
+    return fast
+
+
 def _clean(n: int = 400) -> list[bytes]:
     return [nginx(r).encode() for r in requests(n)]
 
 
-def test_clean_and_unusual_lines_take_the_fast_path_with_the_strict_result(plan: Plan) -> None:
+def test_clean_and_unusual_lines_take_the_compiled_path_with_the_strict_result(
+        plan: Plan) -> None:
     lines = _clean()
     for i, extra in enumerate(UNUSUAL):
         lines.insert(37 * i + 5, extra)
     block = b"\n".join(lines)
-    cols = NGINX.parse(block)
-    assert isinstance(cols.path, Encoded) and cols.bad == []     # pyarrow's path took it
+    cols = _same_lines(plan, NGINX, block)
+    assert cols.bad == [] and cols.scanned == len(lines)      # no line left to the regex
     fast = _ingest(NGINX, plan, block)
     assert fast == _ingest(_strict(), plan, block)
     assert fast[0] and sum(r[3] for r in fast[0]) > 300
@@ -115,109 +138,185 @@ def test_a_near_miss_line_anywhere_gives_the_strict_result(plan: Plan, bad: byte
         lines = _clean()
         lines.insert(where, bad)
         block = b"\n".join(lines)
+        cols = _same_lines(plan, NGINX, block)
+        assert cols.scanned >= len(lines) - 1          # that line at most went to the regex
         fast = _ingest(NGINX, plan, block)
         strict = _ingest(_strict(), plan, block)
         assert fast == strict
         assert sum(fast[1].values()) >= 1
 
 
-def test_the_fast_path_numbers_equal_python_floats() -> None:
+def test_the_compiled_numbers_equal_python_floats(plan: Plan) -> None:
     rnd = np.random.default_rng(3)
     lat = [f"{x:.{d}f}" for x, d in zip(rnd.lognormal(0, 3, 500), rnd.integers(0, 9, 500),
                                          strict=True)]
+    lat += ["0", "0.0", "000123.4500", "9007199254740993", "123456789012345.6",
+            "1.0000000000000002", "0.1", "99999999999999999999"]
     lines = [HEAD + f'"GET /a HTTP/1.1" {200 + i % 300} {i * 7919} "-" "ua" {v} "u"'.encode()
              for i, v in enumerate(lat)]
+    lines.append(HEAD + b'"GET /a HTTP/1.1" 200 123456789012345678901234 "-" "ua" 1 "u"')
     block = b"\n".join(lines)
-    fast, strict = NGINX.parse(block), _strict().parse(block)
-    assert isinstance(fast.path, Encoded)
-    for name in ("status", "size", "latency_ms"):
-        assert getattr(fast, name).tolist() == getattr(strict, name).tolist(), name
-    assert list(fast.path) == list(strict.path) and list(fast.ts) == list(strict.ts)
+    fast = _same_lines(plan, NGINX, block)
+    assert fast.scanned >= 500
 
 
-def test_json_fast_path_gives_the_orjson_rollups(plan: Plan) -> None:
+def test_json_compiled_path_gives_the_orjson_rollups(plan: Plan) -> None:
     fmt = JsonFormat()
     lines = [json_line(r).encode() for r in requests(400)]
     block = b"\n".join(lines)
-    assert isinstance(fmt.parse(block).path, Encoded)
-
-    class Orjson(JsonFormat):
-        def parse(self, block: bytes):  # the orjson path only
-            return self._line_by_line(block.split(b"\n"))
-
-    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
+    assert _same_lines(plan, fmt, block).scanned == 400
+    assert _ingest(fmt, plan, block) == _ingest(fmt.strict(), plan, block)
     hostile = b"\n".join([*lines[:200], b'{"time": 5}', b"[1]", *lines[200:]])
-    assert _ingest(fmt, plan, hostile) == _ingest(Orjson(), plan, hostile)
-    # absent bytes and a null upstream: still the fast path, read as 0 and ""
+    assert _same_lines(plan, fmt, hostile).scanned == 400
+    assert _ingest(fmt, plan, hostile) == _ingest(fmt.strict(), plan, hostile)
+    # absent bytes (read as 0 by both) and a null upstream (left to orjson: "")
     sparse = [orjson.loads(x) for x in lines]
     for doc in sparse[::3]:
         del doc["bytes"]
     for doc in sparse[1::3]:
         doc["upstream"] = None
     block = b"\n".join(map(orjson.dumps, sparse))
-    assert isinstance(fmt.parse(block).path, Encoded)
-    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
+    assert _same_lines(plan, fmt, block).scanned == 400 - len(sparse[1::3])
+    assert _ingest(fmt, plan, block) == _ingest(fmt.strict(), plan, block)
 
 
-def test_bad_lines_in_a_big_block_cost_only_their_piece(plan: Plan) -> None:
-    """A block of many pieces (FALLBACK_PIECE) with bad lines here and there: the pieces
-    without one still take the fast path, and the whole reads as the strict parser
-    reads it, positions and reasons included."""
+def test_json_times_zones_routes_escapes_and_nesting(plan: Plan) -> None:
+    """What the scanner reads itself (numeric times in s and ms, zones, routes, nested
+    values it skips, escapes in fields it skips) and what it leaves (escapes in the
+    fields it reads, text beyond ASCII, duplicate keys, odd types), against orjson."""
+    fmt = JsonFormat()
+    reqs = requests(300)
+    docs = [orjson.loads(json_line(r)) for r in reqs]
+    for i, doc in enumerate(docs):
+        at = reqs[i].at.timestamp()
+        edits = {
+            1: ("time", at),                                     # epoch seconds, float
+            2: ("time", int(at * 1000)),                         # epoch milliseconds
+            3: ("time", doc["time"].replace("Z", "+01:30")),
+            4: ("route", "nanopore-auth"),
+            5: ("headers", {"a": [1, 2.5e3, None, True, {"b": "\u00e9\n"}]}),
+            6: ("agent", 'say "hi" \\ \t'),
+            7: ("path", doc["path"].replace("/", "\\/", 1)),    # left: escaped
+            8: ("agent", "caf\u00e9"),                          # left: beyond ASCII
+            9: ("status", str(doc["status"])),                   # left: text status
+            10: ("time", doc["time"][:19]),                      # no zone: UTC
+        }
+        if i % 12 in edits:
+            key, value = edits[i % 12]
+            doc[key] = value
+    lines = [orjson.dumps(d) for d in docs]
+    lines[11] = lines[11].replace(b'"latency_ms":', b'"latency_ms":1.5e1,"x":', 1)
+    lines[23] = lines[23][:-1] + b',"status":404}'             # a duplicate key: left
+    lines.append(b'  {"time":"2026-11-26T12:00:00Z" , "path":"/api/auth","status":200,'
+                 b'"latency_ms":3,"upstream":"python-auth"}\r')
+    # times that a cut at the minute would make look valid: both readers refuse them
+    for bad in ("2026-11-26T12403:15.000Z", "2026-11-26T12:00:60Z", "2026-11-26T1209:21Z"):
+        lines.append(lines[0].replace(b"2026-11-26T12:00:00.000Z", bad.encode()))
+    block = b"\n".join(lines)
+    cols = _same_lines(plan, fmt, block)
+    assert 150 < cols.scanned < len(lines)
+    fast = _ingest(fmt, plan, block)
+    assert fast == _ingest(fmt.strict(), plan, block)
+    assert fast[1][("f", "bad-time")] == 3
+
+
+_ALPHABET = b' "[]/:.,-+0123456789Zz{}\\?#x\r\t\x00\xff\xc3\xa9'
+
+
+def _mutants(lines: list[bytes], n: int, seed: int) -> list[bytes]:
+    """``n`` lines, each a random line with one to three random edits (insert, delete,
+    replace) from an alphabet of the characters formats care about."""
+    rnd = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        line = bytearray(lines[int(rnd.integers(len(lines)))])
+        for _ in range(int(rnd.integers(1, 4))):
+            at = int(rnd.integers(len(line) + 1))
+            c = _ALPHABET[int(rnd.integers(len(_ALPHABET)))]
+            end = at + int(rnd.integers(2))          # insert (at == end) or replace
+            line[at:end] = b"" if rnd.integers(3) == 0 else bytes([c])
+        out.append(bytes(line))
+    return out
+
+
+@pytest.mark.parametrize("template", [
+    "nginx", INGRESS_TEMPLATE,
+    '$remote_addr [$time_iso8601] "$request_method $request_uri" $status $bytes_sent '
+    '$upstream_response_time $upstream_addr',
+    "$msec $uri $status $request_time $upstream_addr",
+])
+def test_mutated_lines_read_the_same_in_every_template(plan: Plan, template: str) -> None:
+    """Thousands of randomly damaged lines of each template: line by line, the compiled
+    reading is the strict one (or the line went to the strict parser)."""
+    fmt = NGINX if template == "nginx" else compile_nginx_template(template)
+    assert fmt.strict() is not fmt
+    good = [_template_line(template, r).encode() for r in requests(300)]
+    lines = good + _mutants(good, 3000, seed=len(template))
+    block = b"\n".join(lines)
+    cols = _same_lines(plan, fmt, block)
+    assert cols.scanned > len(good)                # clean and harmless edits: compiled
+    assert len(cols.bad) > 100                     # and the damaged ones were caught
+    assert _ingest(fmt, plan, block) == _ingest(fmt.strict(), plan, block)
+
+
+def _template_line(template: str, r) -> str:
+    if template == "nginx":
+        return nginx(r)
+    t = r.at
+    values = {
+        "remote_addr": "10.0.0.1", "remote_user": "-", "time_local":
+        t.strftime("%d/%b/%Y:%H:%M:%S +0000"), "time_iso8601":
+        t.strftime("%Y-%m-%dT%H:%M:%S+00:00"), "msec": f"{t.timestamp():.3f}",
+        "request": f"GET {r.path} HTTP/1.1", "request_method": "GET",
+        "request_uri": r.path, "uri": r.path.split("?")[0], "status": str(r.status),
+        "body_bytes_sent": str(r.size), "bytes_sent": str(r.size + 200),
+        "http_referer": "-", "http_user_agent": "curl/8", "request_length": "120",
+        "request_time": f"{r.latency_ms / 1000:.3f}", "proxy_upstream_name":
+        r.upstream, "proxy_alternative_upstream_name": "", "upstream_addr":
+        f"10.0.0.9:8080, {r.upstream}", "upstream_response_length": str(r.size),
+        "upstream_response_time": f"{r.latency_ms / 1000:.3f}", "upstream_status":
+        str(r.status), "req_id": "abc123",
+    }
+    import re
+    return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], template)
+
+
+def test_mutated_json_lines_read_the_same(plan: Plan) -> None:
+    fmt = JsonFormat()
+    good = [json_line(r).encode() for r in requests(300)]
+    lines = good + _mutants(good, 3000, seed=5)
+    block = b"\n".join(lines)
+    cols = _same_lines(plan, fmt, block)
+    assert cols.scanned > len(good) and len(cols.bad) > 100
+    assert _ingest(fmt, plan, block) == _ingest(fmt.strict(), plan, block)
+
+
+def test_bad_lines_in_a_big_block_keep_their_positions(plan: Plan) -> None:
     lines = _clean(4000)
-    assert len(b"\n".join(lines)) > 8 * FALLBACK_PIECE
     for k, where in enumerate((0, 1700, 1701, 3999)):
         lines.insert(where, NEAR_MISSES[k % len(NEAR_MISSES)])
     lines.append(b"\xff\xfe\x00garbage")
     block = b"\n".join(lines)
-    cols = NGINX.parse(block)
-    strict = _strict().parse(block)
-    assert [(i, r) for i, r, _ in cols.bad] == [(i, r) for i, r, _ in strict.bad]
-    assert len(cols.bad) == 5
-    assert cols.index.tolist() == strict.index.tolist()
-    assert list(cols.path) == list(strict.path) and list(cols.ts) == list(strict.ts)
-    assert list(cols.upstream) == list(strict.upstream)
+    cols = _same_lines(plan, NGINX, block)
+    assert len(cols.bad) == 5 and cols.scanned == len(lines) - 5
     assert _ingest(NGINX, plan, block) == _ingest(_strict(), plan, block)
 
 
-def test_halving_puts_pieces_back_in_line_order() -> None:
-    calls: list[int] = []
-
-    def fast(block: bytes) -> Columns:
-        calls.append(len(block))
-        if b"bad" in block:
-            raise ValueError("a bad line")
-        return _strict().parse(block)
-
-    lines = _clean(3000)
-    lines[2000] = b"bad"
-    block = b"\n".join(lines)
-    cols = halving(block, fast=fast, slow=_strict().parse)
-    strict = _strict().parse(block)
-    assert [(i, r) for i, r, _ in cols.bad] == [(2000, "malformed")]
-    assert cols.index.tolist() == strict.index.tolist()
-    assert cols.latency_ms.tolist() == strict.latency_ms.tolist()
-    assert 1 < len(calls) < 40           # halvings, not a line-by-line walk
-
-    def whole(block: bytes) -> Columns:
-        raise NotThisPath("the block as a whole")
-
-    assert halving(block, fast=whole, slow=_strict().parse).index.tolist() == \
-        strict.index.tolist()
-
-
-def test_json_routes_and_zones_take_orjson_with_the_same_rollups(plan: Plan) -> None:
-    fmt = JsonFormat()
-
-    class Orjson(JsonFormat):
-        def parse(self, block: bytes):  # the orjson path only
-            return self._line_by_line(block.split(b"\n"))
-
-    reqs = requests(300)
+def test_path_keys_map_as_the_paths_do(plan: Plan) -> None:
+    """The scanner keeps a path's first segments only (as many as the plan's longest
+    prefix): every odd shape of path still maps to the slot its whole path maps to."""
+    shapes = ["/api/auth", "/api/auth/", "//api//auth/x", "/api/auth?x=/api/files",
+              "/api/authors/1", "/api/auth#frag", "/api", "/", "", "api/auth",
+              "http://h/api/auth/x", "/api/files/1/2/3?q", "/api/files?/x", "/%2Fapi/auth",
+              "/api/auth\u00e9", "/API/AUTH"]
+    reqs = requests(len(shapes) * 3)
     lines = [json_line(r).encode() for r in reqs]
-    lines[10] = lines[10].replace(b'Z"', b'+01:00"', 1)     # a zone: the whole block
-    lines[20] = lines[20][:-1] + b', "route": "auth"}'
-    block = b"\n".join([*lines, b"{", *lines[:5]])
-    assert _ingest(fmt, plan, block) == _ingest(Orjson(), plan, block)
+    lines = [orjson.dumps({**orjson.loads(line), "path": shapes[i % len(shapes)]})
+             for i, line in enumerate(lines)]
+    _same_lines(plan, JsonFormat(), b"\n".join(lines))
+    lines = [nginx(r).replace(f" {r.path} ", f" {shapes[i % len(shapes)] or '-'} ", 1)
+             .encode() for i, r in enumerate(reqs)]
+    _same_lines(plan, NGINX, b"\n".join(lines))
 
 
 @pytest.mark.parametrize("spread", [5, 3000, 1 << 40])
@@ -250,58 +349,3 @@ def test_the_aggregate_equals_a_line_by_line_count() -> None:
         assert cell.size == int(size[sel].sum())
         assert cell.sketch.counts == LogSketch.of(latency[sel].tolist()).counts
     assert sum(c.requests for c in agg.cells.values()) == n == agg.lines
-
-
-def test_odd_lines_alone_go_to_the_strict_regex(plan: Plan) -> None:
-    """Odd lines (any quote count, any field the regex refuses, blank) are read again
-    alone by the strict regex; the rest of the block stays on the fast path."""
-    lines = _clean(2000)
-    odd = [b"", b"junk", *NEAR_MISSES[:14], UNUSUAL[0]]
-    for k, line in enumerate(odd):
-        lines.insert(100 * k + 7, line)
-    block = b"\n".join(lines)
-    cols = NGINX._arrow_split(block)           # no refusal: the odd lines stay inside
-    strict = _strict().parse(block)
-    assert [(i, r) for i, r, _ in cols.bad] == [(i, r) for i, r, _ in strict.bad]
-    assert len(cols.bad) == len(odd) - 1       # UNUSUAL[0] reads fine
-    assert cols.index.tolist() == strict.index.tolist()
-    for name in ("status", "size", "latency_ms"):
-        assert getattr(cols, name).tolist() == getattr(strict, name).tolist()
-    assert list(cols.path) == list(strict.path) and list(cols.ts) == list(strict.ts)
-    assert _ingest(NGINX, plan, block) == _ingest(_strict(), plan, block)
-    # bytes above 126 (nginx escapes them): the whole block is refused, halving reads it
-    with pytest.raises(ValueError):
-        NGINX._arrow_split(block + b"\n\xff\xfe\x00")
-    binary = block + b"\n\xff\xfe\x00"
-    assert _ingest(NGINX, plan, binary) == _ingest(_strict(), plan, binary)
-
-
-@pytest.mark.parametrize("check,regex", [
-    ("_status_size_rows", "_NGINX_STATUS_SIZE"),
-    ("_latency_rows", "_NGINX_LATENCY"),
-    ("_upstream_rows", "_NGINX_UPSTREAM"),
-])
-def test_numpy_field_checks_say_what_the_regex_says(check: str, regex: str) -> None:
-    """Each numpy check against RE2 running the regex piece it stands for, on random
-    values from the alphabet that matters (and nulls)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from collectors.logs import formats
-
-    rnd = np.random.default_rng(11)
-    alphabet = np.frombuffer(b" 0123456789.,a-", dtype=np.uint8)
-    values: list[bytes | None] = [b" 200 5 ", b" 1.5 ", b"a, b", b"", b" ", None]
-    for _ in range(6000):
-        n = int(rnd.integers(0, 12))
-        values.append(bytes(rnd.choice(alphabet, n).tolist()))
-    for _ in range(2000):      # near the shapes that pass
-        values.append(b" " + bytes(rnd.choice(alphabet[1:12], int(rnd.integers(1, 6)))
-                                   .tolist()) + b" " + bytes(rnd.choice(
-                                       alphabet[1:12], int(rnd.integers(0, 4))).tolist())
-                      + b" ")
-    array = pa.array(values, pa.binary())
-    want = pc.match_substring_regex(array, getattr(formats, regex)).to_pylist()
-    got = getattr(formats, check)(formats._Spans.of(array)).tolist()
-    assert got == [bool(w) for w in want]
-    assert any(got) and not all(got)

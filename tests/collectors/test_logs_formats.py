@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 from collectors.logs import LogCollector
 from collectors.logs.formats import (
     INGRESS_TEMPLATE,
-    Encoded,
     JsonFormat,
     compile_nginx_template,
     format_for,
@@ -254,21 +253,21 @@ def test_nginx_fast_split_and_the_strict_regex_agree(plan: Plan) -> None:
     assert len(mixed) == 200 and [(i, r) for i, r, _ in mixed.bad] == [(200, "malformed")]
 
 
-def test_json_arrow_and_orjson_paths_agree_and_misaligned_blocks_fall_back() -> None:
+def test_json_compiled_and_orjson_paths_agree_and_odd_lines_fall_back() -> None:
     fmt = JsonFormat()
     block = "\n".join(json_line(r) for r in requests(300)).encode()
     fast = fmt.parse(block)
-    assert isinstance(fast.path, Encoded)          # the pyarrow path took it
+    assert fast.scanned == len(fast) == 300         # the compiled scanner read them all
     lines = block.split(b"\n")
     slow = fmt._columns([orjson.loads(x) for x in lines], np.arange(len(lines)), [])
     for name in ("status", "size", "latency_ms"):
         assert (getattr(fast, name) == getattr(slow, name)).all(), name
     assert list(fast.path) == list(slow.path) and list(fast.upstream) == list(slow.upstream)
     assert [minute_of("json", t) for t in fast.ts] == [minute_of("json", t) for t in slow.ts]
-    # two objects on one line and a blank one: as many rows as lines, but not aligned
+    # two objects on one line and a blank one: the strict parser reads those two
     two = lines[0] + b" " + lines[1]
     hostile = b"\n".join([two, b"   ", *lines[2:]])
     cols = fmt.parse(hostile)
-    assert not isinstance(cols.path, Encoded)
-    assert sorted(r for _, r, _ in cols.bad) == ["empty", "not-json"]
+    assert cols.scanned == len(lines) - 2
+    assert sorted((i, r) for i, r, _ in cols.bad) == [(0, "not-json"), (1, "empty")]
     assert len(cols) == len(lines) - 2
