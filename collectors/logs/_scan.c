@@ -70,19 +70,31 @@ typedef struct {
     int32_t last;             /* the previous hit: runs of one key are common */
 } Intern;
 
-/* memcmp(a, b, n) == 0 for the short keys here, without a call */
+/* memcmp(a, b, n) == 0 for the short keys here, without a call: whole words, the last
+ * one overlapping the one before */
 static inline int same_bytes(const char *a, const char *b, Py_ssize_t n) {
-    while (n >= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y) return 0;
-        a += 8;
-        b += 8;
-        n -= 8;
+    uint64_t x, y;
+    uint32_t u, v;
+    if (n >= 8) {
+        for (Py_ssize_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return 0;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
     }
-    while (n--)
-        if (*a++ != *b++) return 0;
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) return 0;
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
     return 1;
 }
 
@@ -205,6 +217,8 @@ typedef struct {
     const char **cut;
     Py_ssize_t *cut_n;
     char tskey[32];                     /* a time key being built */
+    char clf[26];                       /* the last $time_local read, checked */
+    int clf_seen;
     char scratch[MAX_LINE + 16];        /* a path key being built */
 } Out;
 
@@ -444,12 +458,16 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
         case OP_TS_CLF: {
             /* dd/Mon/yyyy:hh:mm:ss +zzzz; the key drops the seconds */
             if (e - p < 26) return 0;
-            static const char shape[] = "99/AAA/9999:99:99:99 s9999";
-            for (int k = 0; k < 26; k++) {
-                char c = p[k], want = shape[k];
-                if (want == '9' ? !IS_DIGIT(c) : want == 'A' ? !is_alpha(c)
-                        : want == 's' ? (c != '+' && c != '-') : c != want)
-                    return 0;
+            if (!(o->clf_seen && same_bytes(p, o->clf, 26))) {  /* a second seen before */
+                static const char shape[] = "99/AAA/9999:99:99:99 s9999";
+                for (int k = 0; k < 26; k++) {
+                    char c = p[k], want = shape[k];
+                    if (want == '9' ? !IS_DIGIT(c) : want == 'A' ? !is_alpha(c)
+                            : want == 's' ? (c != '+' && c != '-') : c != want)
+                        return 0;
+                }
+                memcpy(o->clf, p, 26);
+                o->clf_seen = 1;
             }
             memcpy(o->tskey, p, 17);
             memcpy(o->tskey + 17, p + 20, 6);
@@ -629,7 +647,8 @@ typedef struct {
 } Fields;
 
 static inline const char *ws(const char *p, const char *e) {
-    while (p < e && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+    if (p >= e || (unsigned char)*p > ' ') return p;    /* the usual case: none */
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
     return p;
 }
 

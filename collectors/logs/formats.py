@@ -522,6 +522,10 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
     lines = left[:, 0]
     other.index = lines[other.index]
     other.bad = [(int(lines[i]), reason, line) for i, reason, line in other.bad]
+    if not len(other):
+        # the usual case: the lines left were bad ones, and the good ones stay in order
+        fast.bad = other.bad
+        return fast
     if not len(index):
         other.scanned = 0
         return other
