@@ -31,6 +31,8 @@ __all__ = ["LogCollector"]
 
 log = logging.getLogger(__name__)
 
+#: lines read before the share taking the strict parser is worth a word
+SLOW_PATH_MIN = 10_000
 BLOCK_SIZE = 4 << 20     # bytes read at once: per-block costs vanish, peak memory stays low
 FLUSH_BYTES = 64 << 20   # bytes of log between commits (and at every file's end)
 
@@ -120,6 +122,14 @@ class LogCollector:
             report.problems.append(
                 f"{src.label}: {totals.unmapped} lines belong to no service or variant "
                 f"of the plan (ignored)")
+        slow = ingestor.good - ingestor.scanned
+        if fmt.compiled and ingestor.good >= SLOW_PATH_MIN and slow > ingestor.good * 0.1:
+            # every line is still read, only slower: worth saying, once a run
+            note = (f"{src.label}: {slow} of {ingestor.good} lines took the strict parser, "
+                    f"not the compiled scanner (escapes or text beyond ASCII in JSON fields, "
+                    f"a format unlike its template): ingest is several times slower")
+            log.warning("%s", note)
+            report.problems.append(note)
         if totals.newest is not None:
             newest = datetime.fromtimestamp(totals.newest * 60, UTC)
             report.newest = max(report.newest, newest) if report.newest else newest

@@ -121,6 +121,11 @@ class LogFormat(Protocol):
         """The same format read by the strict parser alone."""
         ...
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled scanner reads this format (else the strict parser)."""
+        ...
+
     def upstream_name(self, raw: str) -> str:
         """The variant's name in what the upstream field holds."""
         ...
@@ -275,6 +280,10 @@ class RegexFormat:
 
     def strict(self) -> RegexFormat:
         return RegexFormat(replace(self._spec, ops=()))
+
+    @property
+    def compiled(self) -> bool:
+        return bool(self._spec.ops) and _scan is not None
 
     def parse(self, block: bytes, *, path_cuts: tuple[bytes, ...] | None = None) -> Columns:
         if self._spec.ops and _scan is not None:
@@ -628,6 +637,10 @@ class JsonFormat:
         out = JsonFormat(compiled=False)
         out.fields, out.scale = dict(self.fields), self.scale
         return out
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled
 
     def upstream_name(self, raw: str) -> str:
         return raw

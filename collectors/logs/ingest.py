@@ -234,6 +234,9 @@ class Ingestor:
         self.aggregate = aggregate
         self.rejects = rejects
         self._minutes: dict[Any, int] = {}
+        #: lines read, and of those the compiled scanner's (the rest: the strict parser)
+        self.good = 0
+        self.scanned = 0
 
     def feed(self, block: bytes, *, file: str, lines: int,
              start_minute: int | None = None, end_minute: int | None = None) -> BlockResult:
@@ -241,6 +244,8 @@ class Ingestor:
         ``end_minute``, stop before the first line at or after it (that line and those
         after it are left for a later pass)."""
         cols = self.fmt.parse(block, path_cuts=self.mapper.path_cuts)
+        self.good += len(cols)
+        self.scanned += cols.scanned
         minute = self._minutes_of(cols.ts)
         bad_time = minute < 0
         consumed = lines

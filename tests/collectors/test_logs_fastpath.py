@@ -349,3 +349,31 @@ def test_the_aggregate_equals_a_line_by_line_count() -> None:
         assert cell.size == int(size[sel].sum())
         assert cell.sketch.counts == LogSketch.of(latency[sel].tolist()).counts
     assert sum(c.requests for c in agg.cells.values()) == n == agg.lines
+
+
+def test_a_log_the_scanner_cannot_read_is_still_read_and_said_so(plan: Plan, tmp_path) -> None:
+    """JSON lines with text beyond ASCII all take the strict parser: every line is
+    still rolled up, and the run says that the ingest was the slow one."""
+    from datetime import UTC, datetime
+
+    from collectors.logs import LogCollector
+    from slo.plan import LogSource
+    from store.db import make_engine, upgrade
+    from tests.collectors.test_logs_support import with_logs
+
+    engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
+    upgrade(engine)
+    reqs = requests(12_000)
+    odd = tmp_path / "odd.log"
+    odd.write_bytes(b"".join(json_line(r).replace('"method"', '"agent":"caf\u00e9","method"')
+                             .encode() + b"\n" for r in reqs))
+    clean = tmp_path / "clean.log"
+    clean.write_bytes(b"".join(json_line(r).encode() + b"\n" for r in reqs))
+    runs = {}
+    for path in (odd, clean):
+        src = LogSource(path=str(path), format="json")
+        collector = LogCollector(plan=with_logs(plan, src), engine=engine)
+        runs[path.name] = collector.collect(now=datetime.now(UTC))
+    assert runs["odd.log"].items == runs["clean.log"].items > 8000
+    assert any("took the strict parser" in p for p in runs["odd.log"].problems)
+    assert not any("strict parser" in p for p in runs["clean.log"].problems)
