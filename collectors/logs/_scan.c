@@ -50,6 +50,7 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
 }
 
 static inline int buf_put(Buf *b, const void *p, Py_ssize_t n) {
+    if (n == 0) return 0;
     if (buf_reserve(b, n) < 0) return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -192,7 +193,7 @@ static PyObject *intern_values(Intern *t, int as_text) {
     PyObject *list = PyList_New(t->n);
     if (!list) return NULL;
     for (Py_ssize_t i = 0; i < t->n; i++) {
-        const char *p = t->keys.data + t->start[i];
+        const char *p = t->keys.data ? t->keys.data + t->start[i] : "";
         PyObject *v = as_text ? PyUnicode_DecodeUTF8(p, t->size[i], "replace")
                               : PyBytes_FromStringAndSize(p, t->size[i]);
         if (!v) { Py_DECREF(list); return NULL; }
