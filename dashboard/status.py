@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rollout.gate import Seen, assess
+from rollout.gate import Seen, assess, seen_at_step
 from rollout.state import RolloutStatus
 from slo.plan import FIGURES, Plan
 from slo.success import SuccessResult, success_metrics
@@ -165,12 +165,10 @@ def _seen(state: StateView | None, latest: tuple[int, Evaluation] | None) -> See
     if latest is None:
         return None
     eid, ev = latest
-    weight = state.weight if state else 0
-    step_since = state.step_since if state else None
-    if ev.weight != weight or (step_since is not None and ev.at < step_since):
-        return None
-    return Seen(id=eid, verdict=ev.verdict, at=ev.at,
-                reason=ev.reasons[0] if ev.reasons else "no reason given")
+    return seen_at_step(weight=state.weight if state else 0,
+                        step_since=state.step_since if state else None, evaluation_id=eid,
+                        evaluated_at=ev.at, evaluated_weight=ev.weight, verdict=ev.verdict,
+                        reasons=ev.reasons)
 
 
 def assessment(plan: Plan, service: str, state: StateView | None,

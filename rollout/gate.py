@@ -25,6 +25,7 @@ undone except by an operator's explicit revert."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,7 +63,7 @@ from store.rollout import (
     update_state,
 )
 
-__all__ = ["AUTO_ACTOR", "PENDING_STALE", "Seen", "approve", "assess", "auto_revert",
+__all__ = ["AUTO_ACTOR", "PENDING_STALE", "Seen", "approve", "assess", "auto_revert", "seen_at_step",
            "decisions", "reconcile", "revert", "revert_all", "service_status"]
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,20 @@ def assess(*, weight: int, stored_status: str, step_since: datetime | None,
         return waiting, (f"pass, but soaking: {left} more of "
                          f"{format_duration(settings.min_soak)} at {weight} %")
     return RolloutStatus.READY, f"pass at {weight} %, soaked {format_duration(soaked)}"
+
+
+def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int,
+                 evaluated_at: datetime, evaluated_weight: int, verdict: Verdict,
+                 reasons: Sequence[str]) -> Seen | None:
+    """The verdict the gate rests on: the latest evaluation if it was made at this
+    weight since this step began (one judged before the step, or at another weight by
+    an evaluation racing a step, says nothing about it)."""
+    if evaluated_weight != weight:
+        return None
+    if step_since is not None and evaluated_at < step_since:
+        return None
+    return Seen(id=evaluation_id, verdict=verdict, at=evaluated_at,
+                reason=reasons[0] if reasons else "no reason given")
 
 
 def _may_approve(status: RolloutStatus, weight: int) -> bool:
@@ -174,12 +189,9 @@ def _seen_at_step(session: Session, state: ServiceState, now: datetime) -> Seen 
     row = latest_evaluation(session=session, service=state.service, at_or_before=now)
     if row is None or row.id is None:
         return None
-    if state.step_since is not None and row.at < state.step_since:
-        return None  # judged before this step began
-    if row.weight != state.weight:
-        return None  # judged at another weight (an evaluation racing a step)
-    reason = row.reasons[0] if row.reasons else "no reason given"
-    return Seen(id=row.id, verdict=Verdict(row.verdict), at=row.at, reason=reason)
+    return seen_at_step(weight=state.weight, step_since=state.step_since, evaluation_id=row.id,
+                        evaluated_at=row.at, evaluated_weight=row.weight,
+                        verdict=Verdict(row.verdict), reasons=row.reasons)
 
 
 def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
