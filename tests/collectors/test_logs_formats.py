@@ -233,21 +233,23 @@ def test_the_registry_builds_the_log_collector(plan: Plan, sqlite_engine: Engine
     assert report.ok and report.items == 0
 
 
-def test_nginx_fast_split_and_the_strict_regex_agree(plan: Plan) -> None:
-    """Clean nginx blocks take the quote-split path; a block with one odd line takes the
-    regex; both give the same columns for the same good lines."""
-    from collectors.logs.formats import NGINX, RegexFormat
+def test_nginx_compiled_scanner_and_the_strict_regex_agree(plan: Plan) -> None:
+    """Clean nginx lines take the compiled scanner; a block with one odd line hands that
+    line to the regex; both give the same columns for the same good lines."""
+    from collectors.logs.formats import NGINX
 
     good = "\n".join(nginx(r) for r in requests(200)).encode()
-    strict = RegexFormat.parse(NGINX, good)
-    for fast in (NGINX.parse(good),):   # pyarrow's
-        assert fast.bad == strict.bad == []
-        for name in ("status", "size", "latency_ms"):
-            assert (getattr(fast, name) == getattr(strict, name)).all(), name
-        assert [minute_of("clf", t) for t in fast.ts] == [minute_of("clf", t) for t in strict.ts]
-        mapper = Mapper(plan, NGINX)
-        assert (mapper.slot_ids(fast.path, fast.upstream, None)
-                == mapper.slot_ids(strict.path, strict.upstream, None)).all()
+    strict = NGINX.strict().parse(good)
+    assert strict.scanned == 0
+    fast = NGINX.parse(good)
+    assert fast.scanned == 200
+    assert fast.bad == strict.bad == []
+    for name in ("status", "size", "latency_ms"):
+        assert (getattr(fast, name) == getattr(strict, name)).all(), name
+    assert [minute_of("clf", t) for t in fast.ts] == [minute_of("clf", t) for t in strict.ts]
+    mapper = Mapper(plan, NGINX)
+    assert (mapper.slot_ids(fast.path, fast.upstream, None)
+            == mapper.slot_ids(strict.path, strict.upstream, None)).all()
     odd = good + b'\n10.0.0.1 - - [26/Nov/2026:12:00:00 +0000] "GET /a HTTP/1.1" 200 "x"'
     mixed = NGINX.parse(odd)
     assert len(mixed) == 200 and [(i, r) for i, r, _ in mixed.bad] == [(200, "malformed")]
