@@ -413,7 +413,7 @@ static const char *decimal(const char *p, const char *e, int fraction, double *o
 
 enum {
     OP_LIT, OP_SKIP, OP_TS_CLF, OP_TS_ISO, OP_TS_MSEC, OP_REQUEST, OP_URI, OP_STATUS,
-    OP_BYTES, OP_NUM, OP_UP_NAME, OP_UP_ADDR, OP_LAST
+    OP_BYTES, OP_NUM, OP_UP_NAME, OP_UP_ADDR, OP_HAPROXY, OP_LAST
 };
 
 typedef struct {
@@ -435,6 +435,112 @@ static inline const char *run_not(const char *p, const char *e, unsigned char st
 
 #define SPACE_QUOTE 1
 #define SPACE_QUOTE_BRACKET 2
+
+/* \S in a regex over bytes: anything but space, \t, \n, \v, \f, \r */
+static inline int is_space_re(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static inline const char *nonspace(const char *p, const char *e) {
+    while (p < e && !is_space_re(*p)) p++;
+    return p;
+}
+
+/* One whole HAProxy `option httplog` line (formats._HAPROXY), read as that regex reads
+ * it by its first choices: the end of the request's closing quote, or NULL. */
+static const char *match_haproxy(Out *o, const char *p, const char *e, Line *l) {
+    const char *q = p, *r;
+    /* (?:[^\[]*?haproxy\[\d+\]: )? -- "haproxy" can only sit right before the first "[" */
+    const char *br = memchr(p, '[', e - p);
+    if (br && br - p >= 7 && memcmp(br - 7, "haproxy", 7) == 0) {
+        r = br + 1;
+        while (r < e && IS_DIGIT(*r)) r++;
+        if (r > br + 1 && e - r >= 3 && r[0] == ']' && r[1] == ':' && r[2] == ' ') q = r + 3;
+    }
+    /* \S+ \[ */
+    r = nonspace(q, e);
+    if (r == q || e - r < 2 || r[0] != ' ' || r[1] != '[') return NULL;
+    q = r + 2;
+    /* (?P<ts>\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d):\d\d(?:\.\d+)?\]  */
+    static const char shape[] = "99/AAA/9999:99:99:99";
+    if (e - q < 21) return NULL;
+    for (int k = 0; k < 20; k++) {
+        char c = q[k], want = shape[k];
+        if (want == '9' ? !IS_DIGIT(c) : want == 'A' ? !is_alpha(c) : c != want) return NULL;
+    }
+    l->ts = q;
+    l->ts_n = 17;
+    q += 20;
+    if (e - q >= 2 && q[0] == '.' && IS_DIGIT(q[1])) {
+        q++;
+        while (q < e && IS_DIGIT(*q)) q++;
+    }
+    if (e - q < 2 || q[0] != ']' || q[1] != ' ') return NULL;
+    q += 2;
+    /* \S+ (?P<route>[^/ ]+)/(?P<upstream>\S+)  */
+    r = nonspace(q, e);
+    if (r == q || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    r = q;
+    while (r < e && *r != '/' && *r != ' ') r++;
+    if (r == q || r >= e || *r != '/') return NULL;
+    l->route = q;
+    l->route_n = r - q;
+    q = r + 1;
+    r = nonspace(q, e);
+    if (r == q || r >= e || *r != ' ') return NULL;
+    l->up = q;
+    l->up_n = r - q;
+    q = r + 1;
+    /* -?\d+/-?\d+/-?\d+/-?\d+/\+?(?P<latency>\d+)  */
+    for (int k = 0; k < 4; k++) {
+        if (q < e && *q == '-') q++;
+        r = q;
+        while (r < e && IS_DIGIT(*r)) r++;
+        if (r == q || r >= e || *r != '/') return NULL;
+        q = r + 1;
+    }
+    if (q < e && *q == '+') q++;
+    r = decimal(q, e, 0, &l->latency);
+    if (!r || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    /* (?P<status>\d{3}) \+?(?P<bytes>\d+)  */
+    if (e - q < 4 || !IS_DIGIT(q[0]) || !IS_DIGIT(q[1]) || !IS_DIGIT(q[2]) || q[3] != ' ')
+        return NULL;
+    l->status = (q[0] - '0') * 100 + (q[1] - '0') * 10 + (q[2] - '0');
+    q += 4;
+    if (q < e && *q == '+') q++;
+    r = decimal(q, e, 0, &l->size);
+    if (!r) return NULL;
+    q = r;
+    /* ( \S+){5} */
+    for (int k = 0; k < 5; k++) {
+        if (q >= e || *q != ' ') return NULL;
+        r = nonspace(q + 1, e);
+        if (r == q + 1) return NULL;
+        q = r;
+    }
+    /* (?: \{[^}]*\})* */
+    while (e - q >= 2 && q[0] == ' ' && q[1] == '{') {
+        r = memchr(q + 2, '}', e - q - 2);
+        if (!r) break;
+        q = r + 1;
+    }
+    /*  "request"  */
+    if (e - q < 2 || q[0] != ' ' || q[1] != '"') return NULL;
+    q += 2;
+    const char *fe = memchr(q, '"', e - q);
+    if (!fe) return NULL;
+    const char *s1 = memchr(q, ' ', fe - q);
+    if (s1) {
+        const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
+        l->path = s1 + 1;
+        l->path_n = (s2 ? s2 : fe) - (s1 + 1);
+    } else {
+        l->path = q;
+        l->path_n = fe - q;
+    }
+    (void)o;
+    return fe + 1;
+}
 
 /* Reads one line with the template's ops, the way the template's regex reads it:
  * every op takes what the regex's first choice takes.  0: not sure (defer). */
@@ -549,6 +655,11 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
             q = run_not(p, e, SPACE_QUOTE_BRACKET);
             l->up = p;
             l->up_n = q - p;
+            p = q;
+            break;
+        case OP_HAPROXY:
+            q = match_haproxy(o, p, e, l);
+            if (!q) return 0;
             p = q;
             break;
         case OP_UP_ADDR:

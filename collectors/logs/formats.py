@@ -596,9 +596,11 @@ def count_lines(block: bytes) -> int:
 
 NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
 INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
+#: the compiled scanner reads an HAProxy line whole (match_haproxy in _scan.c)
+_OP_HAPROXY = 12
 HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
                             latency_scale=1.0, upstream=_haproxy_service,
-                            route=_haproxy_route))
+                            route=_haproxy_route, ops=((_OP_HAPROXY, -1, b""),)))
 ENVOY = RegexFormat(_Spec(name="envoy", pattern=_ENVOY, time_kind="iso", latency_scale=1.0))
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from collectors.logs.formats import (
     COMPILED,
+    HAPROXY,
     INGRESS_TEMPLATE,
     NGINX,
     Columns,
@@ -23,7 +24,7 @@ from collectors.logs.ingest import Aggregate, Ingestor, Rejects
 from collectors.logs.mapping import Mapper
 from slo.plan import Plan
 from store.rollups import RollupDelta
-from tests.collectors.test_logs_support import json_line, nginx, requests
+from tests.collectors.test_logs_support import haproxy, json_line, nginx, requests
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="the compiled scanner is not built")
 
@@ -279,6 +280,21 @@ def _template_line(template: str, r) -> str:
     }
     import re
     return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], template)
+
+
+def test_mutated_haproxy_lines_read_the_same(plan: Plan) -> None:
+    """The OpenShift router's lines (syslog prefix or not, captured headers or not),
+    clean and damaged: the compiled reading is the regex's, line by line."""
+    reqs = requests(300)
+    good = [haproxy(r).encode() for r in reqs]
+    good += [haproxy(r).split(": ", 1)[1].encode() for r in reqs[:50]]       # no prefix
+    good += [haproxy(r).replace(" --NI 5/5/0/0/0 0/0", " --NI 5/5/0/0/0 0/0 {a|b} {}")
+             .encode() for r in reqs[:50]]
+    lines = good + _mutants(good, 3000, seed=9)
+    block = b"\n".join(lines)
+    cols = _same_lines(plan, HAPROXY, block)
+    assert cols.scanned >= len(good) and len(cols.bad) > 100
+    assert _ingest(HAPROXY, plan, block) == _ingest(HAPROXY.strict(), plan, block)
 
 
 def test_mutated_json_lines_read_the_same(plan: Plan) -> None:
