@@ -2,7 +2,8 @@
  *
  * scan_template(block, ops, cuts) reads lines written by an nginx log_format template
  * (compiled by formats.compile_nginx_template into a list of ops); scan_json(block,
- * keys, cuts, scale) reads one flat JSON object per line.  Both return the good lines as
+ * keys, cuts, scale) reads one flat JSON object per line; HAProxy's httplog and Envoy's
+ * default format are read by one op each (match_haproxy, match_envoy).  Both return the good lines as
  * columns (numbers as float64, text fields dictionary-encoded: codes and the distinct
  * values) and the positions of the lines they leave to the strict Python parsers.
  *
@@ -413,7 +414,7 @@ static const char *decimal(const char *p, const char *e, int fraction, double *o
 
 enum {
     OP_LIT, OP_SKIP, OP_TS_CLF, OP_TS_ISO, OP_TS_MSEC, OP_REQUEST, OP_URI, OP_STATUS,
-    OP_BYTES, OP_NUM, OP_UP_NAME, OP_UP_ADDR, OP_HAPROXY, OP_LAST
+    OP_BYTES, OP_NUM, OP_UP_NAME, OP_UP_ADDR, OP_HAPROXY, OP_ENVOY, OP_LAST
 };
 
 typedef struct {
@@ -542,6 +543,80 @@ static const char *match_haproxy(Out *o, const char *p, const char *e, Line *l) 
     return fe + 1;
 }
 
+/* A quoted field ("[^"]*") at q: the end of its closing quote, or NULL. */
+static inline const char *quoted(const char *q, const char *e) {
+    if (q >= e || *q != '"') return NULL;
+    const char *r = memchr(q + 1, '"', e - q - 1);
+    return r ? r + 1 : NULL;
+}
+
+/* One whole line of Envoy's default access-log format (formats._ENVOY), read as that
+ * regex reads it by its first choices: the end of the line, or NULL. */
+static const char *match_envoy(const char *p, const char *e, Line *l) {
+    const char *q = p, *r;
+    /* \[(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d):\d\d(?:\.\d+)?Z?\] " */
+    static const char shape[] = "[9999-99-99T99:99:99";
+    if (e - q < 20) return NULL;
+    for (int k = 0; k < 20; k++)
+        if (shape[k] == '9' ? !IS_DIGIT(q[k]) : q[k] != shape[k]) return NULL;
+    l->ts = q + 1;
+    l->ts_n = 16;
+    q += 20;
+    if (e - q >= 2 && q[0] == '.' && IS_DIGIT(q[1])) {
+        q++;
+        while (q < e && IS_DIGIT(*q)) q++;
+    }
+    if (q < e && *q == 'Z') q++;
+    if (e - q < 3 || q[0] != ']' || q[1] != ' ' || q[2] != '"') return NULL;
+    q += 3;
+    /* the request, up to its closing quote */
+    const char *fe = memchr(q, '"', e - q);
+    if (!fe) return NULL;
+    const char *s1 = memchr(q, ' ', fe - q);
+    if (s1) {
+        const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
+        l->path = s1 + 1;
+        l->path_n = (s2 ? s2 : fe) - (s1 + 1);
+    } else {
+        l->path = q;
+        l->path_n = fe - q;
+    }
+    q = fe + 1;
+    /* " (?P<status>\d{3}) \S+ \d+ (?P<bytes>\d+) (?P<latency>\d+) \S+ " */
+    if (e - q < 5 || q[0] != ' ' || !IS_DIGIT(q[1]) || !IS_DIGIT(q[2]) || !IS_DIGIT(q[3]) ||
+        q[4] != ' ')
+        return NULL;
+    l->status = (q[1] - '0') * 100 + (q[2] - '0') * 10 + (q[3] - '0');
+    q += 5;
+    r = nonspace(q, e);
+    if (r == q || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    r = q;
+    while (r < e && IS_DIGIT(*r)) r++;
+    if (r == q || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    r = decimal(q, e, 0, &l->size);
+    if (!r || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    r = decimal(q, e, 0, &l->latency);
+    if (!r || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    r = nonspace(q, e);
+    if (r == q || r >= e || *r != ' ') return NULL;
+    q = r + 1;
+    /* "[^"]*" x4, each and a space, then "(?P<upstream>[^"]*)" and anything */
+    for (int k = 0; k < 4; k++) {
+        r = quoted(q, e);
+        if (!r || r >= e || *r != ' ') return NULL;
+        q = r + 1;
+    }
+    r = quoted(q, e);
+    if (!r) return NULL;
+    l->up = q + 1;
+    l->up_n = r - 1 - (q + 1);
+    return e;
+}
+
 /* Reads one line with the template's ops, the way the template's regex reads it:
  * every op takes what the regex's first choice takes.  0: not sure (defer). */
 static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
@@ -659,6 +734,11 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
             break;
         case OP_HAPROXY:
             q = match_haproxy(o, p, e, l);
+            if (!q) return 0;
+            p = q;
+            break;
+        case OP_ENVOY:
+            q = match_envoy(p, e, l);
             if (!q) return 0;
             p = q;
             break;

@@ -7,7 +7,8 @@ and latency, plus the lines it could not read with a reason.
 Two readers stand behind each format.  The *strict* one is plain Python: one
 ``re.findall`` over the block for the regex formats (a bad line falls into a catch-all
 alternative, so lines stay aligned), ``orjson.loads`` for JSON; it reads every line or
-says why it is bad.  The *compiled* one (``_scan.c``, for nginx templates and JSON) reads
+says why it is bad.  The *compiled* one (``_scan.c``: nginx templates, JSON, HAProxy
+and Envoy) reads
 the lines it is sure of in one pass and in C, and hands every other line to the strict
 reader; a line it accepts is read exactly as the strict reader reads it
 (tests/collectors/test_logs_fastpath.py holds the two to the same rollups).
@@ -596,12 +597,14 @@ def count_lines(block: bytes) -> int:
 
 NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
 INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
-#: the compiled scanner reads an HAProxy line whole (match_haproxy in _scan.c)
+#: the compiled scanner reads an HAProxy or Envoy line whole (match_haproxy, match_envoy)
 _OP_HAPROXY = 12
 HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
                             latency_scale=1.0, upstream=_haproxy_service,
                             route=_haproxy_route, ops=((_OP_HAPROXY, -1, b""),)))
-ENVOY = RegexFormat(_Spec(name="envoy", pattern=_ENVOY, time_kind="iso", latency_scale=1.0))
+_OP_ENVOY = 13
+ENVOY = RegexFormat(_Spec(name="envoy", pattern=_ENVOY, time_kind="iso", latency_scale=1.0,
+                          ops=((_OP_ENVOY, -1, b""),)))
 
 
 # -- JSON lines -----------------------------------------------------------------------

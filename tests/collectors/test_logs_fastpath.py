@@ -11,6 +11,7 @@ import pytest
 
 from collectors.logs.formats import (
     COMPILED,
+    ENVOY,
     HAPROXY,
     INGRESS_TEMPLATE,
     NGINX,
@@ -24,7 +25,7 @@ from collectors.logs.ingest import Aggregate, Ingestor, Rejects
 from collectors.logs.mapping import Mapper
 from slo.plan import Plan
 from store.rollups import RollupDelta
-from tests.collectors.test_logs_support import haproxy, json_line, nginx, requests
+from tests.collectors.test_logs_support import envoy, haproxy, json_line, nginx, requests
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="the compiled scanner is not built")
 
@@ -282,19 +283,31 @@ def _template_line(template: str, r) -> str:
     return re.sub(r"\$(\w+)", lambda m: values[m.group(1)], template)
 
 
-def test_mutated_haproxy_lines_read_the_same(plan: Plan) -> None:
-    """The OpenShift router's lines (syslog prefix or not, captured headers or not),
-    clean and damaged: the compiled reading is the regex's, line by line."""
+def _router_lines(kind: str) -> list[bytes]:
     reqs = requests(300)
-    good = [haproxy(r).encode() for r in reqs]
-    good += [haproxy(r).split(": ", 1)[1].encode() for r in reqs[:50]]       # no prefix
-    good += [haproxy(r).replace(" --NI 5/5/0/0/0 0/0", " --NI 5/5/0/0/0 0/0 {a|b} {}")
-             .encode() for r in reqs[:50]]
+    if kind == "haproxy":    # the OpenShift router: syslog prefix or not, headers or not
+        good = [haproxy(r) for r in reqs]
+        good += [haproxy(r).split(": ", 1)[1] for r in reqs[:50]]
+        good += [haproxy(r).replace(" --NI 5/5/0/0/0 0/0", " --NI 5/5/0/0/0 0/0 {a|b} {}")
+                 for r in reqs[:50]]
+    else:                    # Envoy: fraction digits, no "Z", fields after the last
+        good = [envoy(r) for r in reqs]
+        good += [envoy(r).replace(".", ".123456", 1).replace("Z]", "]", 1) for r in reqs[:50]]
+        good += [envoy(r) + ' "extra" 5' for r in reqs[:50]]
+    return [line.encode() for line in good]
+
+
+@pytest.mark.parametrize("kind", ["haproxy", "envoy"])
+def test_mutated_router_lines_read_the_same(plan: Plan, kind: str) -> None:
+    """HAProxy's and Envoy's lines, clean and damaged: the compiled reading is the
+    regex's, line by line."""
+    fmt = HAPROXY if kind == "haproxy" else ENVOY
+    good = _router_lines(kind)
     lines = good + _mutants(good, 3000, seed=9)
     block = b"\n".join(lines)
-    cols = _same_lines(plan, HAPROXY, block)
+    cols = _same_lines(plan, fmt, block)
     assert cols.scanned >= len(good) and len(cols.bad) > 100
-    assert _ingest(HAPROXY, plan, block) == _ingest(HAPROXY.strict(), plan, block)
+    assert _ingest(fmt, plan, block) == _ingest(fmt.strict(), plan, block)
 
 
 def test_mutated_json_lines_read_the_same(plan: Plan) -> None:

@@ -1,7 +1,7 @@
 """The compiled scanner under AddressSanitizer and UndefinedBehaviorSanitizer: built
 from collectors/logs/_scan.c with both, loaded in a child process in place of the
 normal build, and run over clean and randomly damaged lines of every template, of
-JSON and of HAProxy.  Any out-of-bounds read or write, use after free or undefined behaviour ends the
+JSON, of HAProxy and of Envoy.  Any out-of-bounds read or write, use after free or undefined behaviour ends the
 child with the sanitizer's report; the readings are checked against the strict parsers
 as in test_logs_fastpath.py."""
 
@@ -25,7 +25,7 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 sys.modules["collectors.logs._scan"] = module
 from pathlib import Path
-from collectors.logs.formats import (COMPILED, HAPROXY, INGRESS_TEMPLATE, NGINX, JsonFormat,
+from collectors.logs.formats import (COMPILED, ENVOY, HAPROXY, INGRESS_TEMPLATE, NGINX, JsonFormat,
                                      compile_nginx_template)
 from slo.planfile import parse_plan
 from tests.collectors import test_logs_fastpath as t
@@ -43,7 +43,7 @@ for seed in (1, 2):
         lines = good + t._mutants(good, 1500, seed=seed * 7 + len(tpl))
         t._same_lines(plan, fmt, b"\\n".join(lines))
         n += len(lines)
-    for fmt, write in ((JsonFormat(), t.json_line), (HAPROXY, t.haproxy)):
+    for fmt, write in ((JsonFormat(), t.json_line), (HAPROXY, t.haproxy), (ENVOY, t.envoy)):
         good = [write(r).encode() for r in t.requests(150, seed=seed)]
         lines = good + t._mutants(good, 1500, seed=seed)
         t._same_lines(plan, fmt, b"\\n".join(lines))
@@ -76,4 +76,4 @@ def test_the_scanner_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     report = run.stderr[-4000:]
     assert run.returncode == 0, report
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, report
-    assert run.stdout.startswith("ok ") and int(run.stdout.split()[1]) == 2 * 6 * 1650
+    assert run.stdout.startswith("ok ") and int(run.stdout.split()[1]) == 2 * 7 * 1650
