@@ -8,10 +8,9 @@ Two readers stand behind each format.  The *strict* one is plain Python: one
 ``re.findall`` over the block for the regex formats (a bad line falls into a catch-all
 alternative, so lines stay aligned), ``orjson.loads`` for JSON; it reads every line or
 says why it is bad.  The *compiled* one (``_scan.c``: nginx templates, JSON, HAProxy
-and Envoy) reads
-the lines it is sure of in one pass and in C, and hands every other line to the strict
-reader; a line it accepts is read exactly as the strict reader reads it
-(tests/collectors/test_logs_fastpath.py holds the two to the same rollups).
+and Envoy) reads the lines it is sure of in one pass and in C, and hands every other
+line to the strict reader; a line it accepts is read exactly as the strict reader reads
+it (tests/collectors/test_logs_fastpath.py holds the two to the same rollups).
 
 Timestamps are not parsed per line: each format captures the timestamp *up to the
 minute* plus its zone, and :func:`minute_of` turns that key into epoch minutes once per
