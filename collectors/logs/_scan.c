@@ -236,9 +236,16 @@ typedef struct {
     long long ts_seconds;
 } Line;
 
-static int out_init(Out *o, PyObject *cuts) {
+static int out_init(Out *o, PyObject *cuts, Py_ssize_t block_len) {
     memset(o, 0, offsetof(Out, scratch));
     o->ncuts = -1;
+    /* room for a line every 96 bytes (access-log lines are longer): few reallocations */
+    Py_ssize_t lines = block_len / 96 + 64;
+    if (buf_reserve(&o->index, lines * 8) < 0 || buf_reserve(&o->status, lines * 8) < 0 ||
+        buf_reserve(&o->size, lines * 8) < 0 || buf_reserve(&o->latency, lines * 8) < 0)
+        return -1;
+    for (int c = 0; c < NCOLS; c++)
+        if (buf_reserve(&o->codes[c], lines * 4) < 0) return -1;
     if (cuts != Py_None) {
         PyObject *fast = PySequence_Fast(cuts, "cuts must be a sequence of bytes");
         if (!fast) return -1;
@@ -804,7 +811,7 @@ static PyObject *scan_template(PyObject *self, PyObject *args) {
     Out *o = PyMem_Malloc(sizeof(Out));
     PyObject *res = NULL;
     if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts) < 0 || parse_ops(ops_seq, &ops, &nops) < 0) goto end;
+    if (out_init(o, cuts, block.len) < 0 || parse_ops(ops_seq, &ops, &nops) < 0) goto end;
     const char *base = block.buf, *p = base, *end = base + block.len;
     Py_ssize_t index = 0;
     for (;;) {
@@ -1143,7 +1150,7 @@ static PyObject *scan_json(PyObject *self, PyObject *args) {
     Out *o = PyMem_Malloc(sizeof(Out));
     PyObject *res = NULL;
     if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts) < 0 || parse_fields(fields_seq, &f) < 0) goto end;
+    if (out_init(o, cuts, block.len) < 0 || parse_fields(fields_seq, &f) < 0) goto end;
     const char *base = block.buf, *p = base, *end = base + block.len;
     Py_ssize_t index = 0;
     char key[32];
