@@ -43,8 +43,8 @@ static int buf_reserve(Buf *b, Py_ssize_t extra) {
     if (b->len + extra <= b->cap) return 0;
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
-    char *d = PyMem_Realloc(b->data, cap);
-    if (!d) { PyErr_NoMemory(); return -1; }
+    char *d = PyMem_RawRealloc(b->data, cap);
+    if (!d) return -1;
     b->data = d;
     b->cap = cap;
     return 0;
@@ -58,7 +58,7 @@ static inline int buf_put(Buf *b, const void *p, Py_ssize_t n) {
     return 0;
 }
 
-static void buf_free(Buf *b) { PyMem_Free(b->data); b->data = NULL; b->len = b->cap = 0; }
+static void buf_free(Buf *b) { PyMem_RawFree(b->data); b->data = NULL; b->len = b->cap = 0; }
 
 /* ---- intern table: byte strings -> dense codes ----------------------------------- */
 
@@ -120,8 +120,8 @@ static inline uint64_t hash_bytes(const char *p, Py_ssize_t n) {
 static int intern_init(Intern *t) {
     memset(t, 0, sizeof *t);
     t->mask = 255;
-    t->slots = PyMem_Malloc((t->mask + 1) * sizeof(int32_t));
-    if (!t->slots) { PyErr_NoMemory(); return -1; }
+    t->slots = PyMem_RawMalloc((t->mask + 1) * sizeof(int32_t));
+    if (!t->slots) return -1;
     memset(t->slots, 0xff, (t->mask + 1) * sizeof(int32_t));
     t->last = -1;
     return 0;
@@ -129,24 +129,24 @@ static int intern_init(Intern *t) {
 
 static void intern_free(Intern *t) {
     buf_free(&t->keys);
-    PyMem_Free(t->start);
-    PyMem_Free(t->size);
-    PyMem_Free(t->hash);
-    PyMem_Free(t->slots);
+    PyMem_RawFree(t->start);
+    PyMem_RawFree(t->size);
+    PyMem_RawFree(t->hash);
+    PyMem_RawFree(t->slots);
     memset(t, 0, sizeof *t);
 }
 
 static int intern_grow(Intern *t) {
     size_t mask = t->mask * 2 + 1;
-    int32_t *slots = PyMem_Malloc((mask + 1) * sizeof(int32_t));
-    if (!slots) { PyErr_NoMemory(); return -1; }
+    int32_t *slots = PyMem_RawMalloc((mask + 1) * sizeof(int32_t));
+    if (!slots) return -1;
     memset(slots, 0xff, (mask + 1) * sizeof(int32_t));
     for (Py_ssize_t i = 0; i < t->n; i++) {
         size_t s = t->hash[i] & mask;
         while (slots[s] >= 0) s = (s + 1) & mask;
         slots[s] = (int32_t)i;
     }
-    PyMem_Free(t->slots);
+    PyMem_RawFree(t->slots);
     t->slots = slots;
     t->mask = mask;
     return 0;
@@ -168,14 +168,14 @@ static int32_t intern(Intern *t, const char *p, Py_ssize_t n) {
     }
     if (t->n == t->cap) {
         Py_ssize_t cap = t->cap ? t->cap * 2 : 64;
-        Py_ssize_t *st = PyMem_Realloc(t->start, cap * sizeof(Py_ssize_t));
-        if (!st) { PyErr_NoMemory(); return -1; }
+        Py_ssize_t *st = PyMem_RawRealloc(t->start, cap * sizeof(Py_ssize_t));
+        if (!st) return -1;
         t->start = st;
-        Py_ssize_t *sz = PyMem_Realloc(t->size, cap * sizeof(Py_ssize_t));
-        if (!sz) { PyErr_NoMemory(); return -1; }
+        Py_ssize_t *sz = PyMem_RawRealloc(t->size, cap * sizeof(Py_ssize_t));
+        if (!sz) return -1;
         t->size = sz;
-        uint64_t *hs = PyMem_Realloc(t->hash, cap * sizeof(uint64_t));
-        if (!hs) { PyErr_NoMemory(); return -1; }
+        uint64_t *hs = PyMem_RawRealloc(t->hash, cap * sizeof(uint64_t));
+        if (!hs) return -1;
         t->hash = hs;
         t->cap = cap;
     }
@@ -242,16 +242,18 @@ static int out_init(Out *o, PyObject *cuts, Py_ssize_t block_len) {
     /* room for a line every 96 bytes (access-log lines are longer): few reallocations */
     Py_ssize_t lines = block_len / 96 + 64;
     if (buf_reserve(&o->index, lines * 8) < 0 || buf_reserve(&o->status, lines * 8) < 0 ||
-        buf_reserve(&o->size, lines * 8) < 0 || buf_reserve(&o->latency, lines * 8) < 0)
+        buf_reserve(&o->size, lines * 8) < 0 || buf_reserve(&o->latency, lines * 8) < 0) {
+        PyErr_NoMemory();
         return -1;
+    }
     for (int c = 0; c < NCOLS; c++)
-        if (buf_reserve(&o->codes[c], lines * 4) < 0) return -1;
+        if (buf_reserve(&o->codes[c], lines * 4) < 0) { PyErr_NoMemory(); return -1; }
     if (cuts != Py_None) {
         PyObject *fast = PySequence_Fast(cuts, "cuts must be a sequence of bytes");
         if (!fast) return -1;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-        o->cut = PyMem_Calloc(n + 1, sizeof(char *));
-        o->cut_n = PyMem_Calloc(n + 1, sizeof(Py_ssize_t));
+        o->cut = PyMem_RawCalloc(n + 1, sizeof(char *));
+        o->cut_n = PyMem_RawCalloc(n + 1, sizeof(Py_ssize_t));
         if (!o->cut || !o->cut_n) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
         for (Py_ssize_t i = 0; i < n; i++) {
             char *b;
@@ -266,13 +268,13 @@ static int out_init(Out *o, PyObject *cuts, Py_ssize_t block_len) {
         o->ncuts = n;
     }
     for (int c = 0; c < NCOLS; c++)
-        if (intern_init(&o->text[c]) < 0) return -1;
+        if (intern_init(&o->text[c]) < 0) { PyErr_NoMemory(); return -1; }
     return 0;
 }
 
 static void out_free(Out *o) {
-    PyMem_Free(o->cut);
-    PyMem_Free(o->cut_n);
+    PyMem_RawFree(o->cut);
+    PyMem_RawFree(o->cut_n);
     buf_free(&o->index); buf_free(&o->status); buf_free(&o->size); buf_free(&o->latency);
     buf_free(&o->deferred);
     for (int c = 0; c < NCOLS; c++) { buf_free(&o->codes[c]); intern_free(&o->text[c]); }
@@ -774,7 +776,7 @@ static int parse_ops(PyObject *seq, Op **ops_out, Py_ssize_t *n_out) {
     PyObject *fast = PySequence_Fast(seq, "ops must be a sequence");
     if (!fast) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    Op *ops = PyMem_Calloc(n ? n : 1, sizeof(Op));
+    Op *ops = PyMem_RawCalloc(n ? n : 1, sizeof(Op));
     if (!ops) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
@@ -797,22 +799,14 @@ static int parse_ops(PyObject *seq, Op **ops_out, Py_ssize_t *n_out) {
     return 0;
 fail:
     Py_DECREF(fast);
-    PyMem_Free(ops);
+    PyMem_RawFree(ops);
     return -1;
 }
 
-static PyObject *scan_template(PyObject *self, PyObject *args) {
-    Py_buffer block;
-    PyObject *ops_seq;
-    PyObject *cuts;
-    if (!PyArg_ParseTuple(args, "y*OO", &block, &ops_seq, &cuts)) return NULL;
-    Op *ops = NULL;
-    Py_ssize_t nops = 0;
-    Out *o = PyMem_Malloc(sizeof(Out));
-    PyObject *res = NULL;
-    if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts, block.len) < 0 || parse_ops(ops_seq, &ops, &nops) < 0) goto end;
-    const char *base = block.buf, *p = base, *end = base + block.len;
+/* Every line of a block through match_template; 0, or -1 when out of memory. */
+static int template_lines(Out *o, const Op *ops, Py_ssize_t nops, const char *base,
+                          Py_ssize_t len, Py_ssize_t *lines) {
+    const char *p = base, *end = base + len;
     Py_ssize_t index = 0;
     for (;;) {
         const char *nl = memchr(p, '\n', end - p);
@@ -822,16 +816,38 @@ static PyObject *scan_template(PyObject *self, PyObject *args) {
         l.up = l.route = l.path = l.ts = empty;
         int ok = le - p <= MAX_LINE && match_template(o, ops, nops, p, le, &l);
         if (ok ? put_line(o, index, &l) < 0 : defer(o, index, p - base, le - base) < 0)
-            goto end;
+            return -1;
         index++;
         if (!nl) break;
         p = nl + 1;
     }
-    res = out_result(o, index, 0);
+    *lines = index;
+    return 0;
+}
+
+static PyObject *scan_template(PyObject *self, PyObject *args) {
+    Py_buffer block;
+    PyObject *ops_seq;
+    PyObject *cuts;
+    if (!PyArg_ParseTuple(args, "y*OO", &block, &ops_seq, &cuts)) return NULL;
+    Op *ops = NULL;
+    Py_ssize_t nops = 0;
+    Out *o = PyMem_RawMalloc(sizeof(Out));
+    PyObject *res = NULL;
+    if (!o) { PyErr_NoMemory(); goto end; }
+    if (out_init(o, cuts, block.len) < 0 || parse_ops(ops_seq, &ops, &nops) < 0) goto end;
+    Py_ssize_t index = 0;
+    int rc;
+    /* no Python object is touched in the loop: other threads run meanwhile */
+    Py_BEGIN_ALLOW_THREADS
+    rc = template_lines(o, ops, nops, block.buf, block.len, &index);
+    Py_END_ALLOW_THREADS
+    if (rc == 0) res = out_result(o, index, 0);
 end:
+    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
     if (o) out_free(o);
-    PyMem_Free(o);
-    PyMem_Free(ops);
+    PyMem_RawFree(o);
+    PyMem_RawFree(ops);
     PyBuffer_Release(&block);
     return res;
 }
@@ -1140,18 +1156,10 @@ static int parse_fields(PyObject *seq, Fields *f) {
     return 0;
 }
 
-static PyObject *scan_json(PyObject *self, PyObject *args) {
-    Py_buffer block;
-    PyObject *fields_seq;
-    PyObject *cuts;
-    double scale;
-    if (!PyArg_ParseTuple(args, "y*OOd", &block, &fields_seq, &cuts, &scale)) return NULL;
-    Fields f;
-    Out *o = PyMem_Malloc(sizeof(Out));
-    PyObject *res = NULL;
-    if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts, block.len) < 0 || parse_fields(fields_seq, &f) < 0) goto end;
-    const char *base = block.buf, *p = base, *end = base + block.len;
+/* Every line of a block through match_json; 0, or -1 when out of memory. */
+static int json_lines(Out *o, const Fields *f, double scale, const char *base, Py_ssize_t len,
+                      Py_ssize_t *lines) {
+    const char *p = base, *end = base + len;
     Py_ssize_t index = 0;
     char key[32];
     KeyOrder order;
@@ -1162,21 +1170,43 @@ static PyObject *scan_json(PyObject *self, PyObject *args) {
         Line l = {0};
         static const char empty[] = "";
         l.up = l.route = empty;
-        int ok = le - p <= MAX_LINE && match_json(&f, &order, p, le, &l, key);
+        int ok = le - p <= MAX_LINE && match_json(f, &order, p, le, &l, key);
         if (ok) {
             l.latency *= scale;
-            if (put_line(o, index, &l) < 0) goto end;
+            if (put_line(o, index, &l) < 0) return -1;
         } else if (defer(o, index, p - base, le - base) < 0) {
-            goto end;
+            return -1;
         }
         index++;
         if (!nl) break;
         p = nl + 1;
     }
-    res = out_result(o, index, 1);
+    *lines = index;
+    return 0;
+}
+
+static PyObject *scan_json(PyObject *self, PyObject *args) {
+    Py_buffer block;
+    PyObject *fields_seq;
+    PyObject *cuts;
+    double scale;
+    if (!PyArg_ParseTuple(args, "y*OOd", &block, &fields_seq, &cuts, &scale)) return NULL;
+    Fields f;
+    Out *o = PyMem_RawMalloc(sizeof(Out));
+    PyObject *res = NULL;
+    if (!o) { PyErr_NoMemory(); goto end; }
+    if (out_init(o, cuts, block.len) < 0 || parse_fields(fields_seq, &f) < 0) goto end;
+    Py_ssize_t index = 0;
+    int rc;
+    /* no Python object is touched in the loop: other threads run meanwhile */
+    Py_BEGIN_ALLOW_THREADS
+    rc = json_lines(o, &f, scale, block.buf, block.len, &index);
+    Py_END_ALLOW_THREADS
+    if (rc == 0) res = out_result(o, index, 1);
 end:
+    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
     if (o) out_free(o);
-    PyMem_Free(o);
+    PyMem_RawFree(o);
     PyBuffer_Release(&block);
     return res;
 }
@@ -1202,13 +1232,13 @@ typedef struct {
 static int table2_init(Table2 *t) {
     memset(t, 0, sizeof *t);
     t->mask = 1023;
-    t->slots = PyMem_Malloc((t->mask + 1) * sizeof(int32_t));
-    if (!t->slots) { PyErr_NoMemory(); return -1; }
+    t->slots = PyMem_RawMalloc((t->mask + 1) * sizeof(int32_t));
+    if (!t->slots) return -1;
     memset(t->slots, 0xff, (t->mask + 1) * sizeof(int32_t));
     return 0;
 }
 
-static void table2_free(Table2 *t) { PyMem_Free(t->keys); PyMem_Free(t->slots); }
+static void table2_free(Table2 *t) { PyMem_RawFree(t->keys); PyMem_RawFree(t->slots); }
 
 static inline size_t hash2(int64_t a, int64_t b) {
     uint64_t h = ((uint64_t)a * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)b * 0xC2B2AE3D27D4EB4Full);
@@ -1226,8 +1256,8 @@ static Py_ssize_t table2_get(Table2 *t, int64_t a, int64_t b, int *fresh) {
     }
     if (t->n == t->cap) {
         Py_ssize_t cap = t->cap ? t->cap * 2 : 256;
-        Key2 *k = PyMem_Realloc(t->keys, cap * sizeof(Key2));
-        if (!k) { PyErr_NoMemory(); return -1; }
+        Key2 *k = PyMem_RawRealloc(t->keys, cap * sizeof(Key2));
+        if (!k) return -1;
         t->keys = k;
         t->cap = cap;
     }
@@ -1238,15 +1268,15 @@ static Py_ssize_t table2_get(Table2 *t, int64_t a, int64_t b, int *fresh) {
     *fresh = 1;
     if ((size_t)t->n * 2 > t->mask) {
         size_t mask = t->mask * 2 + 1;
-        int32_t *slots = PyMem_Malloc((mask + 1) * sizeof(int32_t));
-        if (!slots) { PyErr_NoMemory(); return -1; }
+        int32_t *slots = PyMem_RawMalloc((mask + 1) * sizeof(int32_t));
+        if (!slots) return -1;
         memset(slots, 0xff, (mask + 1) * sizeof(int32_t));
         for (Py_ssize_t j = 0; j < t->n; j++) {
             size_t h = hash2(t->keys[j].a, t->keys[j].b) & mask;
             while (slots[h] >= 0) h = (h + 1) & mask;
             slots[h] = (int32_t)j;
         }
-        PyMem_Free(t->slots);
+        PyMem_RawFree(t->slots);
         t->slots = slots;
         t->mask = mask;
     }
@@ -1340,6 +1370,7 @@ static PyObject *rollup(PyObject *self, PyObject *args) {
         }
     }
 end:
+    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
     for (int k = 0; k < got; k++) PyBuffer_Release(&v[k]);
     if (tables) { table2_free(&cells); table2_free(&pairs); }
     buf_free(&requests); buf_free(&errors); buf_free(&sizes); buf_free(&sums); buf_free(&counts);

@@ -238,12 +238,17 @@ class Ingestor:
         self.good = 0
         self.scanned = 0
 
+    def parse(self, block: bytes) -> Columns:
+        """The block's columns (no state is read or changed: safe in another thread)."""
+        return self.fmt.parse(block, path_cuts=self.mapper.path_cuts)
+
     def feed(self, block: bytes, *, file: str, lines: int,
-             start_minute: int | None = None, end_minute: int | None = None) -> BlockResult:
-        """Take a block of ``lines`` complete lines (no final newline).  With
-        ``end_minute``, stop before the first line at or after it (that line and those
-        after it are left for a later pass)."""
-        cols = self.fmt.parse(block, path_cuts=self.mapper.path_cuts)
+             start_minute: int | None = None, end_minute: int | None = None,
+             parsed: Columns | None = None) -> BlockResult:
+        """Take a block of ``lines`` complete lines (no final newline), parsed already
+        when ``parsed`` is given.  With ``end_minute``, stop before the first line at or
+        after it (that line and those after it are left for a later pass)."""
+        cols = self.parse(block) if parsed is None else parsed
         self.good += len(cols)
         self.scanned += cols.scanned
         minute = self._minutes_of(cols.ts)

@@ -27,12 +27,15 @@ import gzip
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from collectors.logs.formats import MAX_LINE, count_lines
+from collectors.logs.formats import MAX_LINE, Columns, count_lines
 from collectors.logs.ingest import Ingestor
 from store.rollups import Checkpoint
 
@@ -133,6 +136,56 @@ class Target:
     path: Path
     offset: int
     stream: str
+
+
+#: blocks read and parsed ahead of the one being rolled up (memory: this many blocks)
+AHEAD = 2
+_DONE = object()
+
+
+Parsed = Generator[tuple[Piece, Columns | None], None, None]
+
+
+def prefetched(pieces: Iterator[Piece], parse: Callable[[bytes], Columns]) -> Parsed:
+    """The pieces with their blocks parsed, read and parsed up to AHEAD blocks ahead in a
+    thread of their own.  The compiled scanner lets go of the GIL, so on two cores the
+    next block is read and parsed while this one is rolled up and committed.  Parsing
+    reads no state, so the result is the same as parsing in line; closing this
+    generator stops the thread and waits for it (before the file may be closed)."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for piece in pieces:
+                if not put((piece, parse(piece.block) if piece.lines else None)):
+                    return
+            put(_DONE)
+        except BaseException as e:  # handed over, raised in the reading thread
+            put(e)
+
+    worker = threading.Thread(target=work, name="log-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 @dataclass
@@ -259,14 +312,21 @@ class FileTail:
             f = open_log(target.path)
         except FileNotFoundError:
             return True
-        with f:
+        pieces = read_pieces(f, offset, block_size=self.block_size)
+        # plain files are read ahead in another thread (the checkpoint reads their head
+        # with pread, which moves no file position); a gzip stream is read in line
+        ahead = target.path.suffix != ".gz"
+        parsed: Parsed = (prefetched(pieces, self.ingestor.parse) if ahead
+                          else ((p, None) for p in pieces))
+        with f, closing(parsed):
             ident = self._file_identity(target, f)
-            for piece in read_pieces(f, offset, block_size=self.block_size):
+            for piece, cols in parsed:
                 if piece.too_long:
                     self.ingestor.rejects.add(name, "too-long", None, piece.too_long)
                 if piece.lines:
                     res = self.ingestor.feed(piece.block, file=name, lines=piece.lines,
-                                             start_minute=start_minute, end_minute=end_minute)
+                                             start_minute=start_minute, end_minute=end_minute,
+                                             parsed=cols)
                     self.stats.lines += res.lines
                     self.stats.used += res.used
                     self.stats.skipped += res.skipped
@@ -299,10 +359,14 @@ class FileTail:
 
     def _cp(self, target: Target, ident: Checkpoint, offset: int, f: BinaryIO, *,
             done: bool) -> Checkpoint:
-        pos = f.tell()
-        f.seek(0)
-        head = hashlib.sha256(f.read(min(offset, HEAD))).hexdigest()
-        f.seek(pos)
+        if target.path.suffix != ".gz":
+            # pread moves no file position: the read-ahead thread may be reading f
+            head = hashlib.sha256(os.pread(f.fileno(), min(offset, HEAD), 0)).hexdigest()
+        else:
+            pos = f.tell()
+            f.seek(0)
+            head = hashlib.sha256(f.read(min(offset, HEAD))).hexdigest()
+            f.seek(pos)
         size = offset if done else (ident.size if target.stream == LIVE else 0)
         return replace(ident, stream=target.stream, offset=offset, size=size, head_hash=head)
 

@@ -217,3 +217,33 @@ def test_sigkill_mid_file_then_resume_is_exact(plan: Plan, db_url: str, engine: 
     assert 0 < partial < sum(_truth(reqs).values())
     _collect(plan, engine, path)
     assert _totals(engine) == _truth(reqs)
+
+
+def test_read_ahead_keeps_order_stops_when_closed_and_hands_errors_over() -> None:
+    """prefetched(): the same pieces in the same order with their parses; closing it
+    early stops its thread; an error while parsing is raised in the reading thread."""
+    import threading
+
+    from collectors.logs.tail import Piece, prefetched
+
+    pieces = [Piece(i * 10, i * 10 + 10, f"line {i}".encode(), 1) for i in range(50)]
+    got = list(prefetched(iter(pieces), lambda block: block.upper()))  # type: ignore[arg-type]
+    assert [p for p, _ in got] == pieces
+    assert [c for _, c in got] == [p.block.upper() for p in pieces]
+
+    gen = prefetched(iter(pieces), lambda block: block)  # type: ignore[arg-type]
+    assert next(gen)[0] == pieces[0]
+    gen.close()
+    assert not any(t.name == "log-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+    def bad(block: bytes) -> bytes:
+        if block == b"line 3":
+            raise ValueError("cannot parse line 3")
+        return block
+
+    seen = []
+    with pytest.raises(ValueError, match="line 3"):
+        for piece, _ in prefetched(iter(pieces), bad):  # type: ignore[arg-type]
+            seen.append(piece)
+    assert seen == pieces[:3]
+    assert not any(t.name == "log-read-ahead" and t.is_alive() for t in threading.enumerate())
