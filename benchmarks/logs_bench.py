@@ -208,14 +208,15 @@ def _print(rows: list[tuple[str, float, str, Run, str]], n: int) -> None:
           f"compiled scanner: {'yes' if compiled.strip() == 'True' else 'NO'}")
     print(f"{'input':10} {'MB':>5}  {'tool':21} {'wall s':>7} {'CPU s':>7} {'lines/s wall':>13} "
           f"{'lines/s CPU':>12} {'peak RSS MB':>12}  note")
-    base: dict[str, float] = {}
+    base: dict[str, tuple[float, float]] = {}
     for kind, mb, tool, run, note in rows:
         rate, cpu_rate = n / run.wall, n / max(run.cpu, 1e-9)
         if tool == "goaccess":
-            base[kind] = cpu_rate
+            base[kind] = (rate, cpu_rate)
         goaccess = base.get(kind.split("+")[0])
         if tool.endswith("LogCollector") and goaccess:
-            note += f"; {cpu_rate / goaccess:.1f}x goaccess by CPU"
+            note += (f"; {rate / goaccess[0]:.1f}x goaccess by wall, "
+                     f"{cpu_rate / goaccess[1]:.1f}x by CPU")
         print(f"{kind:10} {mb:5.0f}  {tool:21} {run.wall:7.2f} {run.cpu:7.2f} {rate:13,.0f} "
               f"{cpu_rate:12,.0f} {run.rss:12.0f}  {note}")
 
