@@ -17,6 +17,7 @@ class CollectReport:
     ok: bool = True
     items: int = 0                 # points or lines ingested
     rejected: int = 0              # lines that did not parse
+    strict: int = 0                # lines read by the strict parser, not the compiled one
     newest: datetime | None = None  # the newest data now in the store
     problems: list[str] = field(default_factory=list)
 

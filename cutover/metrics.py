@@ -35,6 +35,7 @@ METRIC_NAMES = (
     "cutover_collector_up",
     "cutover_collector_ingested_total",
     "cutover_collector_rejected_total",
+    "cutover_collector_strict_lines_total",
     "cutover_collector_failures_total",
     "cutover_evaluations_total",
     "cutover_service_weight_percent",
@@ -79,6 +80,10 @@ class WorkerMetrics:
                                 "Points or log lines ingested", src, registry=r)
         self.rejected = Counter("cutover_collector_rejected",
                                 "Log lines rejected (did not parse)", src, registry=r)
+        self.strict = Counter("cutover_collector_strict_lines",
+                              "Log lines read by the strict Python parser, not the compiled "
+                              "scanner (slower; a share that grows means the format drifted)",
+                              src, registry=r)
         self.failures = Counter("cutover_collector_failures", "Pulls that failed", src,
                                 registry=r)
         self.evaluations = Counter("cutover_evaluations", "Evaluations by verdict",
@@ -136,6 +141,7 @@ class WorkerMetrics:
         source = report.source
         self.ingested.labels(source=source).inc(max(0, report.items))
         self.rejected.labels(source=source).inc(max(0, report.rejected))
+        self.strict.labels(source=source).inc(max(0, report.strict))
         self.up.labels(source=source).set(1 if report.ok else 0)
         if report.ok:
             self.last_success.labels(source=source).set(now.timestamp())

@@ -123,6 +123,7 @@ class LogCollector:
                 f"{src.label}: {totals.unmapped} lines belong to no service or variant "
                 f"of the plan (ignored)")
         slow = ingestor.good - ingestor.scanned
+        report.strict += slow
         if fmt.compiled and ingestor.good >= SLOW_PATH_MIN and slow > ingestor.good * 0.1:
             # every line is still read, only slower: worth saying, once a run
             note = (f"{src.label}: {slow} of {ingestor.good} lines took the strict parser, "

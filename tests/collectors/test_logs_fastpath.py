@@ -405,4 +405,5 @@ def test_a_log_the_scanner_cannot_read_is_still_read_and_said_so(plan: Plan, tmp
         runs[path.name] = collector.collect(now=datetime.now(UTC))
     assert runs["odd.log"].items == runs["clean.log"].items > 8000
     assert any("took the strict parser" in p for p in runs["odd.log"].problems)
+    assert runs["odd.log"].strict >= runs["odd.log"].items and runs["clean.log"].strict == 0
     assert not any("strict parser" in p for p in runs["clean.log"].problems)

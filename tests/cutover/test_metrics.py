@@ -51,7 +51,7 @@ def _round(m: WorkerMetrics, **over: object) -> None:
         collect_reports=[
             CollectReport(source="prometheus", items=120, newest=NOW - timedelta(seconds=45)),
             CollectReport(source="/var/log/gateway/access.log", items=900, rejected=3,
-                          newest=NOW - timedelta(seconds=5)),
+                          strict=7, newest=NOW - timedelta(seconds=5)),
         ],
         evaluations=[_evaluation("auth", Verdict.PASS), _evaluation("files", Verdict.FAIL)],
         weights={"auth": 25, "files": 0}, alerts={"pending": 2, "failed": 1, "sent": 4},
@@ -69,6 +69,7 @@ def test_a_round_sets_every_family() -> None:
     assert s[("cutover_collector_lag_seconds", log)] == 5
     assert s[("cutover_collector_ingested_total", log)] == 900
     assert s[("cutover_collector_rejected_total", log)] == 3
+    assert s[("cutover_collector_strict_lines_total", log)] == 7
     assert s[("cutover_collector_up", log)] == 1
     assert s[("cutover_collector_last_success_timestamp_seconds", log)] == NOW.timestamp()
     assert s[("cutover_evaluations_total", (("service", "auth"), ("verdict", "pass")))] == 1

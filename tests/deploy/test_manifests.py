@@ -559,6 +559,8 @@ ALERT_TESTS = [
           "values": "0+100x30"},
          {"series": 'cutover_collector_rejected_total{source="gw",pod="w-0"}',
           "values": "0+10x30"},
+         {"series": 'cutover_collector_strict_lines_total{source="gw",pod="w-0"}',
+          "values": "0+5x70"},
          {"series": 'cutover_last_round_timestamp_seconds{pod="w-0"}', "values": "0x20"},
          {"series": 'cutover_round_interval_seconds{pod="w-0"}', "values": "30x20"},
          {"series": 'cutover_alerts_pending{pod="w-0"}', "values": "3x20"},
@@ -570,6 +572,7 @@ ALERT_TESTS = [
          {"eval_time": "2m", "alertname": "CutoverLeaderLost", "exp_alerts": []},
          {"eval_time": "25m", "alertname": "CutoverLogLinesRejected", "exp_alerts": [
              {"exp_labels": {"severity": "warning", "source": "gw"}}]},
+         {"eval_time": "20m", "alertname": "CutoverLogLinesSlow", "exp_alerts": []},
          {"eval_time": "6m", "alertname": "CutoverWorkerStuck", "exp_alerts": [
              {"exp_labels": {"severity": "warning"}}]},
          {"eval_time": "16m", "alertname": "CutoverAlertsBacklog", "exp_alerts": [
@@ -577,6 +580,16 @@ ALERT_TESTS = [
          {"eval_time": "12m", "alertname": "CutoverCollectorStalled", "exp_alerts": [
              {"exp_labels": {"severity": "warning", "source": "prom"}}]},
      ]},
+    {"interval": "1m",  # a fifth of the lines the slow way for an hour
+     "input_series": [
+         {"series": 'cutover_collector_ingested_total{source="gw",pod="w-0"}',
+          "values": "0+100x90"},
+         {"series": 'cutover_collector_strict_lines_total{source="gw",pod="w-0"}',
+          "values": "0+20x90"}],
+     "alert_rule_test": [
+         {"eval_time": "20m", "alertname": "CutoverLogLinesSlow", "exp_alerts": []},
+         {"eval_time": "40m", "alertname": "CutoverLogLinesSlow", "exp_alerts": [
+             {"exp_labels": {"severity": "warning", "source": "gw"}}]}]},
     {"interval": "1m",  # failures long ago: the alert is over
      "input_series": [{"series": 'cutover_alerts_failed{pod="w-0"}', "values": "0 2x60"},
                       {"series": 'cutover_alerts_failed{pod="w-1"}', "values": "0 2x60"}],
