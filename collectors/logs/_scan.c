@@ -1403,7 +1403,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_scan",
-    "The compiled fast path of the log collector (see collectors/logs/scan.py).", -1, methods,
+    "The compiled fast path of the log collector (see collectors/logs/formats.py).", -1,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {

@@ -77,3 +77,11 @@ def test_the_scanner_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     assert run.returncode == 0, report
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, report
     assert run.stdout.startswith("ok ") and int(run.stdout.split()[1]) == 2 * 7 * 1650
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
+def test_the_scanner_compiles_without_a_warning() -> None:
+    run = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                          "-Wno-unused-parameter", f"-I{sysconfig.get_paths()['include']}",
+                          "collectors/logs/_scan.c"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
