@@ -390,6 +390,35 @@ static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
 
 #define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
 
+static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* Whether p[0:n] has the shape: '9' a digit, 'A' a letter, '+' a sign, else itself. */
+static inline int fits(const char *p, const char *shape, int n) {
+    for (int k = 0; k < n; k++) {
+        char c = p[k], want = shape[k];
+        if (want == '9') {
+            if (!IS_DIGIT(c)) return 0;
+        } else if (c != want && !(want == 'A' && is_alpha(c)) && !(want == '+' && c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The path of a request field [q, fe) as formats._REQUEST reads it: the second word
+ * when there is a space, else the whole field. */
+static inline void request_path(const char *q, const char *fe, Line *l) {
+    const char *s1 = memchr(q, ' ', fe - q);
+    if (s1) {
+        const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
+        l->path = s1 + 1;
+        l->path_n = (s2 ? s2 : fe) - (s1 + 1);
+    } else {
+        l->path = q;
+        l->path_n = fe - q;
+    }
+}
+
 /* digits[.digits] at p (end e) to the double Python's float() gives, exactly: the
  * digits as an integer below 2**53 divided by a power of ten up to 1e22 (both exact,
  * one correctly rounded division).  Returns the end of the number, or NULL when
@@ -433,8 +462,6 @@ typedef struct {
     Py_ssize_t lit_n;
 } Op;
 
-static inline int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
 /* Bytes that end a run: bit 1 a space or a quote, bit 2 also "]". */
 static unsigned char RUN_END[256];
 
@@ -456,7 +483,7 @@ static inline const char *nonspace(const char *p, const char *e) {
 
 /* One whole HAProxy `option httplog` line (formats._HAPROXY), read as that regex reads
  * it by its first choices: the end of the request's closing quote, or NULL. */
-static const char *match_haproxy(Out *o, const char *p, const char *e, Line *l) {
+static const char *match_haproxy(const char *p, const char *e, Line *l) {
     const char *q = p, *r;
     /* (?:[^\[]*?haproxy\[\d+\]: )? -- "haproxy" can only sit right before the first "[" */
     const char *br = memchr(p, '[', e - p);
@@ -470,12 +497,7 @@ static const char *match_haproxy(Out *o, const char *p, const char *e, Line *l) 
     if (r == q || e - r < 2 || r[0] != ' ' || r[1] != '[') return NULL;
     q = r + 2;
     /* (?P<ts>\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d):\d\d(?:\.\d+)?\]  */
-    static const char shape[] = "99/AAA/9999:99:99:99";
-    if (e - q < 21) return NULL;
-    for (int k = 0; k < 20; k++) {
-        char c = q[k], want = shape[k];
-        if (want == '9' ? !IS_DIGIT(c) : want == 'A' ? !is_alpha(c) : c != want) return NULL;
-    }
+    if (e - q < 21 || !fits(q, "99/AAA/9999:99:99:99", 20)) return NULL;
     l->ts = q;
     l->ts_n = 17;
     q += 20;
@@ -539,16 +561,7 @@ static const char *match_haproxy(Out *o, const char *p, const char *e, Line *l) 
     q += 2;
     const char *fe = memchr(q, '"', e - q);
     if (!fe) return NULL;
-    const char *s1 = memchr(q, ' ', fe - q);
-    if (s1) {
-        const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
-        l->path = s1 + 1;
-        l->path_n = (s2 ? s2 : fe) - (s1 + 1);
-    } else {
-        l->path = q;
-        l->path_n = fe - q;
-    }
-    (void)o;
+    request_path(q, fe, l);
     return fe + 1;
 }
 
@@ -564,10 +577,7 @@ static inline const char *quoted(const char *q, const char *e) {
 static const char *match_envoy(const char *p, const char *e, Line *l) {
     const char *q = p, *r;
     /* \[(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d):\d\d(?:\.\d+)?Z?\] " */
-    static const char shape[] = "[9999-99-99T99:99:99";
-    if (e - q < 20) return NULL;
-    for (int k = 0; k < 20; k++)
-        if (shape[k] == '9' ? !IS_DIGIT(q[k]) : q[k] != shape[k]) return NULL;
+    if (e - q < 20 || !fits(q, "[9999-99-99T99:99:99", 20)) return NULL;
     l->ts = q + 1;
     l->ts_n = 16;
     q += 20;
@@ -581,15 +591,7 @@ static const char *match_envoy(const char *p, const char *e, Line *l) {
     /* the request, up to its closing quote */
     const char *fe = memchr(q, '"', e - q);
     if (!fe) return NULL;
-    const char *s1 = memchr(q, ' ', fe - q);
-    if (s1) {
-        const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
-        l->path = s1 + 1;
-        l->path_n = (s2 ? s2 : fe) - (s1 + 1);
-    } else {
-        l->path = q;
-        l->path_n = fe - q;
-    }
+    request_path(q, fe, l);
     q = fe + 1;
     /* " (?P<status>\d{3}) \S+ \d+ (?P<bytes>\d+) (?P<latency>\d+) \S+ " */
     if (e - q < 5 || q[0] != ' ' || !IS_DIGIT(q[1]) || !IS_DIGIT(q[2]) || !IS_DIGIT(q[3]) ||
@@ -650,13 +652,7 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
             /* dd/Mon/yyyy:hh:mm:ss +zzzz; the key drops the seconds */
             if (e - p < 26) return 0;
             if (!(o->clf_seen && same_bytes(p, o->clf, 26))) {  /* a second seen before */
-                static const char shape[] = "99/AAA/9999:99:99:99 s9999";
-                for (int k = 0; k < 26; k++) {
-                    char c = p[k], want = shape[k];
-                    if (want == '9' ? !IS_DIGIT(c) : want == 'A' ? !is_alpha(c)
-                            : want == 's' ? (c != '+' && c != '-') : c != want)
-                        return 0;
-                }
+                if (!fits(p, "99/AAA/9999:99:99:99 +9999", 26)) return 0;
                 memcpy(o->clf, p, 26);
                 o->clf_seen = 1;
             }
@@ -668,12 +664,7 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
             break;
         }
         case OP_TS_ISO: {
-            static const char shape[] = "9999-99-99T99:99:99";
-            if (e - p < 19) return 0;
-            for (int k = 0; k < 19; k++) {
-                char c = p[k], want = shape[k];
-                if (want == '9' ? !IS_DIGIT(c) : c != want) return 0;
-            }
+            if (e - p < 19 || !fits(p, "9999-99-99T99:99:99", 19)) return 0;
             q = p + 19;
             if (q < e && *q == 'Z') {
                 q++;
@@ -702,15 +693,7 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
         case OP_REQUEST: {
             const char *fe = memchr(p, '"', e - p);
             if (!fe) fe = e;
-            const char *s1 = memchr(p, ' ', fe - p);
-            if (s1) {
-                const char *s2 = memchr(s1 + 1, ' ', fe - s1 - 1);
-                l->path = s1 + 1;
-                l->path_n = (s2 ? s2 : fe) - (s1 + 1);
-            } else {
-                l->path = p;
-                l->path_n = fe - p;
-            }
+            request_path(p, fe, l);
             p = fe;
             break;
         }
@@ -742,7 +725,7 @@ static int match_template(Out *o, const Op *ops, Py_ssize_t nops, const char *p,
             p = q;
             break;
         case OP_HAPROXY:
-            q = match_haproxy(o, p, e, l);
+            q = match_haproxy(p, e, l);
             if (!q) return 0;
             p = q;
             break;
@@ -803,18 +786,24 @@ fail:
     return -1;
 }
 
-/* Every line of a block through match_template; 0, or -1 when out of memory. */
-static int template_lines(Out *o, const Op *ops, Py_ssize_t nops, const char *base,
-                          Py_ssize_t len, Py_ssize_t *lines) {
+/* ---- the block: one driver for every format ------------------------------------- */
+
+/* Reads one line into l; 0: not sure (the line is deferred). */
+typedef int (*Matcher)(Out *o, void *ctx, const char *p, const char *e, Line *l);
+
+/* Every line of a block through match; 0, or -1 when out of memory.  Touches no Python
+ * object: it runs without the GIL. */
+static inline int scan_lines(Out *o, Matcher match, void *ctx, const char *base, Py_ssize_t len,
+                      Py_ssize_t *lines) {
     const char *p = base, *end = base + len;
     Py_ssize_t index = 0;
+    static const char empty[] = "";
     for (;;) {
         const char *nl = memchr(p, '\n', end - p);
         const char *le = nl ? nl : end;
         Line l = {0};
-        static const char empty[] = "";
         l.up = l.route = l.path = l.ts = empty;
-        int ok = le - p <= MAX_LINE && match_template(o, ops, nops, p, le, &l);
+        int ok = le - p <= MAX_LINE && match(o, ctx, p, le, &l);
         if (ok ? put_line(o, index, &l) < 0 : defer(o, index, p - base, le - base) < 0)
             return -1;
         index++;
@@ -825,28 +814,47 @@ static int template_lines(Out *o, const Op *ops, Py_ssize_t nops, const char *ba
     return 0;
 }
 
+/* The columns of a block read by match, other threads running meanwhile; NULL with an
+ * exception set on failure.  as_text: distinct values as str (else bytes). */
+static inline PyObject *scan_block(Py_buffer *block, PyObject *cuts, Matcher match, void *ctx,
+                            int as_text) {
+    Out *o = PyMem_RawMalloc(sizeof(Out));
+    PyObject *res = NULL;
+    if (!o) return PyErr_NoMemory();
+    if (out_init(o, cuts, block->len) == 0) {
+        Py_ssize_t lines = 0;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = scan_lines(o, match, ctx, block->buf, block->len, &lines);
+        Py_END_ALLOW_THREADS
+        if (rc == 0) res = out_result(o, lines, as_text);
+    }
+    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
+    out_free(o);
+    PyMem_RawFree(o);
+    return res;
+}
+
+typedef struct {
+    const Op *ops;
+    Py_ssize_t nops;
+} Template;
+
+static int template_line(Out *o, void *ctx, const char *p, const char *e, Line *l) {
+    const Template *t = ctx;
+    return match_template(o, t->ops, t->nops, p, e, l);
+}
+
 static PyObject *scan_template(PyObject *self, PyObject *args) {
     Py_buffer block;
-    PyObject *ops_seq;
-    PyObject *cuts;
+    PyObject *ops_seq, *cuts, *res = NULL;
     if (!PyArg_ParseTuple(args, "y*OO", &block, &ops_seq, &cuts)) return NULL;
     Op *ops = NULL;
     Py_ssize_t nops = 0;
-    Out *o = PyMem_RawMalloc(sizeof(Out));
-    PyObject *res = NULL;
-    if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts, block.len) < 0 || parse_ops(ops_seq, &ops, &nops) < 0) goto end;
-    Py_ssize_t index = 0;
-    int rc;
-    /* no Python object is touched in the loop: other threads run meanwhile */
-    Py_BEGIN_ALLOW_THREADS
-    rc = template_lines(o, ops, nops, block.buf, block.len, &index);
-    Py_END_ALLOW_THREADS
-    if (rc == 0) res = out_result(o, index, 0);
-end:
-    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
-    if (o) out_free(o);
-    PyMem_RawFree(o);
+    if (parse_ops(ops_seq, &ops, &nops) == 0) {
+        Template t = {ops, nops};
+        res = scan_block(&block, cuts, template_line, &t, 0);
+    }
     PyMem_RawFree(ops);
     PyBuffer_Release(&block);
     return res;
@@ -1012,11 +1020,10 @@ static const char *value_end(const char *p, const char *e, int depth) {
  * (formats._ISO_SHAPE: yyyy-mm-ddThh:mm, then :ss with ss below 60 and a fraction of 1
  * to 6 digits, then Z or z or +hh:mm) the text up to the minute plus its zone, written
  * to key; -1 for any other text, which is then its own key. */
-static Py_ssize_t json_time_key(const char *t, Py_ssize_t n, char *key) {
-    static const char shape[] = "9999-99-99T99:99";
-    if (n < 16) return -1;
-    for (int k = 0; k < 16; k++)
-        if (shape[k] == '9' ? !IS_DIGIT(t[k]) : t[k] != shape[k]) return -1;
+static Py_ssize_t json_time_key(const char *t, Py_ssize_t n, char *key, int *held) {
+    /* key[0:16] still holds the last minute checked (*held): most lines share it */
+    if (n < 16 || !((*held && same_bytes(t, key, 16)) || fits(t, "9999-99-99T99:99", 16)))
+        return -1;
     const char *p = t + 16, *e = t + n;
     if (e - p >= 3 && p[0] == ':' && p[1] >= '0' && p[1] <= '5' && IS_DIGIT(p[2])) {
         p += 3;
@@ -1027,6 +1034,7 @@ static Py_ssize_t json_time_key(const char *t, Py_ssize_t n, char *key) {
         }
     }
     memcpy(key, t, 16);
+    *held = 1;
     if (p == e) return 16;
     if (e - p == 1 && (*p == 'Z' || *p == 'z')) { key[16] = 'Z'; return 17; }
     if (e - p == 6 && (p[0] == '+' || p[0] == '-') && IS_DIGIT(p[1]) && IS_DIGIT(p[2]) &&
@@ -1048,7 +1056,7 @@ typedef struct {
 
 /* One flat JSON object with the fields in their plain types; 0: not sure (defer). */
 static int match_json(const Fields *f, KeyOrder *order, const char *p, const char *e, Line *l,
-                      char *key) {
+                      char *key, int *key_held) {
     int seen[NFIELDS] = {0};
     double time_value = 0;
     p = ws(p, e);
@@ -1127,7 +1135,7 @@ static int match_json(const Fields *f, KeyOrder *order, const char *p, const cha
         long long s = (long long)seconds;
         l->ts_seconds = s - s % 60;
     } else {
-        Py_ssize_t kn = json_time_key(l->ts, l->ts_n, key);
+        Py_ssize_t kn = json_time_key(l->ts, l->ts_n, key, key_held);
         if (kn >= 0) {
             l->ts_n = kn;
             l->ts = key;
@@ -1156,57 +1164,31 @@ static int parse_fields(PyObject *seq, Fields *f) {
     return 0;
 }
 
-/* Every line of a block through match_json; 0, or -1 when out of memory. */
-static int json_lines(Out *o, const Fields *f, double scale, const char *base, Py_ssize_t len,
-                      Py_ssize_t *lines) {
-    const char *p = base, *end = base + len;
-    Py_ssize_t index = 0;
-    char key[32];
+typedef struct {
+    Fields fields;
     KeyOrder order;
-    for (int k = 0; k < KNOWN_KEYS; k++) order.size[k] = -1;
-    for (;;) {
-        const char *nl = memchr(p, '\n', end - p);
-        const char *le = nl ? nl : end;
-        Line l = {0};
-        static const char empty[] = "";
-        l.up = l.route = empty;
-        int ok = le - p <= MAX_LINE && match_json(f, &order, p, le, &l, key);
-        if (ok) {
-            l.latency *= scale;
-            if (put_line(o, index, &l) < 0) return -1;
-        } else if (defer(o, index, p - base, le - base) < 0) {
-            return -1;
-        }
-        index++;
-        if (!nl) break;
-        p = nl + 1;
-    }
-    *lines = index;
-    return 0;
+    double scale;
+    char key[32];       /* a time key being built */
+    int key_held;       /* key[0:16] is a minute checked before */
+} Json;
+
+static int json_line(Out *o, void *ctx, const char *p, const char *e, Line *l) {
+    Json *j = ctx;
+    if (!match_json(&j->fields, &j->order, p, e, l, j->key, &j->key_held)) return 0;
+    l->latency *= j->scale;
+    return 1;
 }
 
 static PyObject *scan_json(PyObject *self, PyObject *args) {
     Py_buffer block;
-    PyObject *fields_seq;
-    PyObject *cuts;
-    double scale;
-    if (!PyArg_ParseTuple(args, "y*OOd", &block, &fields_seq, &cuts, &scale)) return NULL;
-    Fields f;
-    Out *o = PyMem_RawMalloc(sizeof(Out));
-    PyObject *res = NULL;
-    if (!o) { PyErr_NoMemory(); goto end; }
-    if (out_init(o, cuts, block.len) < 0 || parse_fields(fields_seq, &f) < 0) goto end;
-    Py_ssize_t index = 0;
-    int rc;
-    /* no Python object is touched in the loop: other threads run meanwhile */
-    Py_BEGIN_ALLOW_THREADS
-    rc = json_lines(o, &f, scale, block.buf, block.len, &index);
-    Py_END_ALLOW_THREADS
-    if (rc == 0) res = out_result(o, index, 1);
-end:
-    if (!res && !PyErr_Occurred()) PyErr_NoMemory();
-    if (o) out_free(o);
-    PyMem_RawFree(o);
+    PyObject *fields_seq, *cuts, *res = NULL;
+    Json j;
+    if (!PyArg_ParseTuple(args, "y*OOd", &block, &fields_seq, &cuts, &j.scale)) return NULL;
+    if (parse_fields(fields_seq, &j.fields) == 0) {
+        for (int k = 0; k < KNOWN_KEYS; k++) j.order.size[k] = -1;
+        j.key_held = 0;
+        res = scan_block(&block, cuts, json_line, &j, 1);
+    }
     PyBuffer_Release(&block);
     return res;
 }
