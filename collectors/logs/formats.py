@@ -543,48 +543,35 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
     return merged
 
 
-def _concat(a: Columns, b: Columns, lines_a: int) -> Columns:
-    """The columns of two consecutive pieces, the second's positions after the first's
-    ``lines_a`` lines."""
-    def texts(x: Sequence[Any], y: Sequence[Any]) -> Encoded:
+def _merged(a: Columns, b: Columns) -> Columns:
+    """The lines of two parses of one block (``index`` counts the block's lines in
+    both), in line order."""
+    order = np.argsort(np.concatenate([a.index, b.index]), kind="stable")
+
+    def joined(x: Sequence[Any], y: Sequence[Any]) -> Encoded:
         ex, ey = _as_encoded(x), _as_encoded(y)
-        return Encoded(ex.values + ey.values,
-                       np.concatenate([ex.codes, ey.codes + len(ex.values)]))
+        codes = np.concatenate([ex.codes, ey.codes + len(ex.values)])
+        return Encoded(ex.values + ey.values, codes[order])
+
+    def numbers(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.concatenate([x, y])[order]
 
     route = None
     if a.route is not None or b.route is not None:
-        route = texts(a.route if a.route is not None else [""] * len(a),
-                      b.route if b.route is not None else [""] * len(b))
-    return Columns(
-        ts=texts(a.ts, b.ts), path=texts(a.path, b.path),
-        upstream=texts(a.upstream, b.upstream), route=route,
-        status=np.concatenate([a.status, b.status]),
-        size=np.concatenate([a.size, b.size]),
-        latency_ms=np.concatenate([a.latency_ms, b.latency_ms]),
-        index=np.concatenate([a.index, b.index + lines_a]).astype(np.int64),
-        bad=a.bad + [(i + lines_a, reason, line) for i, reason, line in b.bad])
+        route = joined(a.route if a.route is not None else [""] * len(a),
+                       b.route if b.route is not None else [""] * len(b))
+    return Columns(ts=joined(a.ts, b.ts), path=joined(a.path, b.path),
+                   upstream=joined(a.upstream, b.upstream), route=route,
+                   status=numbers(a.status, b.status), size=numbers(a.size, b.size),
+                   latency_ms=numbers(a.latency_ms, b.latency_ms),
+                   index=numbers(a.index, b.index).astype(np.int64),
+                   bad=sorted(a.bad + b.bad, key=lambda x: x[0]))
 
 
 def _as_encoded(col: Sequence[Any]) -> Encoded:
     if isinstance(col, Encoded):
         return col
     return Encoded(list(col), np.arange(len(col), dtype=np.int64))
-
-
-def _merged(a: Columns, b: Columns) -> Columns:
-    """The lines of two parses of one block, in line order."""
-    both = _concat(a, b, 0)
-    order = np.argsort(both.index, kind="stable")
-
-    def pick(col: Sequence[Any]) -> Encoded:
-        enc = _as_encoded(col)
-        return Encoded(enc.values, enc.codes[order])
-
-    return Columns(ts=pick(both.ts), path=pick(both.path), upstream=pick(both.upstream),
-                   route=None if both.route is None else pick(both.route),
-                   status=both.status[order], size=both.size[order],
-                   latency_ms=both.latency_ms[order], index=both.index[order],
-                   bad=sorted(both.bad, key=lambda x: x[0]))
 
 
 def count_lines(block: bytes) -> int:
@@ -673,7 +660,7 @@ class JsonFormat:
         # Field by field through ``map`` (the loop runs in C).  Each step raises
         # (KeyError, TypeError, ValueError) on a bad document, which sends the block
         # to the line-by-line path.
-        ts = _json_time_keys(list(map(itemgetter(f["time"]), docs)))
+        ts = list(map(json_time_key, map(itemgetter(f["time"]), docs)))
         paths = list(map(itemgetter(f["path"]), docs))
         status = np.asarray(list(map(itemgetter(f["status"]), docs)), dtype=np.float64)
         latency = np.asarray(list(map(itemgetter(f["latency_ms"]), docs)), dtype=np.float64)
@@ -722,11 +709,6 @@ class JsonFormat:
         except (TypeError, ValueError, AttributeError):
             return "bad-field", None
         return "", doc
-
-
-def _json_time_keys(times: list[Any]) -> list[Any]:
-    """:func:`json_time_key` of each."""
-    return list(map(json_time_key, times))
 
 
 def _texts(values: list[Any]) -> list[Any]:

@@ -107,13 +107,13 @@ class Aggregate:
             np.ascontiguousarray(latency_ms, f8), *BUCKET_PARAMS)
         key_array = np.frombuffer(keys, dtype=i8).reshape(-1, 2)
         key_list = key_array.tolist()
-        for key, n, e, b, s in zip(key_list, np.frombuffer(requests, dtype=i8).tolist(),
-                                   np.frombuffer(errors, dtype=i8).tolist(),
-                                   np.frombuffer(sizes, dtype=f8).tolist(),
-                                   np.frombuffer(sums, dtype=f8).tolist(), strict=True):
-            cell = self._cells.get((key[0], key[1]))
+        for (slot_, minute_), n, e, b, s in zip(
+                key_list, np.frombuffer(requests, dtype=i8).tolist(),
+                np.frombuffer(errors, dtype=i8).tolist(), np.frombuffer(sizes, dtype=f8).tolist(),
+                np.frombuffer(sums, dtype=f8).tolist(), strict=True):
+            cell = self._cells.get((slot_, minute_))
             if cell is None:
-                cell = self._cells[(key[0], key[1])] = _Cell()
+                cell = self._cells[(slot_, minute_)] = _Cell()
             cell.requests += n
             cell.errors += e
             cell.size += int(round(b))

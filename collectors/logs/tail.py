@@ -137,6 +137,11 @@ class Target:
     offset: int
     stream: str
 
+    @property
+    def plain(self) -> bool:
+        """Not gzip-compressed: its file descriptor holds the content itself."""
+        return self.path.suffix != ".gz"
+
 
 #: blocks read and parsed ahead of the one being rolled up (memory: this many blocks)
 AHEAD = 2
@@ -315,8 +320,7 @@ class FileTail:
         pieces = read_pieces(f, offset, block_size=self.block_size)
         # plain files are read ahead in another thread (the checkpoint reads their head
         # with pread, which moves no file position); a gzip stream is read in line
-        ahead = target.path.suffix != ".gz"
-        parsed: Parsed = (prefetched(pieces, self.ingestor.parse) if ahead
+        parsed: Parsed = (prefetched(pieces, self.ingestor.parse) if target.plain
                           else ((p, None) for p in pieces))
         with f, closing(parsed):
             ident = self._file_identity(target, f)
@@ -353,13 +357,13 @@ class FileTail:
         return True
 
     def _file_identity(self, target: Target, f: BinaryIO) -> Checkpoint:
-        st = os.fstat(f.fileno()) if hasattr(f, "fileno") and target.path.suffix != ".gz" \
+        st = os.fstat(f.fileno()) if hasattr(f, "fileno") and target.plain \
             else target.path.stat()
         return Checkpoint(self.source, target.stream, st.st_dev, st.st_ino, st.st_size, 0, "")
 
     def _cp(self, target: Target, ident: Checkpoint, offset: int, f: BinaryIO, *,
             done: bool) -> Checkpoint:
-        if target.path.suffix != ".gz":
+        if target.plain:
             # pread moves no file position: the read-ahead thread may be reading f
             head = hashlib.sha256(os.pread(f.fileno(), min(offset, HEAD), 0)).hexdigest()
         else:
