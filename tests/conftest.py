@@ -19,6 +19,9 @@ from slo.plan import Plan
 from slo.planfile import parse_plan
 from store.db import make_engine, upgrade
 
+# under CI a skipped test fails: tests/support/strict.py
+pytest_plugins = ["tests.support.strict", "pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_PATH = ROOT / "plans" / "nanopore.yaml"
 PG_ADMIN = os.environ.get("CUTOVER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -85,3 +88,4 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     upgrade(eng)
     yield eng
     eng.dispose()
+

@@ -70,8 +70,9 @@ def test_the_scanner_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
                     "-o", str(built)], cwd=ROOT, check=True)
     env = {**os.environ, "LD_PRELOAD": f"{asan} {ubsan}", "ASAN_OPTIONS": "detect_leaks=0",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1", "PYTHONPATH": str(ROOT)}
-    # the interpreter itself, not a wrapper script: the runtimes must load first
-    run = subprocess.run([os.path.realpath(sys.executable), "-c", CHILD, str(built)],
+    # sys.executable is the interpreter itself (in a virtualenv, its link to it), never a
+    # wrapper script, so the runtimes load first; its realpath would lose the virtualenv
+    run = subprocess.run([sys.executable, "-c", CHILD, str(built)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     report = run.stderr[-4000:]
     assert run.returncode == 0, report
