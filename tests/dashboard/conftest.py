@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from slo.plan import Plan
 from slo.planfile import parse_plan
-from store.db import make_engine, upgrade
+from store.db import make_engine
 from tests.conftest import PLAN_PATH
 from tests.dashboard.seed import Seeded, seed_store
 
@@ -44,19 +44,6 @@ def dry_plan(plan_file: Path) -> Plan:
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'dash.db'}"
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty store at the newest schema, made once: copying it is 50x faster than
-    running the migrations for every test."""
-    path = tmp_path_factory.mktemp("template") / "empty.db"
-    eng = make_engine(f"sqlite:///{path}")
-    upgrade(eng)
-    with eng.connect() as conn:   # fold the WAL into the file before it is copied
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    eng.dispose()
-    return path
 
 
 @pytest.fixture
