@@ -17,7 +17,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import components, page  # noqa: E402
 
-st.set_page_config(page_title="cutover", page_icon=":material/alt_route:", layout="wide")
+# a file of our own: a Material or emoji icon makes the browser fetch it from a CDN, which a
+# control room cut off from the internet cannot reach
+st.set_page_config(page_title="cutover", page_icon=str(Path(__file__).with_name("static") /
+                                                       "favicon.png"), layout="wide")
 
 ctx = page.context()
 nav = st.navigation([

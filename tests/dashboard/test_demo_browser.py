@@ -52,6 +52,8 @@ def test_the_demo_in_chromium(tmp_path: Path) -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
+                fetched: list[str] = []
+                page.on("request", lambda request: fetched.append(request.url))
                 page.goto(url + "/")
                 expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(
                     timeout=60_000)
@@ -71,6 +73,9 @@ def test_the_demo_in_chromium(tmp_path: Path) -> None:
                 expect(page.get_by_text("APPLIED")).to_be_visible(timeout=30_000)
                 expect(page.get_by_test_id("stMetricValue").first).to_have_text(
                     "50 %", timeout=15_000)
+                # a control room works offline: no font, icon or script from elsewhere
+                elsewhere = [u for u in fetched if not u.startswith((url, "data:", "blob:"))]
+                assert not elsewhere, elsewhere
             finally:
                 browser.close()
         status = subprocess.run(
