@@ -118,6 +118,8 @@ class _Ctx:
     tolerance: Tolerance = Tolerance()
     label: str = ""        # appended to check names, e.g. "_5m"
     starved: int = 0       # min_requests when the candidate has fewer, else 0
+    #: where the step's own evidence begins, when it cuts the plan's window short
+    evidence: datetime | None = None
 
 
 # -- the entry point ---------------------------------------------------------------
@@ -125,10 +127,14 @@ class _Ctx:
 def judge(*, service: str, phase: str | None, weight: int, at: datetime, baseline: Figures,
           candidate: Figures, settings: ServiceSettings, soak: timedelta | None,
           group_totals: Mapping[str, float] | None = None, burn: BurnInputs | None = None,
-          plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3)) -> Evaluation:
+          plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3),
+          step_since: datetime | None = None, evidence_start: datetime | None = None
+          ) -> Evaluation:
     """Judge ``candidate`` against ``baseline`` and the service's targets at ``at``.
 
     ``soak`` is how long the current step has run (None: no step or unknown);
+    ``step_since`` is when that step began and ``evidence_start`` where its own evidence
+    begins (the figures are cut there by the caller; the verdict says so);
     ``group_totals`` holds, per figure of :data:`TOTAL_FIGURES`, the candidates' sum over
     the phase's services (a figure absent: some service had none); ``stale_after`` is
     how old the newest data point may be."""
@@ -138,10 +144,12 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
                confidence=_confidence(candidate, settings),
                budget=budget or _DEFAULT_BUDGET, window=settings.window,
                tolerance=settings.tolerance, starved=settings.min_requests
-               if (candidate.requests or 0) < settings.min_requests else 0)
+               if (candidate.requests or 0) < settings.min_requests else 0,
+               evidence=evidence_start if evidence_start is not None
+               and evidence_start > at - settings.window else None)
     checks: list[tuple[Check, float | None]] = []
     checks += _gates(ctx, weight=weight, at=at, settings=settings, soak=soak,
-                     stale_after=stale_after)
+                     stale_after=stale_after, evidence_start=evidence_start)
     for name in FIGURES:
         spec = settings.targets.get(name)
         if spec is not None:
@@ -160,11 +168,11 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
                       if c.verdict is not Verdict.PASS or verdict is Verdict.PASS),
         baseline=baseline, candidate=candidate, checks=tuple(ordered), plan_hash=plan_hash,
         wait_seconds=max(waits) if verdict is Verdict.INCONCLUSIVE and waits else None,
-        extra={"confidence": settings.confidence},
+        extra={"confidence": settings.confidence}, step_since=step_since,
     )
 
 
-_GATES = ("min_requests", "min_soak", "data", "source", "freshness")
+_GATES = ("min_requests", "min_soak", "step", "data", "source", "freshness")
 
 
 def _order(check: Check, verdict: Verdict) -> int:
@@ -200,8 +208,16 @@ def overall(checks: Iterable[Check]) -> Verdict:
 # -- gates: enough fresh data? --------------------------------------------------------
 
 def _gates(ctx: _Ctx, *, weight: int, at: datetime, settings: ServiceSettings,
-           soak: timedelta | None, stale_after: timedelta) -> list[tuple[Check, float | None]]:
+           soak: timedelta | None, stale_after: timedelta,
+           evidence_start: datetime | None) -> list[tuple[Check, float | None]]:
     out = [_traffic_gate(ctx, weight, settings), _soak_gate(weight, soak, settings)]
+    if weight > 0 and evidence_start is not None and evidence_start >= at:
+        # the step is younger than its first whole minute of evidence: nothing of its own
+        left = (evidence_start - at).total_seconds()
+        out.append((_inc("step", f"the step's own requests count from {evidence_start:%H:%M} "
+                         f"UTC (its first whole minute, after the previous weight's data has "
+                         f"left every rate): {_wait_words(left)}"), left))
+        return out
     out += _data_gates(ctx, at=at, stale_after=stale_after)
     return out
 
@@ -229,7 +245,9 @@ def _traffic_gate(ctx: _Ctx, weight: int, settings: ServiceSettings
         return _inc(name, why, candidate=n, limit=need), None
     if n < need:
         wait, how = _requests_wait(missing=need - n, rate=rate, window=ctx.window, need=need)
-        return _inc(name, f"{_num(n)} of {need} candidate requests in the window: {how}",
+        where = (f"since {ctx.evidence:%H:%M} UTC (this step's own)" if ctx.evidence
+                 else "in the window")
+        return _inc(name, f"{_num(n)} of {need} candidate requests {where}: {how}",
                     candidate=n, limit=need), wait
     return Check(name, Verdict.PASS, candidate=n, limit=need,
                  detail=f"{_num(n)} candidate requests >= {need} needed"), None
