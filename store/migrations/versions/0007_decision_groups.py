@@ -12,8 +12,8 @@ from alembic import op
 
 import store.db  # noqa: F401
 
-revision: str = '0007_decision_groups'
-down_revision: str | None = '0006'
+revision: str = "0007_decision_groups"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
