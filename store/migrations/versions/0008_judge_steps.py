@@ -1,7 +1,7 @@
 """judge steps: each evaluation keeps the start of the step it was made for
 
-Revision ID: 0007_judge_steps
-Revises: 0006
+Revision ID: 0008_judge_steps
+Revises: 0007_decision_groups
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import store.db
 
-revision: str = "0007_judge_steps"
-down_revision: str | None = "0006"
+revision: str = "0008_judge_steps"
+down_revision: str | None = "0007_decision_groups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
