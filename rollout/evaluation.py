@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
-from slo.plan import Plan
+from slo.plan import Plan, ServiceSettings
+from slo.sequential import block
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import (
@@ -128,17 +129,49 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
                at: datetime, plan_hash: str) -> Evaluation:
     settings = plan.settings(name)
     phase = plan.phase_of(name)
+    spans = _Spans(settings, step, at)
     burn = BurnInputs(
-        candidate={span: cache.get(name, "candidate", span) for span in _burn_spans()},
-        baseline={span: cache.get(name, "baseline", span) for span in RECENT_WINDOWS},
+        candidate={span: cache.get(name, "candidate", spans.short(span)) for span in _burn_spans()},
+        baseline={span: cache.get(name, "baseline", spans.short(span)) for span in RECENT_WINDOWS},
     )
     return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
-                 baseline=cache.get(name, "baseline", settings.window),
-                 candidate=cache.get(name, "candidate", settings.window),
+                 baseline=cache.get(name, "baseline", spans.main()),
+                 candidate=cache.get(name, "candidate", spans.main()),
                  settings=settings, soak=step.soak(at), step_since=step.since,
                  evidence_start=step.evidence_start,
                  group_totals=_group_totals(plan, phase.services if phase else [name], cache),
                  burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan))
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """How far back each window reaches.  Fixed inference: the plan's window and the
+    short and burn windows, each cut at the step's evidence.  Anytime inference: the main
+    window is the whole step (a confidence sequence needs every request of it), and the
+    short windows (the recent ones and each burn rule's short one) read the sequence
+    restarted at their block (``slo.sequential.block``)."""
+
+    settings: ServiceSettings
+    step: StepState
+    at: datetime
+
+    @property
+    def anytime(self) -> bool:
+        return self.settings.inference == "anytime" and self.step.evidence_start is not None
+
+    def main(self) -> timedelta:
+        if self.anytime:
+            assert self.step.evidence_start is not None
+            return max(self.at - self.step.evidence_start, timedelta(0))
+        return self.settings.window
+
+    def short(self, span: timedelta) -> timedelta:
+        restarted = span in RECENT_WINDOWS or span in {r.short for r in BURN_RULES}
+        if self.anytime and restarted:
+            assert self.step.evidence_start is not None
+            start, _ = block(self.step.evidence_start, self.at, span)
+            return max(self.at - start, timedelta(0))
+        return span
 
 
 def _burn_spans() -> list[timedelta]:

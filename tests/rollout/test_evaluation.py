@@ -288,3 +288,22 @@ def test_too_few_requests_of_its_own_says_since_when(engine: Engine, plan: Plan)
     gate = next(c for c in ev.checks if c.name == "min_requests")
     assert gate.detail.startswith("360 of 500 candidate requests since 11:58 UTC (this "
                                   "step's own): less than a minute more at the current 3.0 req/s"), gate.detail
+
+
+def test_anytime_reads_the_whole_step_and_restarted_short_windows(engine: Engine,
+                                                                 plan: Plan) -> None:
+    """Anytime inference: the main figures cover the step's own requests from its
+    evidence start (not the plan's 10m), the short windows their restarted blocks."""
+    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"inference": "anytime"})})
+    since = AT - timedelta(hours=2)
+    set_state(engine, "auth", 10, since)
+    fake = StartsStore()
+    [(ev, _)] = evaluate(engine=engine, plan=anytime, plan_hash="", at=AT, figures_fn=fake)
+    evidence = since + timedelta(minutes=1)                   # whole minute + 1m rate window
+    assert min(fake.starts) == evidence
+    assert ev.candidate.requests == round(28.3 * 119 * 60)     # the step's, not 10 minutes'
+    # 2m blocks: 119 minutes in, block 58 began 116 minutes after the evidence
+    assert evidence + timedelta(minutes=116) in fake.starts
+    assert evidence + timedelta(minutes=110) in fake.starts   # 5m blocks: block 21
+    assert ev.reasons[-1].startswith("anytime-valid")
