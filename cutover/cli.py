@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("prune", "cmd_db:prune", "delete rollups and points older than a duration", db_sub)
     p.add_argument("--older-than", required=True, help="e.g. 90d")
 
+    logs = sub.add_parser("logs", help="gateway access logs")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, parser_class=_Parser)
+    p = cmd("check", "cmd_logs:check", "how the first lines of a log are read", logs_sub)
+    p.add_argument("file", nargs="?", default="-", help="a log file, or - for standard input")
+    p.add_argument("--format", help="json, nginx, ingress-nginx, haproxy, envoy or an nginx "
+                   "log_format (default: the plan's first log source's)")
+    p.add_argument("--lines", type=int, default=20, help="how many lines (default 20)")
+    p.add_argument("--json", action="store_true")
+
     p = cmd("collect", "cmd_collect:collect", "pull every source of the plan")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--from", dest="start", help="ISO 8601 time or relative (-2h)")
