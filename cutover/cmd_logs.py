@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from collectors.logs.check import CheckSummary, LineVerdict, read_lines
-from collectors.logs.formats import LogFormat, format_for
+from collectors.logs.formats import JsonFormat, LogFormat, format_for
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.tail import open_log
 from cutover.context import Context
@@ -32,27 +32,36 @@ SHOWN = 160
 def check(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     plan = ctx.plan
-    fmt = _format(plan, args.format)
+    fmt, named = _format(plan, args.format)
     lines = list(_first_lines(args.file, args.lines))
+    if isinstance(fmt, JsonFormat) and not named:
+        # as the collector does for a JSON source without fields: (ConfigError: exit 2)
+        fmt = fmt.learn(lines)
     verdicts, summary = read_lines(fmt, lines, plan=plan, now=ctx.now)
     name = "standard input" if args.file in (None, "-") else args.file
     if args.json:
+        learned = fmt.learned if isinstance(fmt, JsonFormat) else {}
         print(json.dumps({"file": name, "summary": summary.contract(),
+                          "fields_learned": learned,
                           "lines": [v.contract() for v in verdicts]}, indent=2))
     else:
+        if isinstance(fmt, JsonFormat) and fmt.learned:
+            print("JSON fields read by their names: " + ", ".join(
+                f"{k} from {v}" for k, v in fmt.learned.items() if k != v))
         print(render_text(name, verdicts, summary))
     return 0 if summary.fits else 1
 
 
-def _format(plan: Plan, given: str | None) -> LogFormat:
+def _format(plan: Plan, given: str | None) -> tuple[LogFormat, bool]:
+    """The format, and whether its JSON field names are given (else: learned)."""
     if given:
-        return format_for(given)
+        return format_for(given), False
     if not plan.sources.logs:
         raise ConfigError("logs check: the plan has no log source: say which format the "
                           "lines are in with --format (json, nginx, ingress-nginx, haproxy, "
                           "envoy or an nginx log_format)")
     src = plan.sources.logs[0]
-    return format_for(src.format, src.fields)
+    return format_for(src.format, src.fields), bool(src.fields)
 
 
 def _first_lines(file: str | None, n: int) -> Iterator[bytes]:

@@ -674,9 +674,35 @@ class JsonFormat:
             self.scale = 1000.0
         self.fields.pop("latency_s", None)
         self._compiled = compiled and _scan is not None
+        #: field -> the key it was read from, when learned from the lines (learn)
+        self.learned: dict[str, str] = {}
         self._names = tuple(self.fields[k].encode() for k in
                             ("time", "path", "status", "bytes", "latency_ms", "upstream",
                              "route"))
+
+    def learn(self, lines: Sequence[bytes]) -> JsonFormat:
+        """This format with the field names the lines use (jsonfields.py), for a log
+        whose source names no ``fields:``; the same format when the default names fit.
+        A ConfigError says what the lines hold and which ``fields:`` to write when the
+        names are not clear."""
+        from collectors.logs.jsonfields import guess_json_fields
+
+        docs = []
+        for line in lines:
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+        if not any(isinstance(d, dict) for d in docs):
+            return self         # no JSON object to learn from: the lines say why not
+        guess = guess_json_fields(docs)
+        if not guess.ok:
+            raise ConfigError(f"the JSON log's field names are not clear: {guess.advice()}")
+        if not guess.fields:
+            return self
+        out = JsonFormat(guess.fields, compiled=self._compiled)
+        out.learned = guess.found
+        return out
 
     def strict(self) -> JsonFormat:
         out = JsonFormat(compiled=False)

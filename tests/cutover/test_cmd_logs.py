@@ -77,3 +77,20 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     (tmp_path / "a.log").write_text("x\n")
     assert main(["logs", "check", str(tmp_path / "a.log"), "--plan", str(bare)]) == 2
     assert "--format" in capsys.readouterr().err
+
+
+def test_json_field_names_are_learned_or_asked_for(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "access.log"
+    docs = [json.loads(json_line(r)) for r in requests(10)]
+    path.write_text("".join(json.dumps({"ts" if k == "time" else k: v for k, v in d.items()})
+                            + "\n" for d in docs))
+    assert main(["logs", "check", str(path), "--plan", PLAN, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fields_learned"]["time"] == "ts" and doc["summary"]["counted"] > 0
+    for d in docs:
+        d["ts"] = d["timestamp"] = d.pop("time")
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    assert main(["logs", "check", str(path), "--plan", PLAN]) == 2
+    err = capsys.readouterr().err
+    assert "more than one time field (ts, timestamp)" in err and "fields: {" in err
