@@ -157,12 +157,14 @@ def _binary_share(line: bytes) -> float:
 
 # -- the bounds of limits.py, on either reading ---------------------------------------
 
-def _bounded(cols: Columns, block: bytes) -> Columns:
+def _bounded(cols: Columns, block: bytes, *, lengths: bool = True) -> Columns:
     """The columns without the lines longer than MAX_LINE or with a number out of
     bounds (limits.py), which join ``bad`` with their reason.  Both readers of every
-    format end here, so both reject the same lines for the same reasons."""
+    format end here, so both reject the same lines for the same reasons.  Without
+    ``lengths`` the lines' lengths are not looked at: the compiled scanner leaves every
+    line longer than MAX_LINE to the strict parser, which looks."""
     drops = limits.out_of_bounds(cols.status, cols.size, cols.latency_ms)
-    if len(block) > MAX_LINE and len(cols):
+    if lengths and len(block) > MAX_LINE and len(cols):
         # only a block longer than MAX_LINE can hold a line that is
         long = set(np.flatnonzero(_line_lengths(block)[cols.index] > MAX_LINE).tolist())
         if long:
@@ -574,7 +576,7 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
         status=np.frombuffer(status, dtype=np.float64),
         size=np.frombuffer(size, dtype=np.float64),
         latency_ms=np.frombuffer(latency, dtype=np.float64) * latency_scale,
-        index=index), block)
+        index=index), block, lengths=False)
     # lines read by the scanner but out of bounds are bad lines, not scanned ones
     fast.scanned = len(fast)
     if not deferred:
