@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from collectors.logs.formats import format_for
 from cutover.context import load_plan
-from slo.errors import PlanError
+from slo.errors import ConfigError, PlanError
+from slo.plan import Plan
 from slo.planfile import plan_warnings, schema_json
 from slo.units import format_duration
 
@@ -17,6 +19,11 @@ def check(args: argparse.Namespace) -> int:
     except PlanError as e:
         for problem in e.problems:
             print(f"{e.source}: {problem}", file=sys.stderr)
+        return 2
+    bad_formats = _format_problems(plan)
+    for message in bad_formats:
+        print(f"{args.plan}: {message}", file=sys.stderr)
+    if bad_formats:
         return 2
     d = plan.defaults
     print(f"{args.plan}: ok ({plan.name}; plan hash {digest})")
@@ -35,6 +42,18 @@ def check(args: argparse.Namespace) -> int:
     for w in plan_warnings(plan):
         print(f"warning: {w}", file=sys.stderr)
     return 0
+
+
+def _format_problems(plan: Plan) -> list[str]:
+    """Each log source's format compiled now, so a template that cannot read what cutover
+    needs is refused here rather than at the first collection."""
+    problems = []
+    for i, src in enumerate(plan.sources.logs):
+        try:
+            format_for(src.format, src.fields)
+        except ConfigError as e:
+            problems.append(f"sources.logs[{i}].format: {e}")
+    return problems
 
 
 def schema(args: argparse.Namespace) -> int:
