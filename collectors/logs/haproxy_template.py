@@ -33,7 +33,8 @@ HTTPLOG_TEMPLATE = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS 
 #: - ``); neither is required
 SYSLOG_PREFIX = (
     r"(?:<\d{1,3}>)?"
-    r"(?:1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) "
+    # rsyslog's RFC 5424 file template keeps the message's own leading space
+    r"(?:1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)  ?"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: )?"
 )
 
