@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy.engine import Engine
 
 from collectors.logs import LogCollector
@@ -26,6 +27,8 @@ from tests.collectors.test_logs_support import (
     T0,
     Req,
     haproxy,
+    json_line,
+    nginx,
     requests,
     with_logs,
     write,
@@ -166,3 +169,36 @@ def test_a_bare_string_format_keeps_its_meaning() -> None:
     assert format_for("$time_local $request $status $request_time").name == "nginx-template"
     with pytest.raises(ValueError, match="exactly one of 'haproxy' or 'nginx'"):
         LogTemplate()
+
+
+@pytest.mark.parametrize("writer,label", [
+    (lambda r: haproxy(r), "haproxy"),
+    (lambda r: rfc5424(custom_host(r).rsplit(" ", 1)[0]),   # without its unique id
+     "haproxy template: host capture after the server"),
+    (lambda r: json_line(r), "json"),
+    (lambda r: nginx(r), "nginx"),
+])
+def test_suggest_logs_names_the_format_and_prints_a_snippet_that_reads_them(
+        writer: Callable[[Req], str], label: str, tmp_path: Path, plan_text: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    reqs = requests(30)
+    lines = [writer(r) for r in reqs] + ["garbage that no format reads"]
+    log = tmp_path / "sample.log"
+    write(log, lines)
+    assert main(["plan", "suggest-logs", str(log)]) == 0
+    out, err = capsys.readouterr()
+    assert f"best fit: {label};" in out
+    assert "1 of 31 lines fit no format" in err
+    # the snippet, pasted into the plan, reads the same lines
+    snippet = out.split("the plan's log source:\n\n", 1)[1]
+    fmt = yaml.safe_load(snippet)["sources"]["logs"][0]["format"]
+    src = LogSource(path=str(log), format=fmt)
+    assert len(format_for(src.format).parse("\n".join(lines).encode())) == len(reqs)
+
+
+def test_suggest_logs_says_when_nothing_fits(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "sample.log"
+    write(log, ["hello", "world"])
+    assert main(["plan", "suggest-logs", str(log)]) == 1
+    assert "no known format reads these lines" in capsys.readouterr().err
