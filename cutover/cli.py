@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
     cmd("check", "cmd_plan:check", "validate the plan", plan_sub)
     cmd("schema", "cmd_plan:schema", "print the plan's JSON Schema", plan_sub)
+    p = cmd("suggest-logs", "cmd_plan:suggest_logs",
+            "say which known log format some access-log lines fit, and print the plan "
+            "snippet that reads them", plan_sub)
+    p.add_argument("file", nargs="?", help="a log file (default: standard input)")
+    p.add_argument("--lines", type=int, default=200, help="how many lines to try (200)")
 
     db = sub.add_parser("db", help="the store's schema and data")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)

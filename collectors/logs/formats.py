@@ -34,6 +34,7 @@ from collectors.logs import limits
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
+from slo.plan import LogTemplate
 
 __all__ = [
     "COMPILED",
@@ -837,9 +838,16 @@ FORMATS: dict[str, LogFormat] = {
 }
 
 
-def format_for(name: str, fields: dict[str, str] | None = None) -> LogFormat:
-    """The format a log source names: a registered name, ``json``, or an nginx
-    ``log_format`` template (anything with a ``$variable``)."""
+def format_for(name: str | LogTemplate, fields: dict[str, str] | None = None) -> LogFormat:
+    """The format a log source names: a registered name, ``json``, an nginx
+    ``log_format`` template (anything with a ``$variable``), or a template keyed by its
+    server (``{haproxy: ...}``, ``{nginx: ...}``)."""
+    if isinstance(name, LogTemplate):
+        if name.haproxy is not None:
+            from collectors.logs.haproxy_template import compile_haproxy_template
+
+            return compile_haproxy_template(name.haproxy)
+        return compile_nginx_template(name.nginx or "")
     if name == "json":
         return JsonFormat(fields)
     if name in FORMATS:
