@@ -11,15 +11,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from cutover.cmd_collect import WORKER_LEADS
 from tests.support.attacks import (
     ANA,
     LEE,
     Cluster,
     cluster,
+    collect_beside_worker,
     concurrent,
     decisions,
     kill_approve_mid_patch,
+    log_sources,
     status,
+    stored_requests,
+    write_lines,
 )
 
 pytestmark = pytest.mark.slow
@@ -73,3 +78,25 @@ def test_concurrent_overrides_make_one_step(ops: Cluster) -> None:
     assert ops.candidate() == 25
     states = sorted(d["state"] for d in decisions(ops))
     assert states == ["applied", "applied", "refused", "refused", "refused"]
+
+
+@pytest.fixture
+def ops_logs(tmp_path: Path, engine: Engine) -> Iterator[tuple[Cluster, Path]]:
+    log = tmp_path / "access.log"
+    log.touch()
+    with cluster(tmp_path, engine.url.render_as_string(hide_password=False),
+                 sources=log_sources(log)) as c:
+        yield c, log
+
+
+def test_collect_beside_the_worker_counts_each_line_once(ops_logs: tuple[Cluster, Path]
+                                                         ) -> None:
+    c, log = ops_logs
+    seen = collect_beside_worker(c, log, lines=2000, tries=1)
+    assert seen.collect_code == 1 and seen.collect_err.strip().splitlines()[-1] == WORKER_LEADS, seen
+    assert seen.stored == seen.written == 4000
+    # with the worker gone, collect backfills from the checkpoint: nothing twice either
+    write_lines(log, 500)
+    done = c.run("collect", "--once")
+    assert done.returncode == 0, done.stderr
+    assert stored_requests(c) == 4500

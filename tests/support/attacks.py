@@ -184,3 +184,74 @@ def concurrent(c: Cluster, argvs: Sequence[Sequence[str]]) -> list[subprocess.Co
         out, err = p.communicate(timeout=180)
         results.append(subprocess.CompletedProcess(list(argv), p.returncode, out, err))
     return results
+
+
+#: the plan's sources for the log attacks: one JSON access log, no Prometheus
+def log_sources(path: Path) -> str:
+    return f"sources:\n  logs:\n    - {{path: {path}, format: json}}\n"
+
+
+def write_lines(path: Path, n: int, *, at: datetime | None = None) -> None:
+    """``n`` JSON access-log lines of auth's two variants, stamped within the last minute
+    (the collector refuses times far from its clock), appended."""
+    import orjson
+
+    t = (at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with path.open("ab") as f:
+        for i in range(n):
+            upstream = "python-auth" if i % 10 == 0 else "nanopore-monolith"
+            f.write(orjson.dumps({"time": t, "path": "/api/auth/login", "status": 200,
+                                  "bytes": 512, "latency_ms": 30 + i % 7,
+                                  "upstream": upstream}) + b"\n")
+
+
+def stored_requests(c: Cluster) -> int:
+    """Requests the store counted from the logs, all services and variants."""
+    from store.db import make_engine, session_scope
+    from store.rollups import rollup_totals
+
+    engine = make_engine(c.db)
+    try:
+        with session_scope(engine) as s:
+            return sum(rollup_totals(session=s).values())
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class CollectBeside:
+    """``cutover collect --once`` run while a worker runs on the same store."""
+
+    written: int
+    stored: int
+    collect_code: int
+    collect_err: str
+
+
+def collect_beside_worker(c: Cluster, log: Path, *, lines: int, tries: int = 1) -> CollectBeside:
+    """A worker collects ``log`` every second; ``collect --once`` is run beside it
+    ``tries`` times, with more lines written before each.  Then the worker is stopped
+    and the stored count compared with the lines written."""
+    write_lines(log, lines)
+    written = lines
+    worker = c.start("worker", "--interval", "1s", "--metrics-port", "0")
+    code, err = 0, ""
+    try:
+        wait_for(lambda: stored_requests(c) == written, what="the worker to collect",
+                 timeout=120)
+        for _ in range(tries):
+            write_lines(log, lines)
+            written += lines
+            done = c.run("collect", "--once")
+            code, err = done.returncode, done.stderr
+            wait_for(lambda: stored_requests(c) >= written, what="the worker to go on",
+                     timeout=120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(10)
+    return CollectBeside(written=written, stored=stored_requests(c), collect_code=code,
+                         collect_err=err)
