@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-weight", type=int, metavar="PCT",
                    help="the weight you looked at: a one-step revert is refused if it has "
                         "moved since (a revert to 0 never is)")
+    p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
     p.add_argument("--service")
