@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor")
     p.add_argument("--override", action="store_true",
                    help="go past a verdict that is not pass (deliberate, recorded)")
+    p.add_argument("--from-weight", type=int, metavar="PCT",
+                   help="the weight you looked at (status): refused if it has moved since")
 
     p = cmd("revert", "cmd_rollout:revert", "step a service back, or everything to baseline")
     p.add_argument("service", nargs="?")
@@ -113,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p.add_argument("--actor")
     p.add_argument("--to", choices=["previous", "0"], default="previous")
+    p.add_argument("--from-weight", type=int, metavar="PCT",
+                   help="the weight you looked at: a one-step revert is refused if it has "
+                        "moved since (a revert to 0 never is)")
     p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
