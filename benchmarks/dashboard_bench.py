@@ -74,7 +74,7 @@ def apptest_times(plan_file: Path, db_url: str) -> tuple[float, float, float]:
         at.run()
         warm.append(time.perf_counter() - t)
     at.query_params["service"] = "samples"
-    at.switch_page("pages/service.py")
+    at.switch_page("screens/service.py")
     t = time.perf_counter()
     at.run()
     service = time.perf_counter() - t

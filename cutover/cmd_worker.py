@@ -175,12 +175,19 @@ def dashboard(args: argparse.Namespace) -> int:
     from cutover.context import load_plan
 
     load_plan(args.plan)  # a broken plan is a clear error here, not a broken page
+    from cutover.worker import handle_signals
+
     dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db).start()
     print(f"cutover dashboard: {dash.url}  (Ctrl-C stops)", file=sys.stderr)
+    stop = threading.Event()
+    # SIGTERM as well as Ctrl-C (what a pod's stop or systemd sends): the child runs in a
+    # session of its own, so nothing else would stop it, and it would keep the port
     try:
-        assert dash.process is not None
-        return dash.process.wait()
-    except KeyboardInterrupt:
+        with handle_signals(stop):
+            while not stop.wait(0.5):
+                assert dash.process is not None
+                if (code := dash.process.poll()) is not None:
+                    return code
         return 0
     finally:
         dash.stop()

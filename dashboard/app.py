@@ -23,12 +23,17 @@ st.set_page_config(page_title="cutover", page_icon=str(Path(__file__).with_name(
                                                        "favicon.png"), layout="wide")
 
 ctx = page.context()
+# The pages live in screens/, not pages/: beside a folder named pages/ Streamlit also runs
+# its older multipage mode, and a first visit to a deep link (/service?service=files, as a
+# chat alert links) ran that page on its own, without this file: the raw file list in the
+# sidebar, the narrow layout, no plan or signed-in panel.  A page's url path is its file's
+# name (/service), as before.
 nav = st.navigation([
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/service.py", title="Service", icon=":material/monitoring:"),
-    st.Page("pages/decisions.py", title="Decisions", icon=":material/history:"),
-    st.Page("pages/reports.py", title="Reports", icon=":material/description:"),
-    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:"),
+    st.Page("screens/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("screens/service.py", title="Service", icon=":material/monitoring:"),
+    st.Page("screens/decisions.py", title="Decisions", icon=":material/history:"),
+    st.Page("screens/reports.py", title="Reports", icon=":material/description:"),
+    st.Page("screens/alerts.py", title="Alerts", icon=":material/notifications:"),
 ])
 with st.sidebar:
     st.caption("Plan")

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
@@ -17,6 +18,8 @@ from slo.plan import Plan
 from slo.planfile import parse_plan
 from store.db import make_engine
 from tests.conftest import PLAN_PATH
+from tests.dashboard import demo as demo_process
+from tests.dashboard.demo import RunningDemo
 from tests.dashboard.seed import Seeded, seed_store
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -87,7 +90,8 @@ def app(monkeypatch: pytest.MonkeyPatch, plan_file: Path,
             monkeypatch.setenv("CUTOVER_DASHBOARD_OPERATOR", operator)
         else:
             monkeypatch.delenv("CUTOVER_DASHBOARD_OPERATOR", raising=False)
-        at = AppTest.from_file(str(APP), default_timeout=30)
+        # generous: a report build or a first import on a loaded machine takes a while
+        at = AppTest.from_file(str(APP), default_timeout=90)
         at.query_params.update(query or {})
         if user is not None:
             at.user = user
@@ -96,3 +100,28 @@ def app(monkeypatch: pytest.MonkeyPatch, plan_file: Path,
             at.switch_page(page).run()
         return at
     return make
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+    """The real ``cutover demo``, one per test process, shared by the browser tests."""
+    from tests.dashboard.test_browser import free_port
+
+    running = demo_process.start(tmp_path_factory.mktemp("demo"), free_port())
+    yield running
+    demo_process.stop(running)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A Playwright browser on Debian's chromium (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -18,7 +18,7 @@ from tests.dashboard.helpers import assert_clean, page_text, plain
 
 
 def _service_page(app, **kw):
-    return app(page="pages/service.py", query={"service": "samples"}, **kw)
+    return app(page="screens/service.py", query={"service": "samples"}, **kw)
 
 
 def _weights(store: Engine) -> tuple[int, int]:
@@ -194,7 +194,7 @@ def test_a_route_moved_by_hand_is_put_back_by_revert_to_zero(app, seeded, store)
         set_dry_run_weight(session=s, service="ai", weight=25, at=datetime.now(UTC))
         s.add(ServiceState(service="ai", phase="week-5", weight=0, router_weight=25,
                            drift_since=datetime.now(UTC)))
-    at = app(page="pages/service.py", query={"service": "ai"})
+    at = app(page="screens/service.py", query={"service": "ai"})
     assert any("DRIFT" in e.value for e in at.error)
     at.button(key="open_revert-to-0").click().run()
     _confirm(at, "undo the hand edit")

@@ -59,7 +59,7 @@ def test_an_empty_store_says_so_instead_of_failing(app, store):
 
 
 def test_service_page_has_checks_charts_and_enabled_controls(app, seeded):
-    at = app(page="pages/service.py", query={"service": "samples"})
+    at = app(page="screens/service.py", query={"service": "samples"})
     assert_clean(at)
     assert at.selectbox(key="service").value == "samples"
     assert "samples: Sample management service" in page_text(at)
@@ -77,7 +77,7 @@ def test_service_page_has_checks_charts_and_enabled_controls(app, seeded):
 
 
 def test_read_only_viewer_sees_disabled_controls(app, seeded):
-    at = app(operator=None, page="pages/service.py", query={"service": "samples"})
+    at = app(operator=None, page="screens/service.py", query={"service": "samples"})
     assert_clean(at)
     for key in ("open_approve", "open_revert", "open_revert-to-0", "open_override"):
         assert at.button(key=key).disabled, key
@@ -86,7 +86,7 @@ def test_read_only_viewer_sees_disabled_controls(app, seeded):
 
 
 def test_a_signed_in_non_operator_is_read_only(app, seeded):
-    at = app(operator="mallory@example.org", page="pages/service.py",
+    at = app(operator="mallory@example.org", page="screens/service.py",
              query={"service": "samples"})
     assert at.button(key="open_approve").disabled
     assert "not an operator of this plan" in page_text(at)
@@ -98,14 +98,14 @@ def test_a_single_sign_on_operator_gets_the_controls(app, seeded):
              user={"is_logged_in": True, "email": "lee@example.org", "name": "Lee"})
     assert_clean(at)
     assert "lee@example.org (operator, via single sign-on)" in page_text(at)
-    at.switch_page("pages/service.py").run()
+    at.switch_page("screens/service.py").run()
     assert not at.button(key="open_approve").disabled
 
 
 def test_hostile_text_from_logs_is_shown_escaped(app, store: Engine, dry_plan):
     seed_store(store, dry_plan, now=datetime.now(UTC) - timedelta(seconds=5),
                history=timedelta(hours=6), every=timedelta(minutes=30), hostile=True)
-    at = app(page="pages/service.py", query={"service": "samples"})
+    at = app(page="screens/service.py", query={"service": "samples"})
     assert_clean(at)
     # shown verbatim as plain text ...
     assert any(HOSTILE in t.value for t in at.text)
@@ -115,7 +115,7 @@ def test_hostile_text_from_logs_is_shown_escaped(app, store: Engine, dry_plan):
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
     hover = [a.get("hovertext", "") for a in chart["layout"]["annotations"]]
     assert any("&lt;img" in h for h in hover) and not any("<img" in h for h in hover)
-    for page in ("pages/overview.py", "pages/decisions.py", "pages/alerts.py"):
+    for page in ("screens/overview.py", "screens/decisions.py", "screens/alerts.py"):
         at.switch_page(page).run()
         assert_clean(at)
         for source in texts(at):
@@ -138,7 +138,7 @@ def test_decisions_page_filters_and_downloads_csv(app, seeded: Seeded, store: En
         s.add(Decision(at=datetime.now(UTC), service="samples", action="revert",
                        from_weight=25, to_weight=10, actor="lee@example.org",
                        reason="=HYPERLINK(\"http://evil\")", state="failed", error="409"))
-    at = app(page="pages/decisions.py")
+    at = app(page="screens/decisions.py")
     assert_clean(at)
     assert f"{seeded.decisions + 1} decisions" in page_text(at)
     at.selectbox(key="f_service").select("samples").run()
@@ -171,7 +171,7 @@ def test_decisions_csv_defuses_formulas_and_keeps_every_field():
 
 
 def test_reports_page_builds_a_phase_report_for_download(app, seeded):
-    at = app(page="pages/reports.py")
+    at = app(page="screens/reports.py")
     assert_clean(at)
     assert at.selectbox(key="phase").options[0].startswith("week-1")
     at.selectbox(key="phase").select_index(3).run()
@@ -192,7 +192,7 @@ def test_reports_page_says_so_when_reports_are_missing(app, seeded, monkeypatch)
     def unavailable(**_kw):
         raise exports.ReportUnavailable("this installation has no report builder")
     monkeypatch.setattr(exports, "build", unavailable)
-    at = app(page="pages/reports.py")
+    at = app(page="screens/reports.py")
     at.button(key="build").click().run()
     assert_clean(at)
     assert any("Reports are not available" in w.value for w in at.warning)
@@ -219,7 +219,7 @@ def test_a_report_that_fails_says_why(plan_file, store_url, seeded):
 def test_alerts_page_masks_secrets_and_gates_the_test_button(app, seeded, monkeypatch):
     secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
     monkeypatch.setenv("SLACK_WEBHOOK_URL", secret)
-    at = app(operator=None, page="pages/alerts.py")
+    at = app(operator=None, page="screens/alerts.py")
     assert_clean(at)
     text = page_text(at)
     assert "| team-slack | slack |" in text
@@ -234,8 +234,8 @@ def test_every_page_runs_on_postgresql_too(app, engine, dry_plan, db_url):
     at = app(db=db_url)
     assert [m.value for m in at.metric if m.label == "candidate weight"][:3] == \
         ["100 %", "100 %", "25 %"]
-    for page in ("pages/service.py", "pages/decisions.py", "pages/alerts.py",
-                 "pages/reports.py"):
+    for page in ("screens/service.py", "screens/decisions.py", "screens/alerts.py",
+                 "screens/reports.py"):
         at.switch_page(page).run()
         assert_clean(at)
     with session_scope(engine) as s:
@@ -263,7 +263,7 @@ def test_an_operator_sends_a_test_message_to_a_real_receiver(app, seeded, monkey
     try:
         monkeypatch.setenv("SLACK_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
         monkeypatch.delenv("TEAMS_WEBHOOK_URL", raising=False)
-        at = app(page="pages/alerts.py")
+        at = app(page="screens/alerts.py")
         at.button(key="test_send").click().run()
         assert_clean(at)
     finally:
@@ -291,7 +291,7 @@ def test_rejected_log_lines_and_their_samples_are_on_the_service_page(app, seede
                     reason="no-service", count=7, samples=[], at=datetime.now(UTC))
         add_rejects(session=s, source="elsewhere", file="x.log", reason="malformed",
                     count=99, samples=["not this plan's"], at=datetime.now(UTC))
-    at = app(page="pages/service.py", query={"service": "samples"})
+    at = app(page="screens/service.py", query={"service": "samples"})
     assert_clean(at)
     text = page_text(at)
     assert "Log lines not counted" in text and "1,234" in text and "no-service" in text
@@ -306,5 +306,5 @@ def test_rejected_log_lines_and_their_samples_are_on_the_service_page(app, seede
 
 
 def test_no_rejected_line_says_so(app, seeded):
-    at = app(page="pages/service.py", query={"service": "samples"})
+    at = app(page="screens/service.py", query={"service": "samples"})
     assert "No log line has been rejected." in page_text(at)

@@ -23,7 +23,7 @@ def live() -> None:
         for col, card in zip(st.columns(3), cards[row:row + 3], strict=False):
             with col:
                 components.render_card(card)
-                st.page_link("pages/service.py", label=f"{card.service}: charts and actions",
+                st.page_link("screens/service.py", label=f"{card.service}: charts and actions",
                              icon=":material/monitoring:", query_params={"service": card.service})
     st.subheader("Migration-wide success metrics")
     components.render_success(status.success_rows(ctx.plan, latest))

@@ -1,0 +1,110 @@
+"""The control room in real Chromium against the real ``cutover demo``: what a migration
+lead sees first, and what a link from a chat alert opens.
+
+The demo is shared by this module's tests (one per test process, see tests/dashboard/demo.py);
+a test that needs a dashboard nobody has opened yet starts ``cutover dashboard`` itself
+on the demo's plan and store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dashboard.demo import ROOT, VIEWPORT, RunningDemo, wait_healthy
+from tests.dashboard.test_browser import CHROMIUM, free_port
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
+
+#: Streamlit's centered layout caps the main column at 736 px; "wide" fills the window
+CENTERED_MAX_PX = 736
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"   # a zombie has let go of its port
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _cutover_dashboard(demo: RunningDemo, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CUTOVER_DASHBOARD_OPERATOR": "ana@example.org"}
+    env.pop("CUTOVER_TRUST_FORWARDED_USER", None)
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "cutover", "--plan", str(demo.plan),
+                                 "--db", demo.db_url, "dashboard", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def fresh_dashboard(demo: RunningDemo, tmp_path: Path) -> Iterator[str]:
+    """``cutover dashboard`` on the demo's store, started for this test: no page of it has
+    been opened yet (as after a pod restart, or on a new replica)."""
+    port = free_port()
+    proc = _cutover_dashboard(demo, port, tmp_path / "dashboard.out")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout=180)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_a_deep_link_on_a_fresh_dashboard_opens_the_whole_app(fresh_dashboard: str,
+                                                              chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport=VIEWPORT)
+    page.goto(fresh_dashboard + "/service?service=files")   # the first visit of all
+    expect(page.get_by_role("heading", name="files: File storage service")).to_be_visible(
+        timeout=60_000)
+    nav = page.get_by_test_id("stSidebarNav")
+    # the app's own navigation, not a list of the files in a folder
+    expect(nav.get_by_role("link", name="Overview")).to_be_visible()
+    expect(nav.get_by_role("link", name="Decisions")).to_be_visible()
+    expect(nav).not_to_contain_text("app")
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("Nanopore Tracking - Python microservices")
+    expect(sidebar).to_contain_text("ana@example.org")
+    box = page.get_by_test_id("stMainBlockContainer").bounding_box()
+    assert box is not None and box["width"] > CENTERED_MAX_PX, box
+
+
+def test_cutover_dashboard_stops_its_streamlit_child_on_sigterm(demo: RunningDemo,
+                                                                 tmp_path: Path) -> None:
+    port = free_port()
+    proc = _cutover_dashboard(demo, port, tmp_path / "dashboard.out")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=180)
+        children = _children(proc.pid)
+        assert children, "cutover dashboard runs Streamlit as a child process"
+        proc.send_signal(signal.SIGTERM)              # what a pod's stop or systemd sends
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = [c for c in children if _alive(c)]
+    for c in left:                                    # do not leave it to the next test
+        os.kill(c, signal.SIGKILL)
+    assert not left, f"Streamlit ({left}) outlived cutover dashboard"
+    assert not _listening(port), f"port {port} still answers"
