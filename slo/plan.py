@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
 
 __all__ = [
@@ -52,7 +53,8 @@ QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_byt
               "cpu_cores", "up")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
-          "drift", "drift-resolved", "phase-complete", "test")
+          "drift", "drift-resolved", "phase-complete", "probe-failed", "probe-recovered",
+          "test")
 
 
 def _duration(v: Any) -> timedelta:
@@ -310,14 +312,17 @@ class ServiceDef(Overridable):
     rule: int | None = Field(default=None, ge=0)   # gateway-api: which rule of the HTTPRoute
     prometheus: VariantPrometheus | None = None
     logs: VariantLogs | None = None
+    probes: list[ProbeSpec] = Field(default_factory=list)
 
 
 class Criterion(_Model):
     """A success criterion of a phase, as the seed states it; ``figures`` name the
-    evaluate figures that give evidence for it (none: it needs a person's word)."""
+    evaluate figures and ``probes`` the probes (of the phase or its services) that give
+    evidence for it (neither: it needs a person's word, given with ``cutover signoff``)."""
 
     text: str
     figures: list[str] = Field(default_factory=list)
+    probes: list[str] = Field(default_factory=list)
 
     @field_validator("figures")
     @classmethod
@@ -335,6 +340,7 @@ class Phase(Overridable):
     starts: date | None = None
     ends: date | None = None
     criteria: list[Criterion] = Field(default_factory=list)
+    probes: list[ProbeSpec] = Field(default_factory=list)
 
     @field_validator("criteria", mode="before")
     @classmethod
@@ -413,6 +419,21 @@ class Plan(_Model):
             if service in p.services:
                 return p
         return None
+
+    def probes(self) -> list[tuple[Phase, ServiceDef | None, Any]]:
+        """Every probe with where it sits: (phase, service or None for a phase's own)."""
+        out: list[tuple[Phase, ServiceDef | None, Any]] = []
+        for phase in self.phases:
+            out += [(phase, None, p) for p in phase.probes]
+            for name in phase.services:
+                svc = self.service(name)
+                out += [(phase, svc, p) for p in svc.probes]
+        return out
+
+    def probes_for(self, service: str) -> list[Any]:
+        """The probes weighed in ``service``'s evaluations: its phase's and its own."""
+        phase = self.phase_of(service)
+        return (list(phase.probes) if phase else []) + list(self.service(service).probes)
 
     def may_operate(self, actor: str) -> bool:
         return self.operators is None or actor in self.operators
