@@ -30,17 +30,20 @@ class WorkerSetup:
     router: Any
     collectors: list[Any]
     interval: timedelta
+    probes: Any = None
 
     @classmethod
     def build(cls, *, plan: Any, plan_hash: str, engine: Any,
               interval: timedelta | None = None) -> WorkerSetup:
         from collectors.registry import build_collectors
+        from cutover.probing import ProbeRunner
         from rollout.routers import build_router
 
         return cls(plan=plan, plan_hash=plan_hash, engine=engine,
                    router=build_router(plan, engine),
                    collectors=build_collectors(plan, engine),
-                   interval=interval or plan.interval)
+                   interval=interval or plan.interval,
+                   probes=ProbeRunner(plan=plan, engine=engine))
 
 
 def _interval(text: str | None) -> timedelta | None:
@@ -104,7 +107,7 @@ def _once(setup: WorkerSetup) -> int:
             return 1
         report = run_round(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                            router=setup.router, collectors=setup.collectors,
-                           now=datetime.now(UTC))
+                           now=datetime.now(UTC), probes=setup.probes)
     for r in report.collect_reports:
         print(r.line())
     for s in report.steps:
@@ -122,6 +125,7 @@ def _loop(setup: WorkerSetup, *, stop: threading.Event, metrics: Any,
     return run_forever(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                        router=setup.router, collectors=setup.collectors,
                        interval=setup.interval, stop=stop, metrics=metrics,
+                       probes=setup.probes,
                        clock=clock.now if clock is not None else None,
                        wall_seconds=clock.wall_seconds if clock is not None else None)
 
