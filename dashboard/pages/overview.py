@@ -25,6 +25,11 @@ def live() -> None:
                 components.render_card(card)
                 st.page_link("pages/service.py", label=f"{card.service}: charts and actions",
                              icon=":material/monitoring:", query_params={"service": card.service})
+    placed = [(p.name, p.kind, f"{ph.id}/{svc.name}" if svc else ph.id)
+              for ph, svc, p in ctx.plan.probes()]
+    if placed:
+        st.subheader("Probes")
+        components.render_probes(placed, data.probe_results(ctx.db_url), now)
     st.subheader("Migration-wide success metrics")
     components.render_success(status.success_rows(ctx.plan, latest))
     st.caption(f"Read from the store at {now:%Y-%m-%d %H:%M:%S} UTC; refreshes every "
