@@ -27,3 +27,17 @@ def test_role_grants_exactly_get_and_patch_on_routes() -> None:
                                                   docs["ServiceAccount"]["metadata"]["name"])
     namespaces = {d["metadata"]["namespace"] for d in docs.values()}
     assert namespaces == {"nanopore"} and subject["namespace"] == "nanopore"
+
+
+def test_probes_role_reads_deployments_replicasets_and_pods_only() -> None:
+    path = RBAC.parent / "base" / "probes-rbac.yaml"
+    docs = {d["kind"]: d for d in yaml.safe_load_all(path.read_text()) if d}
+    assert set(docs) == {"Role", "RoleBinding"}
+    rules = {(g, r): sorted(rule["verbs"]) for rule in docs["Role"]["rules"]
+             for g in rule["apiGroups"] for r in rule["resources"]}
+    assert rules == {("apps", "deployments"): ["get"], ("apps", "replicasets"): ["list"],
+                     ("", "pods"): ["list"]}
+    assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+    assert [s["name"] for s in docs["RoleBinding"]["subjects"]] == ["cutover"]
+    kustomization = yaml.safe_load((RBAC.parent / "base" / "kustomization.yaml").read_text())
+    assert "probes-rbac.yaml" in kustomization["resources"]
