@@ -461,7 +461,19 @@ class Plan(_Model):
 
     def success_targets(self) -> dict[str, TargetSpec]:
         """Migration-wide success metrics (the seed's), judged over every service."""
-        return _build_targets(merge_targets({}, self.success_metrics))
+        figures = {k: v for k, v in self.success_metrics.items()
+                   if not (v and "probes" in v)}
+        return _build_targets(merge_targets({}, figures))
+
+    def success_probes(self) -> dict[str, tuple[TargetSpec, list[str]]]:
+        """Success metrics measured by probes (``uptime: {min: 0.999, probes: [...]}``):
+        the share of those probes' runs that passed, against the limits."""
+        out = {}
+        for name, raw in self.success_metrics.items():
+            if raw and "probes" in raw:
+                spec = TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
+                out[name] = (spec, list(raw["probes"]))
+        return out
 
 
 def merge_targets(base: dict[str, dict[str, Any]],

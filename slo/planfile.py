@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from slo.errors import PlanError, PlanProblem
-from slo.plan import FIGURES, Plan
+from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_specs import PROBE_KINDS
 
 __all__ = ["parse_plan", "plan_schema", "plan_warnings", "without_probes"]
@@ -52,6 +52,9 @@ def without_probes(data: dict[str, Any]) -> dict[str, Any]:
     out["services"] = [{k: v for k, v in s.items() if k != "probes"}
                        for s in data.get("services") or []]
     out["phases"] = [_phase_without_probes(p) for p in data.get("phases") or []]
+    if "success_metrics" in data:
+        out["success_metrics"] = {k: v for k, v in (data["success_metrics"] or {}).items()
+                                  if not (isinstance(v, dict) and "probes" in v)}
     return out
 
 
@@ -122,9 +125,7 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
     yield from _check_upstreams(plan)
     yield from _check_channels(plan)
     yield from _check_probes(plan)
-    for key in plan.success_metrics:
-        if key not in FIGURES:
-            yield ("success_metrics", key), f"unknown figure {key!r}"
+    yield from _check_success(plan)
     for i, service in enumerate(plan.services):
         try:
             plan.settings(service.name)
@@ -153,6 +154,31 @@ def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
         for j, svc in enumerate(ch.services or []):
             if svc not in services:
                 yield ("alerts", "channels", i, "services", j), f"{svc!r} is not a defined service"
+
+
+def _check_success(plan: Plan) -> Iterator[tuple[Path, str]]:
+    probes = {p.name for _, _, p in plan.probes()}
+    for key, raw in plan.success_metrics.items():
+        if raw and "probes" in raw:
+            yield from _check_success_probes(key, raw, probes)
+        elif key not in FIGURES:
+            yield ("success_metrics", key), (f"unknown figure {key!r}; a metric of another "
+                                             "name needs the probes that measure it")
+
+
+def _check_success_probes(key: str, raw: dict[str, Any], probes: set[str]
+                          ) -> Iterator[tuple[Path, str]]:
+    names = raw["probes"]
+    if not isinstance(names, list) or not names:
+        yield ("success_metrics", key, "probes"), "expected a list of probe names"
+        return
+    for i, name in enumerate(names):
+        if name not in probes:
+            yield ("success_metrics", key, "probes", i), f"{name!r} is not a probe of the plan"
+    try:
+        TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
+    except ValueError as e:
+        yield ("success_metrics", key), f"{e}".splitlines()[-1].strip()
 
 
 def _check_probes(plan: Plan) -> Iterator[tuple[Path, str]]:

@@ -16,7 +16,7 @@ from store.db import UtcDateTime
 
 __all__ = ["ProbeResultRow", "SignoffRow", "critical_deliveries", "latest_probe_results",
            "probe_history", "undispatched_critical",
-           "record_signoff", "save_probe_result", "signoffs"]
+           "record_signoff", "save_probe_result", "signoffs", "verdict_counts"]
 
 
 class ProbeResultRow(SQLModel, table=True):
@@ -90,6 +90,18 @@ def probe_history(*, session: Session, probe: str, limit: int = 200,
         q = q.where(col(ProbeResultRow.at) >= since)
     q = q.order_by(col(ProbeResultRow.at).desc(), col(ProbeResultRow.id).desc()).limit(limit)
     return [_domain(r) for r in session.exec(q).all()]
+
+
+def verdict_counts(*, session: Session, probes: list[str], until: datetime
+                   ) -> dict[str, dict[str, int]]:
+    """Each probe's runs up to ``until``, counted by verdict."""
+    q = (select(ProbeResultRow.probe, ProbeResultRow.verdict, func.count())
+         .where(col(ProbeResultRow.probe).in_(probes), col(ProbeResultRow.at) <= until)
+         .group_by(col(ProbeResultRow.probe), col(ProbeResultRow.verdict)))
+    out: dict[str, dict[str, int]] = {p: {} for p in probes}
+    for probe, verdict, n in session.exec(q).all():
+        out[probe][verdict] = int(n)
+    return out
 
 
 def record_signoff(*, session: Session, signoff: Signoff) -> SignoffRow:
