@@ -25,9 +25,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from collectors.probes.base import Outcome, ProbeContext, ProbeUnreachable, secret
+from slo.errors import ConfigError
 from slo.probe_specs import ConsistencyProbe, TablePair
 from slo.verdict import Verdict
 
@@ -77,12 +78,24 @@ def _engines(spec: ConsistencyProbe, ctx: ProbeContext) -> tuple[Engine, Engine]
                    what=f"probe {spec.name}'s service database"))
     cache = ctx.state.setdefault(f"{spec.name}:engines", {})
     out = []
-    for url in urls:
+    for url, where in zip(urls, (spec.baseline_db_env or spec.baseline_db_file,
+                                 spec.candidate_db_env or spec.candidate_db_file), strict=True):
         key = hashlib.sha256(url.encode()).hexdigest()
         if key not in cache:
-            cache[key] = create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
+            cache[key] = _engine(spec, url, str(where))
         out.append(cache[key])
     return out[0], out[1]
+
+
+def _engine(spec: ConsistencyProbe, url: str, where: str) -> Engine:
+    # SQLAlchemy quotes a URL it cannot read in its message: never let it reach a log
+    try:
+        if url.startswith("sqlite"):
+            return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError):
+        raise ConfigError(f"probe {spec.name}: the value of {where} is not a database URL "
+                          "(expected e.g. postgresql+psycopg://user@host/db)") from None
 
 
 def _where(key: str, chunk: Chunk) -> tuple[str, dict[str, Any]]:

@@ -170,3 +170,12 @@ def test_an_unset_url_or_an_unreachable_database_is_inconclusive_without_the_url
     down = _run(plan, (url, url))
     assert down.verdict is Verdict.INCONCLUSIVE and down.reasons[0].startswith("could not run")
     assert "pw-s3cret" not in " ".join(down.reasons)
+
+
+def test_a_url_that_is_no_database_url_is_named_by_its_variable_only(
+        plan: Plan, caplog: pytest.LogCaptureFixture) -> None:
+    bad = "postgres:/app:pw-s3cret@db/mono"
+    result = _run(plan, (bad, bad))
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "the value of MONO_DB is not a database URL" in result.reasons[0]
+    assert "pw-s3cret" not in " ".join(result.reasons) + caplog.text
