@@ -426,8 +426,8 @@ class Plan(_Model):
         for phase in self.phases:
             out += [(phase, None, p) for p in phase.probes]
             for name in phase.services:
-                svc = self.service(name)
-                out += [(phase, svc, p) for p in svc.probes]
+                svc = next((s for s in self.services if s.name == name), None)
+                out += [(phase, svc, p) for p in svc.probes] if svc else []
         return out
 
     def probes_for(self, service: str) -> list[Any]:
