@@ -53,8 +53,8 @@ QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_byt
               "cpu_cores", "up")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
-          "drift", "drift-resolved", "phase-complete", "probe-failed", "probe-recovered",
-          "test")
+          "drift", "drift-resolved", "phase-complete", "rolled-back", "probe-failed",
+          "probe-recovered", "test")
 
 
 def _duration(v: Any) -> timedelta:
@@ -446,8 +446,7 @@ class Plan(_Model):
         merged: dict[str, Any] = {}
         raw_targets: dict[str, dict[str, Any]] = {}
         for layer in layers:
-            for key in ("steps", "window", "min_soak", "min_requests", "confidence",
-                        "auto_revert", "tolerance"):
+            for key in OVERRIDABLE_KEYS:
                 value = getattr(layer, key)
                 if value is not None:
                     merged[key] = value
@@ -474,6 +473,12 @@ class Plan(_Model):
                 spec = TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
                 out[name] = (spec, list(raw["probes"]))
         return out
+
+
+#: Every key a phase or a service may set over ``defaults``, read off the model itself, so
+#: a key added to :class:`Overridable` is merged without a second list to keep in step
+#: (``targets`` merges field by field, apart).
+OVERRIDABLE_KEYS: tuple[str, ...] = tuple(k for k in Overridable.model_fields if k != "targets")
 
 
 def merge_targets(base: dict[str, dict[str, Any]],
