@@ -28,10 +28,11 @@ from store import views
 from store.db import make_engine, session_scope
 from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
+from store.rollups import list_rejects
 
 __all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "latest", "now", "plan", "probe_history", "probe_results", "refresh", "series",
-           "settings", "state_now", "states"]
+           "latest", "now", "plan", "probe_history", "probe_results", "refresh", "rejects",
+           "series", "settings", "state_now", "states"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,15 @@ def probe_history(db_url: str, probe: str, limit: int = 30) -> list[ProbeResult]
         return store_probe_history(session=s, probe=probe, limit=limit)
 
 
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict[str, Any]]:
+    """Rejected log lines of these sources, most frequent first, with their samples."""
+    with session_scope(engine(db_url)) as s:
+        rows = list_rejects(session=s)
+    return [r for r in rows if r["source"] in sources][:limit]
+
+
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
-    for fn in (states, latest, series, decisions, actors, events, event_counts):
+    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects):
         fn.clear()
