@@ -1,7 +1,7 @@
 """probes and signoffs
 
-Revision ID: 0008_probes
-Revises: 0007_decision_groups
+Revision ID: 0009_probes
+Revises: 0008_judge_steps
 Create Date: 2026-12-03
 """
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 import store.db  # noqa: F401
 
 
-revision: str = "0008_probes"
-down_revision: str | None = "0007_decision_groups"
+revision: str = "0009_probes"
+down_revision: str | None = "0008_judge_steps"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
