@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from rollout import baseline
 from rollout.routers.base import TrafficRouter
 from rollout.state import (
     Action,
@@ -410,6 +411,7 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
         _refuse_if_pending(s, service)
+        held = baseline.hold(s)
     _check_version(state, expected_version)
     nxt = settings.next_step(state.weight)
     if nxt is None:
@@ -418,6 +420,11 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
                          step_since=state.step_since, settings=settings, seen=seen, now=now)
     observed = router.read_weight(service)
     used_override = False
+    if held:
+        if not override:
+            raise GateError(service, f"not approved: {held} (--override with a reason goes "
+                            "past it)")
+        used_override = True
     if not _may_approve(status, state.weight):
         if not override:
             raise GateError(service, f"not approved: {why} (--override with a reason goes "
