@@ -196,7 +196,7 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
     again = subprocess.run(
         [sys.executable, "-m", "cutover", "revert", "--all", "--json", "--reason",
          "incident, again", "--actor", LEE, *cli], cwd=ROOT, capture_output=True, text=True,
-        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
     assert doc["outcome"] in ("applied", "nothing") and doc["closed_interrupted"] == [1]
