@@ -232,7 +232,8 @@ def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],
         elif s.verdict != "pass":
             reasons.append(f"{s.name} is at {s.weight} % but its latest verdict is "
                            f"{s.verdict or 'missing'}")
-    open_ = [d for d in decisions if d["state"] != "applied"]
+    # a refused attempt changed nothing: it is on record, not open
+    open_ = [d for d in decisions if d["state"] not in ("applied", "refused")]
     for d in open_:
         reasons.append(f"decision #{d['id']} on {d['service']} is {d['state']}")
     for c in criteria:

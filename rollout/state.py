@@ -32,6 +32,7 @@ class DecisionState(StrEnum):
     PENDING = "pending"   # written, router not yet confirmed (a crash leaves it here)
     APPLIED = "applied"   # the router reads back the new weight
     FAILED = "failed"     # the router refused or reads back the old weight
+    REFUSED = "refused"   # the gate said no: nothing was asked of the router
 
 
 def iso(t: datetime | None) -> str | None:

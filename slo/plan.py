@@ -215,13 +215,35 @@ class PodLogs(_Model):
     container: str | None = None
 
 
+class LogTemplate(_Model):
+    """A log format given as the template its server was configured with, keyed by the
+    server that wrote it: ``{haproxy: "%ci:%cp [%tr] ..."}`` (an IngressController's
+    ``httpLogFormat``) or ``{nginx: "$remote_addr ..."}``.  A bare string ``format:``
+    keeps its meaning (a format's name, or an nginx template)."""
+
+    haproxy: str | None = None
+    nginx: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LogTemplate:
+        if (self.haproxy is None) == (self.nginx is None):
+            raise ValueError("expected exactly one of 'haproxy' or 'nginx' (the server whose "
+                             "log format the template is)")
+        return self
+
+    def __str__(self) -> str:
+        server = "haproxy" if self.haproxy is not None else "nginx"
+        return f"{server} template"
+
+
 class LogSource(_Model):
     """A gateway access log: a file (``path``) or the pods' stdout (``pods``)."""
 
     name: str | None = None
     path: str | None = None
     pods: PodLogs | None = None
-    format: str = "json"   # json | nginx | haproxy | envoy | a log_format template
+    #: json | nginx | haproxy | envoy | an nginx log_format template | {haproxy: TEMPLATE}
+    format: str | LogTemplate = "json"
     fields: dict[str, str] = Field(default_factory=dict)  # JSON field names, if not the defaults
 
     @model_validator(mode="after")
@@ -398,7 +420,9 @@ class Plan(_Model):
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
-    operators: list[str] | None = None
+    #: who may approve and revert, as the cluster names them; ``any`` lets every actor
+    #: (said on purpose); left out, only on the dry-run router (a cluster router refuses)
+    operators: list[str] | Literal["any"] | None = None
 
     # -- lookups -----------------------------------------------------------------
     def service(self, name: str) -> ServiceDef:
@@ -420,7 +444,11 @@ class Plan(_Model):
         return None
 
     def may_operate(self, actor: str) -> bool:
-        return self.operators is None or actor in self.operators
+        if self.operators == "any":
+            return True
+        if self.operators is None:   # validation refuses this with a cluster router
+            return self.router.kind == "dry-run"
+        return actor in self.operators
 
     def settings(self, service: str) -> ServiceSettings:
         """The service's settings with defaults < phase < service merged."""

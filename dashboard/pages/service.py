@@ -135,3 +135,10 @@ if points:
                     config={"displaylogo": False})
 else:
     st.info("No evaluations stored in this range yet.")
+
+st.subheader("Log lines not counted")
+st.caption("Lines of the plan's gateway logs that the collector rejected (unreadable, or a "
+           "value out of bounds) or could not map to a service: counted here, never in "
+           "the figures. Samples are shown as written, invisible characters escaped.")
+components.render_rejects(data.rejects(ctx.db_url, tuple(
+    src.label for src in ctx.plan.sources.logs)))
