@@ -85,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="ISO 8601 time or relative; default now")
     p.add_argument("--json", action="store_true")
 
+    p = cmd("backtest", "cmd_backtest:backtest", "replay the judge over the store's history")
+    p.add_argument("--from", dest="start", required=True, help="ISO 8601 time or relative (-7d)")
+    p.add_argument("--to", dest="end", default="now", help="ISO 8601 time or relative")
+    p.add_argument("--every", required=True, help="time between looks, e.g. 30s or 10m")
+    p.add_argument("--service")
+    p.add_argument("--steps", default="decisions",
+                   help="the step timeline: decisions, observed (the logs' split) or a "
+                   "CSV/YAML file of service, weight, since")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--store", action="store_true",
+                   help="store each evaluation (skipping times this plan already has)")
+
     p = cmd("status", "cmd_rollout:status", "where each service stands")
     p.add_argument("--json", action="store_true")
 

@@ -22,7 +22,14 @@ import streamlit as st
 
 from dashboard.actions import ActionResult, Outcome
 from dashboard.auth import Identity, Viewer
-from dashboard.status import KEY_FIGURES, PhaseState, PhaseView, ServiceCard, SuccessRow
+from dashboard.status import (
+    KEY_FIGURES,
+    PhaseState,
+    PhaseView,
+    ServiceCard,
+    SuccessRow,
+    verdict_caption,
+)
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
@@ -76,11 +83,15 @@ def render_viewer(viewer: Viewer) -> None:
         st.logout()
 
 
-def render_verdict(verdict: Verdict | None) -> None:
+def render_verdict(verdict: Verdict | None, card: ServiceCard | None = None) -> None:
+    """The verdict's badge and, given its card, the weight and step it was made at."""
     if verdict is None:
         st.badge("NO VERDICT", color="gray")
-    else:
-        st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+        return
+    st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+    caption = verdict_caption(card) if card is not None else None
+    if caption:
+        st.caption(md(caption))
 
 
 def render_timeline(views: Sequence[PhaseView]) -> None:
@@ -109,7 +120,7 @@ def render_alarms(cards: Sequence[ServiceCard]) -> None:
 def render_card(card: ServiceCard) -> None:
     with st.container(border=True):
         st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
-        render_verdict(card.verdict)
+        render_verdict(card.verdict, card)
         nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
         st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
         if card.drift:

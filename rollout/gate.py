@@ -65,7 +65,7 @@ from slo.plan import Plan, ServiceSettings
 from slo.units import format_duration
 from slo.verdict import Verdict
 from store.db import session_scope
-from store.evaluations import evaluation_history, latest_evaluation
+from store.evaluations import EvaluationRow, evaluation_history, latest_evaluation
 from store.events import record_event
 from store.lease import Lease
 from store.rollout import (
@@ -85,7 +85,7 @@ from store.rollout import (
 
 __all__ = ["AUTO_ACTOR", "APPROVE_WAIT", "REVERT_WAIT", "Seen", "approve", "assess",
            "auto_revert", "decisions", "move_lease", "reconcile", "revert", "revert_all",
-           "seen_at_step", "service_status"]
+           "seen_at_step", "service_status", "step_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ class Seen:
     verdict: Verdict
     at: datetime
     reason: str
+    #: the weight and the step start the verdict was made for (always the current step's)
+    weight: int = 0
+    step_since: datetime | None = None
 
 
 # -- the pure part ------------------------------------------------------------------
@@ -141,21 +144,36 @@ def assess(*, weight: int, stored_status: str, step_since: datetime | None,
 
 def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int,
                  evaluated_at: datetime, evaluated_weight: int, verdict: Verdict,
-                 reasons: Sequence[str]) -> Seen | None:
+                 reasons: Sequence[str], evaluated_step_since: datetime | None = None
+                 ) -> Seen | None:
     """The verdict the gate rests on: the latest evaluation if it was made at this
     weight since this step began (one judged before the step, or at another weight by
-    an evaluation racing a step, says nothing about it)."""
+    an evaluation racing a step, says nothing about it).  An evaluation that names the
+    step it was made for (``evaluated_step_since``) must name this one."""
     if evaluated_weight != weight:
         return None
     if step_since is not None and evaluated_at < step_since:
         return None
+    if evaluated_step_since is not None and step_since is not None \
+            and evaluated_step_since != step_since:
+        return None
     return Seen(id=evaluation_id, verdict=verdict, at=evaluated_at,
-                reason=reasons[0] if reasons else "no reason given")
+                reason=reasons[0] if reasons else "no reason given",
+                weight=evaluated_weight, step_since=evaluated_step_since or step_since)
 
 
 def _may_approve(status: RolloutStatus, weight: int) -> bool:
     # REVERTED above 0 % still needs its pass and soak like any step
     return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
+
+
+def step_rows(rows: Sequence[EvaluationRow], *, weight: int,
+              step_since: datetime | None) -> list[EvaluationRow]:
+    """The evaluations made for the step (``weight``, ``step_since``): at that weight, not
+    before the step began, and naming that step where the row names one."""
+    return [r for r in rows if r.weight == weight
+            and (step_since is None or r.at >= step_since)
+            and (r.step_since is None or step_since is None or r.step_since == step_since)]
 
 
 def trailing_failures(verdicts: list[str]) -> int:
@@ -215,7 +233,8 @@ def _seen_at_step(session: Session, state: ServiceState, now: datetime) -> Seen 
         return None
     return seen_at_step(weight=state.weight, step_since=state.step_since, evaluation_id=row.id,
                         evaluated_at=row.at, evaluated_weight=row.weight,
-                        verdict=Verdict(row.verdict), reasons=row.reasons)
+                        verdict=Verdict(row.verdict), reasons=row.reasons,
+                        evaluated_step_since=row.step_since)
 
 
 def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
@@ -680,9 +699,11 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
             state = _state(s, svc.name)
             if not settings.auto_revert.enabled or state.weight == 0:
                 continue
-            rows = [r for r in evaluation_history(session=s, service=svc.name,
-                                                  start=state.step_since, end=now)
-                    if r.weight == state.weight]
+            # consecutive fails within this one step: a fail of an earlier step, even
+            # at the same weight, never counts towards reverting this one
+            rows = step_rows(evaluation_history(session=s, service=svc.name,
+                                                start=state.step_since, end=now),
+                             weight=state.weight, step_since=state.step_since)
             failures = trailing_failures([r.verdict for r in rows])
             if failures != state.consecutive_failures:
                 set_failures(session=s, service=svc.name, count=failures)
@@ -825,6 +846,8 @@ def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
         service=service, phase=settings.phase, weight=state.weight, router_weight=observed,
         drift=drift, next_weight=settings.next_step(state.weight), state=status,
         verdict=seen.verdict.value if seen else None, evaluated_at=seen.at if seen else None,
+        evaluated_weight=seen.weight if seen else None,
+        evaluated_step_since=seen.step_since if seen else None,
         why=why, version=state.version, step_since=state.step_since,
         evaluation_id=seen.id if seen else None, router_error=router_error,
         pending_decision=pending[0].id if pending else None, override=overridden)

@@ -123,6 +123,9 @@ class Tolerance(_Model):
     latency_ratio: float = Field(default=1.05, ge=1)
 
 
+Inference = Literal["anytime", "fixed"]
+
+
 class Overridable(_Model):
     """Settings a phase or a service may set over ``defaults``.
 
@@ -133,6 +136,13 @@ class Overridable(_Model):
     min_soak: Duration | None = None
     min_requests: int | None = Field(default=None, ge=0)
     confidence: float | None = Field(default=None, gt=0.5, lt=1)
+    #: how the judge's intervals hold: ``anytime`` (confidence sequences over the step's
+    #: requests, valid at every look at once) or ``fixed`` (one interval per look, at
+    #: ``confidence``, over the plan's window)
+    inference: Inference | None = None
+    #: anytime only: the chance that a candidate within its targets and tolerance is
+    #: ever failed during a step, shared over every check that can fail one
+    false_fail: float | None = Field(default=None, gt=0, lt=0.5)
     auto_revert: AutoRevert | None = None
     tolerance: Tolerance | None = None
     targets: dict[str, dict[str, Any] | None] | None = None
@@ -183,6 +193,8 @@ class Defaults(Overridable):
     min_soak: Duration = timedelta(minutes=15)
     min_requests: int = Field(default=500, ge=0)
     confidence: float = Field(default=0.98, gt=0.5, lt=1)
+    inference: Inference = "fixed"
+    false_fail: float = Field(default=0.01, gt=0, lt=0.5)
     auto_revert: AutoRevert = AutoRevert()
     tolerance: Tolerance = Tolerance()
 
@@ -518,6 +530,8 @@ class ServiceSettings:
     auto_revert: AutoRevert
     targets: dict[str, TargetSpec]
     tolerance: Tolerance = Tolerance()
+    inference: Inference = "fixed"
+    false_fail: float = 0.01
 
     def next_step(self, weight: int) -> int | None:
         """The first step above ``weight``, or None at (or past) the last one."""

@@ -681,3 +681,47 @@ def test_unknown_service_is_bad_input(engine: Engine, plan: Plan, router: Traffi
     with pytest.raises(ConfigError, match="unknown service 'billing'"):
         gate.approve(engine=engine, plan=plan, router=router, service="billing", actor=ANA,
                      reason="x", now=T0)
+
+
+def test_auto_revert_counts_fails_of_this_step_only(engine: Engine, plan: Plan,
+                                                    router: TrafficRouter) -> None:
+    """Two fails at 25 %, a revert to 10 % and a re-approval to 25 %: one more fail at the
+    new 25 % step is one in a row, not three (the earlier fails were another step's)."""
+    now = walk_to(engine, plan, router, "auth", 25)
+    first_step = state(engine, "auth").step_since
+    for minute in (1, 2):
+        judged(engine, "auth", weight=25, at=now + timedelta(minutes=minute),
+               verdict=Verdict.FAIL, step_since=first_step)
+    gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                reason="look closer", now=now + timedelta(minutes=3))
+    judged(engine, "auth", weight=10, at=now + timedelta(minutes=3, seconds=30))
+    gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                 reason="fixed", override=True, now=now + timedelta(minutes=4))
+    second_step = state(engine, "auth").step_since
+    # a late row for the old step, stored after the re-approval, names its own step
+    judged(engine, "auth", weight=25, at=now + timedelta(minutes=4), verdict=Verdict.FAIL,
+           step_since=first_step)
+    judged(engine, "auth", weight=25, at=now + timedelta(minutes=5), verdict=Verdict.FAIL,
+           step_since=second_step)
+    assert gate.auto_revert(engine=engine, plan=plan, router=router,
+                            now=now + timedelta(minutes=6)) == []
+    assert state(engine, "auth").consecutive_failures == 1
+
+
+def test_status_names_the_weight_and_step_of_its_verdict(engine: Engine, plan: Plan,
+                                                         router: TrafficRouter) -> None:
+    gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                 reason="start", now=T0)
+    since = state(engine, "auth").step_since
+    judged(engine, "auth", weight=10, at=T0 + timedelta(minutes=5), step_since=since)
+    [row, *_] = gate.service_status(engine=engine, plan=plan, router=router,
+                                    now=T0 + timedelta(minutes=6))
+    c = row.contract()
+    assert (c["verdict"], c["evaluated_weight"], c["evaluated_step_since"]) == (
+        "pass", 10, "2026-11-26T12:00:00Z")
+    # a verdict stored for another step (same weight) is not this step's
+    judged(engine, "auth", weight=10, at=T0 + timedelta(minutes=7),
+           step_since=T0 - timedelta(hours=1), verdict=Verdict.FAIL)
+    [row, *_] = gate.service_status(engine=engine, plan=plan, router=router,
+                                    now=T0 + timedelta(minutes=8))
+    assert (row.verdict, row.evaluated_weight, row.state) == (None, None, RolloutStatus.WAITING)
