@@ -425,8 +425,7 @@ class Plan(_Model):
         merged: dict[str, Any] = {}
         raw_targets: dict[str, dict[str, Any]] = {}
         for layer in layers:
-            for key in ("steps", "window", "min_soak", "min_requests", "confidence",
-                        "auto_revert", "tolerance"):
+            for key in OVERRIDABLE_KEYS:
                 value = getattr(layer, key)
                 if value is not None:
                     merged[key] = value
@@ -441,6 +440,12 @@ class Plan(_Model):
     def success_targets(self) -> dict[str, TargetSpec]:
         """Migration-wide success metrics (the seed's), judged over every service."""
         return _build_targets(merge_targets({}, self.success_metrics))
+
+
+#: Every key a phase or a service may set over ``defaults``, read off the model itself, so
+#: a key added to :class:`Overridable` is merged without a second list to keep in step
+#: (``targets`` merges field by field, apart).
+OVERRIDABLE_KEYS: tuple[str, ...] = tuple(k for k in Overridable.model_fields if k != "targets")
 
 
 def merge_targets(base: dict[str, dict[str, Any]],

@@ -32,6 +32,7 @@ from slo.sketch import LogSketch
 from store.db import UtcDateTime, as_utc
 
 __all__ = [
+    "BIGINT_MAX",
     "MAX_SAMPLES",
     "Checkpoint",
     "LogCheckpoint",
@@ -46,10 +47,13 @@ __all__ = [
     "log_figures",
     "log_minutes",
     "rollup_totals",
+    "saturate",
     "save_checkpoint",
     "upsert_rollups",
 ]
 
+#: PostgreSQL's BIGINT (and SQLite's INTEGER): the counters saturate here
+BIGINT_MAX = 2**63 - 1
 #: samples kept per (source, file, reason), each cut to SAMPLE_CHARS characters
 MAX_SAMPLES = 5
 SAMPLE_CHARS = 300
@@ -134,6 +138,12 @@ class MinuteFigures(NamedTuple):
     p99: float | None
 
 
+def saturate(n: int) -> int:
+    """A counter as stored: never past BIGINT_MAX (PostgreSQL would refuse the row, and
+    the pass with it); a count that large is "more than can be counted" either way."""
+    return n if n <= BIGINT_MAX else BIGINT_MAX
+
+
 # -- rollups --------------------------------------------------------------------------
 
 def upsert_rollups(*, session: Session, deltas: Iterable[RollupDelta]) -> int:
@@ -162,14 +172,14 @@ def upsert_rollups(*, session: Session, deltas: Iterable[RollupDelta]) -> int:
         row = existing.get(key)
         if row is None:
             new.append({"service": d.service, "variant": d.variant, "minute": key[2],
-                        "requests": d.requests, "errors": d.errors,
-                        "bytes_sent": d.bytes_sent, "sketch": d.sketch.to_bytes()})
+                        "requests": saturate(d.requests), "errors": saturate(d.errors),
+                        "bytes_sent": saturate(d.bytes_sent), "sketch": d.sketch.to_bytes()})
             continue
         merged = LogSketch.from_bytes(row.sketch).merge(d.sketch)
         changed.append({"k_service": d.service, "k_variant": d.variant, "k_minute": key[2],
-                        "requests": row.requests + d.requests,
-                        "errors": row.errors + d.errors,
-                        "bytes_sent": row.bytes_sent + d.bytes_sent,
+                        "requests": saturate(row.requests + d.requests),
+                        "errors": saturate(row.errors + d.errors),
+                        "bytes_sent": saturate(row.bytes_sent + d.bytes_sent),
                         "sketch": merged.to_bytes()})
     conn = session.connection()
     if new:
@@ -296,7 +306,7 @@ def add_rejects(*, session: Session, source: str, file: str, reason: str, count:
                         last_at=at)
     room = MAX_SAMPLES - len(row.samples)
     cut = [_cut(s) for s in samples[:max(room, 0)]]
-    row.count += count
+    row.count = saturate(row.count + count)
     row.samples = list(row.samples) + cut   # a new list, so the JSON column is rewritten
     row.last_at = at
     session.add(row)

@@ -90,7 +90,8 @@ class LogCollector:
         fmt = format_for(src.format, src.fields)
         aggregate, rejects = Aggregate(), Rejects()
         mapper = Mapper(self.plan, fmt)
-        ingestor = Ingestor(fmt=fmt, mapper=mapper, aggregate=aggregate, rejects=rejects)
+        ingestor = Ingestor(fmt=fmt, mapper=mapper, aggregate=aggregate, rejects=rejects,
+                            now=now)
         with session_scope(self.engine) as s:
             checkpoints = {c.stream: c for c in list_checkpoints(session=s, source=src.label)}
         totals = _Totals()

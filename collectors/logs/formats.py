@@ -30,6 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from collectors.logs import limits
+from collectors.logs.limits import MAX_LINE
 from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
 
@@ -53,10 +55,6 @@ __all__ = [
 
 #: whether the compiled scanner is there (else every line takes the strict parsers)
 COMPILED = _scan is not None
-
-#: a line longer than this is rejected unread ("too-long"): real access-log lines are
-#: far shorter, and this bounds what one line can cost
-MAX_LINE = 64 * 1024
 
 # The groups every regex format captures, in this order.
 GROUPS = ("ts", "path", "status", "bytes", "latency", "upstream", "route")
@@ -157,6 +155,56 @@ def _binary_share(line: bytes) -> float:
     return ctrl / max(1, min(len(line), 512))
 
 
+# -- the bounds of limits.py, on either reading ---------------------------------------
+
+def _bounded(cols: Columns, block: bytes) -> Columns:
+    """The columns without the lines longer than MAX_LINE or with a number out of
+    bounds (limits.py), which join ``bad`` with their reason.  Both readers of every
+    format end here, so both reject the same lines for the same reasons."""
+    drops = limits.out_of_bounds(cols.status, cols.size, cols.latency_ms)
+    if len(block) > MAX_LINE and len(cols):
+        # only a block longer than MAX_LINE can hold a line that is
+        long = set(np.flatnonzero(_line_lengths(block)[cols.index] > MAX_LINE).tolist())
+        if long:
+            drops = sorted({**dict(drops), **{i: "too-long" for i in long}}.items())
+    if not drops:
+        return cols
+    at = cols.index[[i for i, _ in drops]].tolist()
+    bad = [(line, reason, raw) for (_, reason), line, raw
+           in zip(drops, at, lines_at(block, at), strict=True)]
+    keep = np.ones(len(cols), dtype=bool)
+    keep[[i for i, _ in drops]] = False
+    return Columns(
+        ts=_take(cols.ts, keep), path=_take(cols.path, keep),
+        upstream=_take(cols.upstream, keep),
+        route=None if cols.route is None else _take(cols.route, keep),
+        status=cols.status[keep], size=cols.size[keep], latency_ms=cols.latency_ms[keep],
+        index=cols.index[keep], bad=sorted(cols.bad + bad, key=itemgetter(0)),
+        scanned=cols.scanned)
+
+
+def _take(col: Sequence[Any], keep: np.ndarray) -> Sequence[Any]:
+    if isinstance(col, Encoded):
+        return Encoded(col.values, col.codes[keep])
+    return [v for v, k in zip(col, keep.tolist(), strict=True) if k]
+
+
+def _line_lengths(block: bytes) -> np.ndarray:
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], ends + 1])
+    return np.concatenate([ends, [len(block)]]) - starts
+
+
+def lines_at(block: bytes, which: list[int]) -> list[bytes]:
+    """The lines of ``block`` at the (ascending) positions ``which``."""
+    if not which:
+        return []
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], ends + 1]).tolist()
+    stops = [*ends.tolist(), len(block)]
+    return [block[starts[i]:stops[i]] for i in which]
+
+
 # -- timestamps -----------------------------------------------------------------------
 
 _MONTHS = {m: i + 1 for i, m in enumerate(
@@ -166,18 +214,21 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 def minute_of(kind: str, key: Any) -> int | None:
     """Epoch minute of a timestamp key (None when it is not a time).  ``key`` is what
     the format captured (bytes) for the regex formats, the field's value for JSON."""
+    if kind not in ("clf", "iso", "epoch", "json"):
+        raise ConfigError(f"unknown time kind {kind!r}")
     try:
         if kind == "clf":
-            return _clf_minute(_text(key))
-        if kind == "iso":
-            return _iso_minute(_text(key))
-        if kind == "epoch":
-            return int(float(_text(key))) // 60
-        if kind == "json":
-            return _json_minute(key)
+            minute = _clf_minute(_text(key))
+        elif kind == "iso":
+            minute = _iso_minute(_text(key))
+        elif kind == "epoch":
+            minute = int(float(_text(key))) // 60
+        else:
+            minute = _json_minute(key)
     except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         return None
-    raise ConfigError(f"unknown time kind {kind!r}")
+    # a time outside what datetime holds (1e30, year 33658) is no time (limits.py)
+    return minute if limits.MIN_MINUTE <= minute <= limits.MAX_MINUTE else None
 
 
 def _text(v: Any) -> str:
@@ -309,7 +360,7 @@ class RegexFormat:
             index = np.asarray(keep, dtype=np.int64)
         else:
             index = np.arange(len(rows), dtype=np.int64)
-        return self._columns(rows, index, bad)
+        return _bounded(self._columns(rows, index, bad), block)
 
     def _columns(self, rows: list[tuple[bytes, ...]], index: np.ndarray,
                  bad: list[tuple[int, str, bytes]]) -> Columns:
@@ -516,14 +567,16 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
     if text:
         # a JSON time that is a number comes as "\x01<epoch second of its minute>"
         ts_values = [int(v[1:]) if v[:1] == "\x01" else v for v in ts_values]
-    fast = Columns(
+    fast = _bounded(Columns(
         ts=enc(ts_values, ts_codes), path=enc(path_values, path_codes),
         upstream=enc(up_values, up_codes),
         route=enc(route_values, route_codes) if routes else None,
         status=np.frombuffer(status, dtype=np.float64),
         size=np.frombuffer(size, dtype=np.float64),
         latency_ms=np.frombuffer(latency, dtype=np.float64) * latency_scale,
-        index=index, scanned=len(index))
+        index=index), block)
+    # lines read by the scanner but out of bounds are bad lines, not scanned ones
+    fast.scanned = len(fast)
     if not deferred:
         return fast
     left = np.frombuffer(deferred, dtype=np.int64).reshape(-1, 3)
@@ -533,13 +586,14 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
     other.bad = [(int(lines[i]), reason, line) for i, reason, line in other.bad]
     if not len(other):
         # the usual case: the lines left were bad ones, and the good ones stay in order
-        fast.bad = other.bad
+        fast.bad = sorted(fast.bad + other.bad, key=itemgetter(0)) if fast.bad else other.bad
         return fast
-    if not len(index):
+    if not len(fast):
+        other.bad = sorted(fast.bad + other.bad, key=itemgetter(0))
         other.scanned = 0
         return other
     merged = _merged(fast, other)
-    merged.scanned = len(index)
+    merged.scanned = len(fast)
     return merged
 
 
@@ -650,9 +704,10 @@ class JsonFormat:
         lines = block.split(b"\n")
         try:
             docs = list(map(orjson.loads, lines))
-            return self._columns(docs, np.arange(len(docs), dtype=np.int64), [])
+            cols = self._columns(docs, np.arange(len(docs), dtype=np.int64), [])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            return self._line_by_line(lines)
+            cols = self._line_by_line(lines)
+        return _bounded(cols, block)
 
     def _columns(self, docs: list[Any], index: np.ndarray,
                  bad: list[tuple[int, str, bytes]]) -> Columns:
@@ -662,16 +717,17 @@ class JsonFormat:
         # to the line-by-line path.
         ts = list(map(json_time_key, map(itemgetter(f["time"]), docs)))
         paths = list(map(itemgetter(f["path"]), docs))
-        status = np.asarray(list(map(itemgetter(f["status"]), docs)), dtype=np.float64)
-        latency = np.asarray(list(map(itemgetter(f["latency_ms"]), docs)), dtype=np.float64)
+        status = _numbers_of(list(map(itemgetter(f["status"]), docs)), _INTEGER,
+                             limits.BAD_STATUS)
+        latency = _numbers_of(list(map(itemgetter(f["latency_ms"]), docs)), _NUMBER,
+                              limits.BAD_LATENCY)
         latency *= self.scale
-        size = np.nan_to_num(np.asarray(list(map(methodcaller("get", f["bytes"], 0), docs)),
-                                        dtype=np.float64))
+        sizes = list(map(methodcaller("get", f["bytes"], 0), docs))
+        if None in sizes:       # a null byte count is none sent
+            sizes = [0 if v is None else v for v in sizes]
+        size = _numbers_of(sizes, _NUMBER, limits.BAD_BYTES)
         upstream = _texts(list(map(methodcaller("get", f["upstream"], ""), docs)))
         route = _texts(list(map(methodcaller("get", f["route"], ""), docs)))
-        if not (np.isfinite(status).all() and np.isfinite(latency).all()
-                and np.isfinite(size).all()):
-            raise ValueError("a number that is not finite")
         if set(map(type, paths)) != {str}:
             raise ValueError("a path that is not text")
         return Columns(ts, paths, upstream, route, status, size, latency, index, bad)
@@ -706,9 +762,31 @@ class JsonFormat:
             self._columns([doc], np.zeros(1, dtype=np.int64), [])
         except KeyError as e:
             return f"no-{e.args[0]}"[:32], None
+        except _BadField as e:
+            return e.reason, None
         except (TypeError, ValueError, AttributeError):
             return "bad-field", None
         return "", doc
+
+
+class _BadField(ValueError):
+    """A field of a JSON line of the wrong type; ``reason`` is the rejected line's."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# the JSON types a number field may hold: a status is an integer (never text, nor a
+# bool, which Python counts as an int), a latency or a size any number
+_INTEGER = frozenset({int})
+_NUMBER = frozenset({int, float})
+
+
+def _numbers_of(values: list[Any], types: frozenset[type], reason: str) -> np.ndarray:
+    if not set(map(type, values)) <= types:
+        raise _BadField(reason)
+    return np.asarray(values, dtype=np.float64)
 
 
 def _texts(values: list[Any]) -> list[Any]:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from collectors.logs import native
-from collectors.logs.formats import Columns, LogFormat, minute_of
+from collectors.logs.formats import Columns, LogFormat, lines_at, minute_of
+from collectors.logs.limits import TimeNeighbours
 from collectors.logs.mapping import UNMAPPED_REASONS, Mapper, cached_lookup
 from slo.sketch import BUCKET_PARAMS, LogSketch, bucket_indices
 from store.rollups import RollupDelta
@@ -228,8 +229,11 @@ class Ingestor:
     """Parses, maps and aggregates blocks of one log source."""
 
     def __init__(self, *, fmt: LogFormat, mapper: Mapper, aggregate: Aggregate,
-                 rejects: Rejects):
+                 rejects: Rejects, now: datetime | None = None):
         self.fmt = fmt
+        #: the times of the lines just read, to judge the next ones' by (limits.py)
+        self.times = TimeNeighbours(
+            now_minute=None if now is None else int(now.timestamp()) // 60)
         self.mapper = mapper
         self.aggregate = aggregate
         self.rejects = rejects
@@ -253,6 +257,10 @@ class Ingestor:
         self.scanned += cols.scanned
         minute = self._minutes_of(cols.ts)
         bad_time = minute < 0
+        # times in the future or far from their neighbours' (limits.py)
+        odd = self.times.check(minute)
+        out_of_line = odd != ""
+        bad_time |= out_of_line
         consumed = lines
         stopped = False
         if end_minute is not None:
@@ -264,14 +272,10 @@ class Ingestor:
             if i < consumed:
                 self.rejects.add(file, reason, line)
         keep = cols.index < consumed
-        untimed = np.flatnonzero(bad_time & keep)
-        if len(untimed):
-            # the whole line as the sample (a few of them), the count for all
-            at = cols.index[untimed[:_SAMPLES]].tolist()
-            for line in _lines_at(block, at):
-                self.rejects.add(file, "bad-time", line)
-            if len(untimed) > len(at):
-                self.rejects.add(file, "bad-time", None, len(untimed) - len(at))
+        if out_of_line.any():
+            for reason in set(odd[out_of_line & keep].tolist()):
+                self._reject_lines(block, cols, odd == reason, reason, file)
+        self._reject_lines(block, cols, bad_time & ~out_of_line & keep, "bad-time", file)
         keep &= ~bad_time
         skipped = 0
         if start_minute is not None:
@@ -280,6 +284,24 @@ class Ingestor:
             keep &= ~early
         used = self._add(cols, minute, keep, file)
         return BlockResult(consumed, used, stopped, skipped)
+
+    def prime(self, block: bytes) -> None:
+        """Read the lines before the first to be fed (not counted) for the times they
+        hold: the neighbours of the first lines fed (limits.py)."""
+        cols = self.parse(block)
+        self.times.prime(self._minutes_of(cols.ts))
+
+    def _reject_lines(self, block: bytes, cols: Columns, which: np.ndarray, reason: str,
+                      file: str) -> None:
+        lines = np.flatnonzero(which)
+        if not len(lines):
+            return
+        # the whole line as the sample (a few of them), the count for all
+        at = cols.index[lines[:_SAMPLES]].tolist()
+        for line in lines_at(block, at):
+            self.rejects.add(file, reason, line)
+        if len(lines) > len(at):
+            self.rejects.add(file, reason, None, len(lines) - len(at))
 
     def _add(self, cols: Columns, minute: np.ndarray, keep: np.ndarray, file: str) -> int:
         slot = self.mapper.slot_ids(cols.path, cols.upstream, cols.route)
@@ -303,11 +325,3 @@ class Ingestor:
             return -1 if m is None else m
 
         return cached_lookup(ts, self._minutes, compute, limit=_TIME_CACHE_LIMIT)
-
-
-def _lines_at(block: bytes, which: list[int]) -> list[bytes]:
-    """The lines of ``block`` at the (ascending) positions ``which``."""
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-    starts = np.concatenate([[0], ends + 1]).tolist()
-    stops = [*ends.tolist(), len(block)]
-    return [block[starts[i]:stops[i]] for i in which]

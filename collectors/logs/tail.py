@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 from collectors.logs.formats import MAX_LINE, Columns, count_lines
 from collectors.logs.ingest import Ingestor
+from collectors.logs.limits import PRIME_BYTES
 from store.rollups import Checkpoint
 
 __all__ = ["FileTail", "Piece", "head_hash", "open_log", "read_pieces", "rotated_siblings"]
@@ -317,6 +318,8 @@ class FileTail:
             f = open_log(target.path)
         except FileNotFoundError:
             return True
+        if offset > 0:
+            self._prime(target, f, offset)
         pieces = read_pieces(f, offset, block_size=self.block_size)
         # plain files are read ahead in another thread (the checkpoint reads their head
         # with pread, which moves no file position); a gzip stream is read in line
@@ -355,6 +358,22 @@ class FileTail:
                 cps.append(replace(live, offset=0, head_hash=head_hash(self.path, 0)))
             self.commit(cps)
         return True
+
+    def _prime(self, target: Target, f: BinaryIO, offset: int) -> None:
+        """Re-read the lines just before ``offset`` for their times only: the lines
+        after a checkpoint are judged by their neighbours on both sides (limits.py)."""
+        start = max(0, offset - PRIME_BYTES)
+        if target.plain:
+            data = os.pread(f.fileno(), offset - start, start)
+        else:
+            f.seek(start)
+            data = f.read(offset - start)
+        if start > 0:
+            data = data[data.find(b"\n") + 1:]     # a line cut in two is no line
+        if data.endswith(b"\n"):
+            data = data[:-1]
+        if data:
+            self.ingestor.prime(data)
 
     def _file_identity(self, target: Target, f: BinaryIO) -> Checkpoint:
         st = os.fstat(f.fileno()) if hasattr(f, "fileno") and target.plain \

@@ -34,7 +34,7 @@ TAIL = b' "-" "ua" 0.010 "python-auth"'
 
 #: lines the strict regex reads, though they are not what the generator writes
 UNUSUAL = [
-    HEAD + b'"GET /api/auth/login HTTP/1.1" 999 5 "-" "ua" 0.010 "python-auth"',
+    HEAD + b'"GET /api/auth/login HTTP/1.1" 599 5 "-" "ua" 0.010 "python-auth"',
     HEAD + b'"GET /api/auth" 200 5 "-" "ua" 12 "python-auth"',
     HEAD + b'"/api/auth" 503 0 "-" "ua" 0.5 "python-auth"',
     HEAD + b'"GET  /api/auth HTTP/1.1" 200 5' + TAIL,            # two spaces: path ""

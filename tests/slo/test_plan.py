@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from slo.errors import PlanError
-from slo.plan import Plan
+from slo.plan import OVERRIDABLE_KEYS, AutoRevert, Plan, Tolerance
 from slo.planfile import parse_plan, plan_schema, plan_warnings
 from slo.units import format_duration, parse_duration, parse_time
 
@@ -50,6 +50,30 @@ def test_settings_merge_defaults_phase_service(plan_text: str) -> None:
     assert "cpu_cores" not in s.targets              # phase removed the figure
     assert s.targets["error_rate"].max == 0.01       # untouched default
     assert parse_plan(text).settings("auth").window == timedelta(minutes=10)
+
+
+#: A value other than the default for every key a service may override: a key added to the
+#: model without an entry here fails the test below, so nobody forgets to prove it merges.
+OVERRIDE_SAMPLES = {
+    "steps": [20, 100],
+    "window": timedelta(minutes=7),
+    "min_soak": timedelta(minutes=3),
+    "min_requests": 1234,
+    "confidence": 0.9,
+    "auto_revert": AutoRevert(after_failures=5, enabled=False),
+    "tolerance": Tolerance(error_min_ratio=3.0),
+}
+
+
+def test_every_overridable_key_survives_the_merge(plan: Plan) -> None:
+    assert set(OVERRIDABLE_KEYS) == set(OVERRIDE_SAMPLES), "give each new key a sample here"
+    service = plan.services[0].name
+    for key, value in OVERRIDE_SAMPLES.items():
+        assert getattr(plan.settings(service), key) != value, key
+        services = [s.model_copy(update={key: value}) if s.name == service else s
+                    for s in plan.services]
+        changed = plan.model_copy(update={"services": services})
+        assert getattr(changed.settings(service), key) == value, key
 
 
 def test_steps_navigation(plan: Plan) -> None:

@@ -1,10 +1,16 @@
-"""An HTTP fake of the Kubernetes API server's Route and HTTPRoute paths, for the real
+"""An HTTP fake of the Kubernetes API server's paths that cutover calls, for the real
 ``kubernetes`` client (``kubernetes.client.Configuration(host=fake.url)``).
 
 It behaves like the real one where cutover depends on it:
 
 - ``GET`` and ``PATCH`` on ``/apis/route.openshift.io/v1/namespaces/{ns}/routes/{name}``
   and ``/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{name}``;
+- Deployments and ReplicaSets (``/apis/apps/v1/...``) and Pods (``/api/v1/...``): ``GET``
+  of one object or of a list (``?labelSelector=`` with ``=``, ``==``, ``!=``, ``in``,
+  ``notin``, ``key`` and ``!key``), ``PATCH`` (strategic merge too, as for built-in kinds:
+  lists of named items merged by name), and a Deployment's ``scale`` subresource;
+  :meth:`FakeApiServer.roll_out` and :meth:`FakeApiServer.restart_pod` make the objects a
+  rollout and a container restart leave behind, with real timestamps and conditions;
 - ``application/merge-patch+json`` (RFC 7386: lists replaced whole, null deletes) and
   ``application/json-patch+json`` (RFC 6902, with ``test``); strategic merge is refused
   with 415 as for custom resources;
@@ -22,22 +28,34 @@ called and how."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
-__all__ = ["FakeApiServer", "Seen", "http_route", "json_patch", "merge_patch", "route"]
+__all__ = ["DEPLOYMENTS", "PODS", "REPLICASETS", "FakeApiServer", "Seen", "deployment",
+           "http_route", "json_patch", "match_labels", "merge_patch", "route",
+           "strategic_merge_patch"]
 
 ROUTES = ("route.openshift.io", "v1", "routes")
 HTTPROUTES = ("gateway.networking.k8s.io", "v1", "httproutes")
-_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/"
-                   r"(?P<plural>[^/]+)/(?P<name>[^/]+)$")
-KINDS = {ROUTES: "Route", HTTPROUTES: "HTTPRoute"}
+DEPLOYMENTS = ("apps", "v1", "deployments")
+REPLICASETS = ("apps", "v1", "replicasets")
+PODS = ("", "v1", "pods")
+_PATH = re.compile(r"^/(?:apis/(?P<group>[^/]+)|api)/(?P<version>[^/]+)/namespaces/"
+                   r"(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
+KINDS = {ROUTES: "Route", HTTPROUTES: "HTTPRoute", DEPLOYMENTS: "Deployment",
+         REPLICASETS: "ReplicaSet", PODS: "Pod"}
+#: built-in kinds: listed, and patched by strategic merge too (custom resources are not)
+BUILTIN = (DEPLOYMENTS, REPLICASETS, PODS)
 
 
 class PatchError(Exception):
@@ -57,6 +75,31 @@ def merge_patch(target: Any, patch: Any) -> Any:
             out.pop(key, None)
         else:
             out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """Strategic merge as the API server does it for the fields we serve: maps merge, and
+    lists of named items (containers, env, ports) merge by ``name``; other lists are
+    replaced whole."""
+    if isinstance(patch, list) and isinstance(target, list) and all(
+            isinstance(x, dict) and "name" in x for x in patch + target):
+        out = [copy.deepcopy(x) for x in target]
+        for item in patch:
+            i = next((i for i, x in enumerate(out) if x["name"] == item["name"]), None)
+            if i is None:
+                out.append(copy.deepcopy(item))
+            else:
+                out[i] = strategic_merge_patch(out[i], item)
+        return out
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = strategic_merge_patch(out.get(key), value)
     return out
 
 
@@ -177,8 +220,17 @@ def _validate_httproute(obj: dict[str, Any]) -> None:
                                  f"backendRefs[{j}].weight: Invalid value: {w}")
 
 
+def _validate_deployment(obj: dict[str, Any]) -> None:
+    replicas = (obj.get("spec") or {}).get("replicas")
+    if replicas is not None and not (isinstance(replicas, int) and replicas >= 0):
+        raise PatchError(422, "Invalid", f"Deployment.apps {obj['metadata']['name']!r} is "
+                         f"invalid: spec.replicas: Invalid value: {replicas}: must be greater "
+                         "than or equal to 0")
+
+
 VALIDATE: dict[tuple[str, str, str], Callable[[dict[str, Any]], None]] = {
-    ROUTES: _validate_route, HTTPROUTES: _validate_httproute}
+    ROUTES: _validate_route, HTTPROUTES: _validate_httproute,
+    DEPLOYMENTS: _validate_deployment, REPLICASETS: lambda obj: None, PODS: lambda obj: None}
 
 
 # -- objects ------------------------------------------------------------------------
@@ -206,6 +258,88 @@ def http_route(name: str, *, namespace: str = "nanopore",
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"parentRefs": [{"name": "nanopore-gateway"}], "rules": rules}}
+
+
+def _stamp(t: datetime) -> str:
+    """RFC 3339 in UTC with whole seconds, as the API server writes times."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _meta(name: str, namespace: str, *, labels: dict[str, str], created: datetime,
+          owner: dict[str, Any] | None = None,
+          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                            "labels": dict(labels), "creationTimestamp": _stamp(created),
+                            "generation": 1}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    if owner is not None:
+        meta["ownerReferences"] = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                                    "name": owner["metadata"]["name"],
+                                    "uid": owner["metadata"]["uid"], "controller": True,
+                                    "blockOwnerDeletion": True}]
+    return meta
+
+
+def _template(labels: dict[str, str], image: str) -> dict[str, Any]:
+    return {"metadata": {"labels": dict(labels)},
+            "spec": {"containers": [{"name": "app", "image": image}]}}
+
+
+def deployment(name: str, *, created: datetime, namespace: str = "nanopore",
+               replicas: int = 2, labels: dict[str, str] | None = None,
+               image: str = "registry.example.org/nanopore/app:1") -> dict[str, Any]:
+    """A Deployment as created, before any rollout (:meth:`FakeApiServer.roll_out` makes
+    its ReplicaSets and Pods and fills its status)."""
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(name, namespace, labels=labels, created=created),
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": _template(labels, image),
+                     "strategy": {"type": "RollingUpdate"}},
+            "status": {"observedGeneration": 1, "replicas": 0}}
+
+
+_REQUIREMENT = re.compile(r"^\s*(?:(?P<not>!)\s*(?P<nkey>[^\s!=,()]+)"
+                          r"|(?P<key>[^\s!=,()]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)"
+                          r"|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?)\s*$")
+
+
+def _split_selector(selector: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in selector:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in parts + [cur] if p.strip()]
+
+
+def match_labels(selector: str, labels: dict[str, str]) -> bool:
+    """Whether ``labels`` satisfy a label selector in the API's text form; raises
+    ``PatchError`` (400) on one the API server would refuse."""
+    for req in _split_selector(selector):
+        m = _REQUIREMENT.match(req)
+        if m is None:
+            raise PatchError(400, "BadRequest", f"unable to parse requirement: {req!r}")
+        if m["not"]:
+            if m["nkey"] in labels:
+                return False
+        elif m["op"]:
+            has = labels.get(m["key"]) == m["value"]
+            if has != (m["op"] != "!="):
+                return False
+        elif m["setop"]:
+            values = {v.strip() for v in m["values"].split(",")}
+            inside = labels.get(m["key"]) in values
+            if inside != (m["setop"] == "in"):
+                return False
+        elif m["key"] not in labels:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -252,7 +386,9 @@ class FakeApiServer:
         return f"http://{host}:{port}"
 
     # -- what tests do to it
-    def put(self, obj: dict[str, Any], *, kind: tuple[str, str, str] = ROUTES) -> None:
+    def put(self, obj: dict[str, Any], *, kind: tuple[str, str, str] | None = None) -> None:
+        """Store ``obj`` (its kind from its ``kind`` field when not given)."""
+        kind = kind or _kind_of(obj)
         with self._lock:
             obj = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
@@ -263,6 +399,13 @@ class FakeApiServer:
         with self._lock:
             return copy.deepcopy(self.objects[(kind, namespace, name)])
 
+    def items(self, kind: tuple[str, str, str], *, namespace: str = "nanopore",
+              selector: str = "") -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items())
+                    if k == kind and ns == namespace
+                    and match_labels(selector, o["metadata"].get("labels") or {})]
+
     def edit(self, name: str, change: Callable[[dict[str, Any]], None], *,
              namespace: str = "nanopore", kind: tuple[str, str, str] = ROUTES) -> None:
         """Someone else's change (``oc patch`` by hand): applied, resourceVersion bumped."""
@@ -270,6 +413,111 @@ class FakeApiServer:
             obj = self.objects[(kind, namespace, name)]
             change(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
+
+    def roll_out(self, name: str, *, started: datetime, available: datetime | None,
+                 namespace: str = "nanopore", image: str | None = None) -> str:
+        """A rollout of Deployment ``name`` as the controller leaves it: a new ReplicaSet
+        (the next revision) created at ``started`` with its Pods, the old ReplicaSets
+        scaled to 0 and their Pods gone, and the Deployment's status and conditions.
+        ``available``: when every new Pod was Ready (None: the rollout is still going).
+        Returns the new ReplicaSet's name."""
+        with self._lock:
+            dep = self.objects[(DEPLOYMENTS, namespace, name)]
+            if image is not None:
+                dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+                dep["metadata"]["generation"] += 1
+            owned = self._owned(REPLICASETS, namespace, dep)
+            revision = 1 + max((int(rs["metadata"]["annotations"]
+                                    ["deployment.kubernetes.io/revision"]) for rs in owned),
+                               default=0)
+            for rs in owned:
+                self._retire(namespace, rs)
+            rs = self._replica_set(dep, revision, started=started, available=available)
+            self._set_status(dep, rs, started=started, available=available)
+            return str(rs["metadata"]["name"])
+
+    def restart_pod(self, name: str, *, died: datetime, ready: datetime | None,
+                    namespace: str = "nanopore") -> None:
+        """Pod ``name``'s container died at ``died`` and was restarted by the kubelet;
+        ``ready``: when the Pod was Ready again (None: not yet)."""
+        with self._lock:
+            pod = self.objects[(PODS, namespace, name)]
+            status = pod["status"]["containerStatuses"][0]
+            running = (status.get("state") or {}).get("running") or {}
+            status["restartCount"] += 1
+            status["lastState"] = {"terminated": {
+                "exitCode": 137, "reason": "Error",
+                "startedAt": running.get("startedAt", pod["metadata"]["creationTimestamp"]),
+                "finishedAt": _stamp(died)}}
+            status["state"] = {"running": {"startedAt": _stamp(died)}}
+            status["ready"] = ready is not None
+            for cond in pod["status"]["conditions"]:
+                if cond["type"] in ("Ready", "ContainersReady"):
+                    cond["status"] = "True" if ready is not None else "False"
+                    cond["lastTransitionTime"] = _stamp(ready or died)
+            pod["metadata"]["resourceVersion"] = self._next_rv()
+
+    def _owned(self, kind: tuple[str, str, str], namespace: str,
+               owner: dict[str, Any]) -> list[dict[str, Any]]:
+        uid = owner["metadata"]["uid"]
+        return [o for (k, ns, _), o in self.objects.items() if k == kind and ns == namespace
+                and any(r["uid"] == uid for r in o["metadata"].get("ownerReferences") or [])]
+
+    def _retire(self, namespace: str, rs: dict[str, Any]) -> None:
+        rs["spec"]["replicas"] = 0
+        rs["status"] = {"replicas": 0, "observedGeneration": rs["metadata"]["generation"]}
+        rs["metadata"]["resourceVersion"] = self._next_rv()
+        for pod in self._owned(PODS, namespace, rs):
+            del self.objects[(PODS, namespace, pod["metadata"]["name"])]
+
+    def _replica_set(self, dep: dict[str, Any], revision: int, *, started: datetime,
+                     available: datetime | None) -> dict[str, Any]:
+        meta, replicas = dep["metadata"], dep["spec"]["replicas"]
+        digest = hashlib.sha256(f"{meta['uid']}/{revision}".encode()).hexdigest()[:10]
+        labels = {**dep["spec"]["selector"]["matchLabels"], "pod-template-hash": digest}
+        ready = replicas if available is not None else 0
+        template = copy.deepcopy(dep["spec"]["template"])
+        template["metadata"]["labels"] = dict(labels)
+        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+              "metadata": _meta(f"{meta['name']}-{digest}", meta["namespace"], labels=labels,
+                                created=started, owner=dep, annotations={
+                                    "deployment.kubernetes.io/revision": str(revision),
+                                    "deployment.kubernetes.io/desired-replicas":
+                                        str(replicas)}),
+              "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                       "template": template},
+              "status": {"replicas": replicas, "fullyLabeledReplicas": replicas,
+                         "readyReplicas": ready, "availableReplicas": ready,
+                         "observedGeneration": 1}}
+        self.put(rs)
+        for i in range(replicas):
+            self.put(_pod(rs, f"{rs['metadata']['name']}-{digest[i % 10:][:5]}{i}",
+                          started=started, ready=available))
+        return rs
+
+    def _set_status(self, dep: dict[str, Any], rs: dict[str, Any], *, started: datetime,
+                    available: datetime | None) -> None:
+        replicas, rs_name = dep["spec"]["replicas"], rs["metadata"]["name"]
+        ready = replicas if available is not None else 0
+        done = available is not None
+        dep["status"] = {
+            "observedGeneration": dep["metadata"]["generation"], "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": ready, "availableReplicas": ready,
+            **({} if done else {"unavailableReplicas": replicas}),
+            "conditions": [
+                {"type": "Available", "status": "True" if done else "False",
+                 "reason": "MinimumReplicasAvailable" if done else "MinimumReplicasUnavailable",
+                 "message": "Deployment has minimum availability." if done
+                 else "Deployment does not have minimum availability.",
+                 "lastUpdateTime": _stamp(available or started),
+                 "lastTransitionTime": _stamp(available or started)},
+                {"type": "Progressing", "status": "True",
+                 "reason": "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                 "message": f'ReplicaSet "{rs_name}" has successfully progressed.' if done
+                 else f'ReplicaSet "{rs_name}" is progressing.',
+                 "lastUpdateTime": _stamp(available or started),
+                 "lastTransitionTime": _stamp(started)}]}
+        dep["metadata"]["resourceVersion"] = self._next_rv()
 
     def fail_next(self, status: int, *, method: str | None = None, times: int = 1) -> None:
         with self._lock:
@@ -296,12 +544,22 @@ class FakeApiServer:
                     del self._fail[i]
                     return _status(status, "InternalError" if status >= 500 else "Failure",
                                    f"injected failure {status}")
-        m = _PATH.match(path.split("?", 1)[0])
-        kind = (m["group"], m["version"], m["plural"]) if m else None
+        bare, _, query = path.partition("?")
+        m = _PATH.match(bare)
+        kind = (m["group"] or "", m["version"], m["plural"]) if m else None
         if m is None or kind not in KINDS:
             return _status(404, "NotFound", "the server could not find the requested resource")
         assert kind is not None
+        if m["name"] is None:
+            if method != "GET" or kind not in BUILTIN:
+                return _status(405, "MethodNotAllowed", f"{method} not allowed on a list")
+            return self._list(kind, m["ns"], parse_qs(query).get("labelSelector", [""])[0])
         key = (kind, m["ns"], m["name"])
+        if m["sub"] is not None:
+            if (kind, m["sub"]) != (DEPLOYMENTS, "scale"):
+                return _status(404, "NotFound", "the server could not find the requested "
+                               "resource")
+            return self._scale(method, key, headers.get("Content-Type", ""), body)
         if method == "GET":
             with self._lock:
                 if key not in self.objects:
@@ -309,33 +567,48 @@ class FakeApiServer:
                 return 200, copy.deepcopy(self.objects[key])
         return self._patch(key, m["name"], headers.get("Content-Type", ""), body)
 
+    def _list(self, kind: tuple[str, str, str], namespace: str,
+              selector: str) -> tuple[int, Any]:
+        try:
+            items = self.items(kind, namespace=namespace, selector=selector)
+        except PatchError as e:
+            return _status(e.code, e.reason, e.message)
+        version = f"{kind[0]}/{kind[1]}" if kind[0] else kind[1]
+        return 200, {"kind": f"{KINDS[kind]}List", "apiVersion": version,
+                     "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+
+    def _scale(self, method: str, key: Any, ctype: str, body: bytes) -> tuple[int, Any]:
+        with self._lock:
+            if key not in self.objects:
+                return _not_found(key[0], key[2])
+            if method == "GET":
+                return 200, _scale_of(self.objects[key])
+            try:
+                new = _apply(_scale_of(self.objects[key]), ctype, body, builtin=True)
+                dep = self.objects[key]
+                _check_rv(new, dep, key)
+                changed = merge_patch(dep, {"spec": {"replicas": new["spec"]["replicas"]}})
+                _validate_deployment(changed)
+            except PatchError as e:
+                return _status(e.code, e.reason, e.message)
+            except (ValueError, KeyError, TypeError) as e:
+                return _status(400, "BadRequest", f"invalid scale patch: {e}")
+            changed["metadata"]["resourceVersion"] = self._next_rv()
+            self.objects[key] = changed
+            return 200, _scale_of(changed)
+
     def _patch(self, key: Any, name: str, ctype: str, body: bytes) -> tuple[int, Any]:
         if self.patch_delay:
             time.sleep(self.patch_delay)
         if self.before_patch is not None:
             self.before_patch(self)
-        ctype = ctype.split(";", 1)[0].strip()
         with self._lock:
             if key not in self.objects:
                 return _not_found(key[0], name)
             current = self.objects[key]
             try:
-                doc = json.loads(body or b"null")
-                if ctype == "application/merge-patch+json":
-                    new = merge_patch(current, doc)
-                elif ctype == "application/json-patch+json":
-                    new = json_patch(current, doc)
-                else:
-                    return _status(415, "UnsupportedMediaType",
-                                   f"the body of the request was in an unknown format - "
-                                   f"accepted media types include: application/json-patch+json, "
-                                   f"application/merge-patch+json (got {ctype!r})")
-                sent_rv = (new.get("metadata") or {}).get("resourceVersion")
-                if sent_rv is not None and sent_rv != current["metadata"]["resourceVersion"]:
-                    raise PatchError(409, "Conflict", f"Operation cannot be fulfilled on "
-                                     f"{KINDS[key[0]].lower()}s {name!r}: the object has been "
-                                     "modified; please apply your changes to the latest "
-                                     "version and try again")
+                new = _apply(current, ctype, body, builtin=key[0] in BUILTIN)
+                _check_rv(new, current, key)
                 VALIDATE[key[0]](new)
             except PatchError as e:
                 return _status(e.code, e.reason, e.message)
@@ -344,6 +617,75 @@ class FakeApiServer:
             new["metadata"]["resourceVersion"] = self._next_rv()
             self.objects[key] = new
             return 200, copy.deepcopy(new)
+
+
+def _apply(current: dict[str, Any], ctype: str, body: bytes, *, builtin: bool) -> Any:
+    ctype = ctype.split(";", 1)[0].strip()
+    doc = json.loads(body or b"null")
+    if ctype == "application/merge-patch+json":
+        return merge_patch(current, doc)
+    if ctype == "application/json-patch+json":
+        return json_patch(current, doc)
+    if ctype == "application/strategic-merge-patch+json" and builtin:
+        return strategic_merge_patch(current, doc)
+    accepted = "application/json-patch+json, application/merge-patch+json" + (
+        ", application/strategic-merge-patch+json" if builtin else "")
+    raise PatchError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                     f"format - accepted media types include: {accepted} (got {ctype!r})")
+
+
+def _check_rv(new: dict[str, Any], current: dict[str, Any], key: Any) -> None:
+    sent_rv = (new.get("metadata") or {}).get("resourceVersion")
+    if sent_rv is not None and sent_rv != current["metadata"]["resourceVersion"]:
+        raise PatchError(409, "Conflict", f"Operation cannot be fulfilled on "
+                         f"{KINDS[key[0]].lower()}s {key[2]!r}: the object has been "
+                         "modified; please apply your changes to the latest "
+                         "version and try again")
+
+
+def _kind_of(obj: dict[str, Any]) -> tuple[str, str, str]:
+    for kind, name in KINDS.items():
+        version = f"{kind[0]}/{kind[1]}" if kind[0] else kind[1]
+        if obj.get("kind") == name and obj.get("apiVersion") == version:
+            return kind
+    raise ValueError(f"unknown kind {obj.get('apiVersion')}/{obj.get('kind')}")
+
+
+def _scale_of(dep: dict[str, Any]) -> dict[str, Any]:
+    meta = dep["metadata"]
+    labels = dep["spec"]["selector"]["matchLabels"]
+    return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                         "uid": meta["uid"], "resourceVersion": meta["resourceVersion"],
+                         "creationTimestamp": meta["creationTimestamp"]},
+            "spec": {"replicas": dep["spec"]["replicas"]},
+            "status": {"replicas": (dep.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))}}
+
+
+def _pod(rs: dict[str, Any], name: str, *, started: datetime,
+         ready: datetime | None) -> dict[str, Any]:
+    meta = rs["metadata"]
+    up, when = ("True", ready) if ready is not None else ("False", started)
+    container = rs["spec"]["template"]["spec"]["containers"][0]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": _meta(name, meta["namespace"], labels=meta["labels"], created=started,
+                              owner=rs),
+            "spec": copy.deepcopy(rs["spec"]["template"]["spec"]),
+            "status": {
+                "phase": "Running", "startTime": _stamp(started),
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True",
+                     "lastTransitionTime": _stamp(started)},
+                    {"type": "Initialized", "status": "True",
+                     "lastTransitionTime": _stamp(started)},
+                    {"type": "ContainersReady", "status": up, "lastTransitionTime": _stamp(when)},
+                    {"type": "Ready", "status": up, "lastTransitionTime": _stamp(when)}],
+                "containerStatuses": [{
+                    "name": container["name"], "image": container["image"],
+                    "imageID": f"{container['image']}@sha256:{'0' * 64}",
+                    "ready": ready is not None, "restartCount": 0, "started": True,
+                    "state": {"running": {"startedAt": _stamp(started)}}}]}}
 
 
 def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:

@@ -13,7 +13,7 @@ from alembic import op
 import store.db  # noqa: F401
 
 
-revision: str = '0001'
+revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
