@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.redact import redact
 from store.db import UtcDateTime
 
 __all__ = ["EventRow", "last_event_kind", "pending_events", "record_event"]
@@ -39,8 +40,9 @@ class EventRow(SQLModel, table=True):
 def record_event(*, session: Session, at: datetime, kind: str, summary: str,
                  service: str | None = None, severity: str = "info", dedup_key: str = "",
                  data: dict[str, Any] | None = None) -> EventRow:
+    # the summary may quote a remote answer: the last place a credential can be caught
     row = EventRow(at=at, kind=kind, service=service, severity=severity,
-                   dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=summary,
+                   dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=redact(summary),
                    data=data or {})
     session.add(row)
     session.flush()
