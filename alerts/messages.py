@@ -54,6 +54,7 @@ _TITLES = {
     "drift": "{service}: route drift",
     "drift-resolved": "{service}: route drift resolved",
     "phase-complete": "phase complete",
+    "rolled-back": "EMERGENCY ROLLBACK: every service back to the monolith",
     "test": "cutover test message",
 }
 RESOLVED_KINDS = frozenset({"verdict-recovered", "data-recovered", "source-recovered",

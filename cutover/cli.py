@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p.add_argument("--actor")
     p.add_argument("--to", choices=["previous", "0"], default="previous")
+    p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
     p.add_argument("--service")

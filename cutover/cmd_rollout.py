@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from cutover.context import Context, default_actor
-from rollout import gate
+from rollout import gate, rollback
 from rollout.routers import TrafficRouter, build_router
 from rollout.state import DecisionOutcome, DecisionRecord, ServiceStatus, iso
 from slo.errors import ConfigError
@@ -65,13 +64,19 @@ def revert(args: argparse.Namespace) -> int:
                           actor=actor, reason=args.reason, to=args.to, now=ctx.now)
         print(_outcome_line(out))
         return 0
-    outcomes = gate.revert_all(engine=engine, plan=plan, router=router, actor=actor,
-                               reason=args.reason, now=ctx.now)
-    if not outcomes:
-        print("every service is already at 0 % on the store and on its route")
-    for out in outcomes:
-        print(_outcome_line(out), file=sys.stdout if out.ok else sys.stderr)
-    return 0 if all(o.ok for o in outcomes) else 1
+    done = rollback.roll_back(engine=engine, plan=plan, router=router, actor=actor,
+                              reason=args.reason, now=ctx.now)
+    if args.json:
+        print(json.dumps(done.contract(), indent=2))
+    else:
+        print(_rollback_text(done))
+    return _ROLLBACK_EXIT[done.outcome]
+
+
+#: revert --all: 0 every service at 0 %, 1 none of those to move moved, 3 some moved
+#: and some did not (partial: look at the table)
+_ROLLBACK_EXIT = {rollback.GroupOutcome.APPLIED: 0, rollback.GroupOutcome.NOTHING: 0,
+                  rollback.GroupOutcome.FAILED: 1, rollback.GroupOutcome.PARTIAL: 3}
 
 
 def decisions(args: argparse.Namespace) -> int:
@@ -107,6 +112,21 @@ def _outcome_line(out: DecisionOutcome) -> str:
                 f" applied{mark}{where}; the router reads {_pct(out.read_back)}")
     return (f"{out.service}: {out.action} {_pct(out.from_weight)} -> {_pct(out.to_weight)} "
             f"{out.state}{where}: {_clean(out.message)}")
+
+
+def _rollback_text(done: rollback.Rollback) -> str:
+    head = (f"rollback #{done.group_id}: {done.outcome} in {done.seconds:.2f} s "
+            "(from the command to every route read back)")
+    if done.outcome is rollback.GroupOutcome.NOTHING:
+        head += "; every service is already at 0 % on the store and on its route"
+    rows = [[r.service, r.route, _pct(r.from_weight), r.result.value.upper(),
+             _pct(r.read_back), f"#{r.decision_id}" if r.decision_id is not None else "-",
+             f"{r.seconds:.2f} s", _clean(r.message)] for r in done.results]
+    lines = [head, _table(["SERVICE", "ROUTE", "FROM", "RESULT", "ROUTER", "DECISION",
+                           "AFTER", "MESSAGE"], rows)]
+    lines += [f"closed rollback #{g} left unfinished by a process that died"
+              for g in done.closed_interrupted]
+    return "\n".join(lines)
 
 
 def _status_row(r: ServiceStatus) -> list[str]:

@@ -208,7 +208,7 @@ def _record(d: Decision) -> DecisionRecord:
         id=d.id, at=d.at, service=d.service, action=Action(d.action),
         from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor, reason=d.reason,
         override=d.override, state=DecisionState(d.state), evaluation_id=d.evaluation_id,
-        error=d.error, applied_at=d.applied_at, read_back=d.read_back)
+        error=d.error, applied_at=d.applied_at, read_back=d.read_back, group_id=d.group_id)
 
 
 # -- claim, router, settle -------------------------------------------------------------
@@ -224,6 +224,7 @@ class _Move:
     override: bool = False
     evaluation_id: int | None = None
     expected_router: int | None = None   # refuse to overwrite a route moved meanwhile
+    group_id: int | None = None          # one act over many services (rollout.rollback)
 
     def outcome(self, state: DecisionState, *, decision_id: int | None,
                 read_back: int | None = None, message: str = "") -> DecisionOutcome:
@@ -244,7 +245,7 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
         d = add_decision(session=s, at=now, service=move.service, action=move.action.value,
                          from_weight=move.from_weight, to_weight=move.to_weight,
                          actor=move.actor, reason=move.reason, override=move.override,
-                         evaluation_id=move.evaluation_id)
+                         evaluation_id=move.evaluation_id, group_id=move.group_id)
         assert d.id is not None
         return d.id, new_version
 
@@ -348,15 +349,17 @@ def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datet
     data = {"decision_id": decision_id, "from_weight": move.from_weight,
             "to_weight": move.to_weight, "actor": move.actor, "reason": move.reason,
             "override": move.override, "evaluation_id": move.evaluation_id,
-            "route": plan.service(move.service).route}
+            "route": plan.service(move.service).route, "group_id": move.group_id}
     verb = {"approved": "approved", "reverted": "reverted",
             "auto-reverted": "reverted automatically"}[kind]
     mark = " [OVERRIDE]" if move.override else ""
     summary = (f"{move.service}: {move.from_weight} % -> {move.to_weight} % {verb} by "
                f"{move.actor}{mark}: {move.reason}")
-    # one key per decision: each is news, not a repeat of an ongoing condition
+    # one key per decision: each is news, not a repeat of an ongoing condition.  A
+    # group's members are kept, not sent: the group's one event carries them to chat
     record_event(session=s, at=now, kind=kind, service=move.service, severity=severity,
-                 dedup_key=f"{kind}:{move.service}:{decision_id}", summary=summary, data=data)
+                 dedup_key=f"{kind}:{move.service}:{decision_id}", summary=summary, data=data,
+                 dispatched=move.group_id is not None)
     if move.override:
         record_event(session=s, at=now, kind="override", service=move.service,
                      severity="warning", dedup_key=f"override:{move.service}:{decision_id}",
@@ -570,7 +573,7 @@ def reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetim
             continue
         move = _Move(service=d.service, action=Action(d.action), from_weight=d.from_weight,
                      to_weight=d.to_weight, actor=d.actor, reason=d.reason,
-                     override=d.override, evaluation_id=d.evaluation_id)
+                     override=d.override, evaluation_id=d.evaluation_id, group_id=d.group_id)
         with session_scope(engine) as s:
             version = _state(s, d.service).version
             if observed == d.to_weight:

@@ -99,6 +99,7 @@ class DecisionRecord:
     error: str | None = None
     applied_at: datetime | None = None
     read_back: int | None = None
+    group_id: int | None = None
 
     def contract(self) -> dict[str, Any]:
         return {
@@ -109,7 +110,7 @@ class DecisionRecord:
             "evaluation_id": self.evaluation_id,
             # additions to the contract
             "error": self.error, "applied_at": iso(self.applied_at),
-            "read_back": self.read_back,
+            "read_back": self.read_back, "group_id": self.group_id,
         }
 
 

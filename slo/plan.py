@@ -52,7 +52,7 @@ QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_byt
               "cpu_cores", "up")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
-          "drift", "drift-resolved", "phase-complete", "test")
+          "drift", "drift-resolved", "phase-complete", "rolled-back", "test")
 
 
 def _duration(v: Any) -> timedelta:

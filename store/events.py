@@ -39,11 +39,14 @@ class EventRow(SQLModel, table=True):
 
 def record_event(*, session: Session, at: datetime, kind: str, summary: str,
                  service: str | None = None, severity: str = "info", dedup_key: str = "",
-                 data: dict[str, Any] | None = None) -> EventRow:
-    # the summary may quote a remote answer: the last place a credential can be caught
+                 data: dict[str, Any] | None = None, dispatched: bool = False) -> EventRow:
+    """``dispatched=True``: kept for the record, never sent on its own (another event
+    carries it to chat, e.g. a rollback's one alert for all its services).  The summary
+    may quote a remote answer: it is scrubbed of credentials here, the last place one
+    can be caught before the store."""
     row = EventRow(at=at, kind=kind, service=service, severity=severity,
                    dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=redact(summary),
-                   data=data or {})
+                   data=data or {}, dispatched=dispatched)
     session.add(row)
     session.flush()
     return row

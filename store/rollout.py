@@ -77,6 +77,8 @@ class Decision(SQLModel, table=True):
     applied_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     #: the weight the router reported after the change (None: not read back)
     read_back: int | None = None
+    #: the decision group it belongs to (store.groups: an emergency rollback), if any
+    group_id: int | None = Field(default=None, index=True)
 
 
 class DryRunRoute(SQLModel, table=True):
@@ -156,10 +158,11 @@ def set_failures(*, session: Session, service: str, count: int) -> None:
 
 def add_decision(*, session: Session, at: datetime, service: str, action: str,
                  from_weight: int, to_weight: int, actor: str, reason: str,
-                 override: bool = False, evaluation_id: int | None = None) -> Decision:
+                 override: bool = False, evaluation_id: int | None = None,
+                 group_id: int | None = None) -> Decision:
     row = Decision(at=at, service=service, action=action, from_weight=from_weight,
                    to_weight=to_weight, actor=actor, reason=reason, override=override,
-                   state="pending", evaluation_id=evaluation_id)
+                   state="pending", evaluation_id=evaluation_id, group_id=group_id)
     session.add(row)
     session.flush()
     return row

@@ -2,6 +2,6 @@
 
 from sqlmodel import SQLModel
 
-from store import alerts, evaluations, events, rollout, rollups, series  # noqa: F401
+from store import alerts, evaluations, events, groups, rollout, rollups, series  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -104,11 +104,19 @@ def test_revert_and_revert_all(cli: list[str], capsys: pytest.CaptureFixture[str
         assert run(capsys, "approve", svc, "--reason", "go", "--actor", ANA, *cli)[0] == 0
     code, out, _ = run(capsys, "revert", "auth", "--reason", "errors", "--actor", LEE, *cli)
     assert code == 0 and "auth: revert 10 % -> 0 % applied" in out
+    # the emergency rollback prints one table: a row per service, what each one did
     code, out, _ = run(capsys, "revert", "--all", "--reason", "incident", "--actor", LEE, *cli)
-    assert code == 0 and out.strip().splitlines() == [
-        out.strip().splitlines()[0]] and out.startswith("files: revert 10 % -> 0 % applied")
+    head, header, *rows = out.strip().splitlines()
+    assert code == 0 and head.startswith("rollback #1: applied in ")
+    assert header.split() == ["SERVICE", "ROUTE", "FROM", "RESULT", "ROUTER", "DECISION",
+                              "AFTER", "MESSAGE"]
+    table = {r.split()[0]: r.split()[2:6] for r in rows}
+    assert table["files"] == ["10", "%", "APPLIED", "0"]
+    assert table["auth"] == ["0", "%", "ALREADY", "0"]
+    assert [r.split()[0] for r in rows] == ["auth", "files", "samples", "ai", "audit", "gateway"]
     code, out, _ = run(capsys, "revert", "--all", "--reason", "again", "--actor", LEE, *cli)
-    assert code == 0 and "already at 0 %" in out
+    assert code == 0 and out.startswith("rollback #2: nothing in ")
+    assert "every service is already at 0 %" in out.splitlines()[0]
     code, out, _ = run(capsys, "status", "--json", *cli)
     states = {s["service"]: (s["weight"], s["state"]) for s in json.loads(out)["services"]}
     assert states["auth"] == (0, "reverted") and states["files"] == (0, "reverted")
