@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -74,6 +75,8 @@ class TargetSpec(_Model):
     """Limits on one figure.  Absolute (``max``, ``min``), relative to the baseline
     (``max_ratio_to_baseline``), per service or summed over a group (``scope``)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     max: float | None = None
     min: float | None = None
     max_ratio_to_baseline: float | None = Field(default=None, gt=0)
@@ -90,18 +93,42 @@ class TargetSpec(_Model):
         return self.max is None and self.min is None and self.max_ratio_to_baseline is None
 
 
+class TargetOverride(_Model):
+    """One layer's limits on a figure, as written: each field may be left out (inherited)
+    or set to null (the inherited limit removed), so the merge sees which.  Validated as
+    the plan is read, so an error names the value's own line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max: float | None = None
+    min: float | None = None
+    max_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    scope: Literal["service", "total"] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetOverride:
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def raw(self) -> dict[str, Any]:
+        """The fields as written (a null kept: it removes an inherited limit)."""
+        return self.model_dump(exclude_unset=True)
+
+
 Targets = dict[str, TargetSpec]
 
 
-def _check_target_keys(v: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if v is None:
-        return v
-    if not isinstance(v, Mapping):
-        raise ValueError(f"expected a mapping of figure to limits, got {type(v).__name__}")
-    for key in v:
-        if key not in FIGURES:
-            raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
-    return v
+def _figure_name(key: str) -> str:
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
+    return key
+
+
+#: a figure named as a key of ``targets`` or ``success_metrics``
+FigureName = Annotated[str, AfterValidator(_figure_name)]
+#: figure -> limits, as a layer writes them (null: every inherited limit removed)
+TargetLayer = dict[FigureName, TargetOverride | None]
 
 
 class AutoRevert(_Model):
@@ -135,7 +162,7 @@ class Overridable(_Model):
     confidence: float | None = Field(default=None, gt=0.5, lt=1)
     auto_revert: AutoRevert | None = None
     tolerance: Tolerance | None = None
-    targets: dict[str, dict[str, Any] | None] | None = None
+    targets: TargetLayer | None = None
 
     @field_validator("steps")
     @classmethod
@@ -150,31 +177,6 @@ class Overridable(_Model):
         if any(b <= a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError(f"steps must be strictly increasing, got {v}")
         return v
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _targets(cls, v: Any) -> Any:
-        _check_target_keys(v)
-        if v:
-            for key, spec in v.items():
-                if spec is not None:
-                    try:
-                        TargetSpec.model_validate(
-                            {k: x for k, x in spec.items() if x is not None}
-                            if isinstance(spec, Mapping) else spec
-                        )
-                    except Exception as e:  # re-raised with the figure named
-                        raise ValueError(f"{key}: {_first_error(e)}") from None
-        return v
-
-
-def _first_error(e: Exception) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
-    return str(e)
 
 
 class Defaults(Overridable):
@@ -389,7 +391,7 @@ class Plan(_Model):
     router: RouterConfig = RouterConfig()
     baseline: Variant
     defaults: Defaults = Defaults()
-    success_metrics: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    success_metrics: TargetLayer = Field(default_factory=dict)
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
@@ -449,7 +451,8 @@ OVERRIDABLE_KEYS: tuple[str, ...] = tuple(k for k in Overridable.model_fields if
 
 
 def merge_targets(base: dict[str, dict[str, Any]],
-                  over: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+                  over: Mapping[str, TargetOverride | Mapping[str, Any] | None]
+                  ) -> dict[str, dict[str, Any]]:
     """Field-level merge of raw target specs; an explicit ``None`` drops the field
     (or, for a whole figure, every limit on it)."""
     out = {k: dict(v) for k, v in base.items()}
@@ -458,7 +461,8 @@ def merge_targets(base: dict[str, dict[str, Any]],
             out.pop(figure, None)
             continue
         cur = out.setdefault(figure, {})
-        for field, value in spec.items():
+        fields = spec.raw() if isinstance(spec, TargetOverride) else spec
+        for field, value in fields.items():
             if value is None:
                 cur.pop(field, None)
             else:

@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slo import planyaml
 from slo.errors import PlanError, PlanProblem
-from slo.plan import FIGURES, Plan
+from slo.plan import Plan
 
 __all__ = ["parse_plan", "plan_schema", "plan_warnings"]
 
@@ -21,13 +22,16 @@ Path = tuple[str | int, ...]
 def parse_plan(text: str, *, source: str = "plan") -> Plan:
     """Validate ``text``; raise :class:`PlanError` listing every problem with its line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = planyaml.load(text)
+    except planyaml.YamlLimitError as e:
+        raise PlanError(source, [PlanProblem("", f"refused: {e}", e.line)]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
         raise PlanError(source, [PlanProblem("", f"not valid YAML: {problem}", line)]) from None
+    except ValueError as e:   # a scalar YAML's constructor refuses, as 2026-02-30
+        raise PlanError(source, [PlanProblem("", f"not valid YAML: {e}")]) from None
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise PlanError(source, [PlanProblem("", f"expected a mapping at the top, got {got}", 1)])
@@ -95,14 +99,15 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
             yield ("phases", i, "ends"), f"ends {phase.ends} before it starts {phase.starts}"
     yield from _check_upstreams(plan)
     yield from _check_channels(plan)
-    for key in plan.success_metrics:
-        if key not in FIGURES:
-            yield ("success_metrics", key), f"unknown figure {key!r}"
+    try:   # each figure's limits are checked as read; here, that they make targets
+        plan.success_targets()
+    except ValueError as e:
+        yield ("success_metrics",), f"do not make targets: {_plain(e)}"
     for i, service in enumerate(plan.services):
         try:
             plan.settings(service.name)
         except ValueError as e:
-            yield ("services", i), f"targets do not merge: {e}"
+            yield ("services", i), f"targets do not merge: {_plain(e)}"
 
 
 def _check_upstreams(plan: Plan) -> Iterator[tuple[Path, str]]:
@@ -126,6 +131,17 @@ def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
         for j, svc in enumerate(ch.services or []):
             if svc not in services:
                 yield ("alerts", "channels", i, "services", j), f"{svc!r} is not a defined service"
+
+
+def _plain(e: ValueError) -> str:
+    """A pydantic error's first message without its banner; any other error's text."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+    return str(e)
 
 
 # -- line numbers ---------------------------------------------------------------------
