@@ -66,7 +66,8 @@ def _check_depth(text: str) -> None:
     seconds).  libyaml refuses some text PyYAML reads (past its own depth of 1,000, say):
     then PyYAML's parser scans it.  Text neither reads is left to the loader, which says
     why."""
-    for loader in dict.fromkeys((_fast_loader(), yaml.SafeLoader)):
+    loaders: list[type[Any]] = list(dict.fromkeys((_fast_loader(), yaml.SafeLoader)))
+    for loader in loaders:
         try:
             _scan(text, loader)
             return
