@@ -46,8 +46,12 @@ class Figures:
         return value
 
     def contract(self) -> dict[str, Any]:
-        """The ``figures.<variant>`` object of ``cutover evaluate --json``."""
-        return {k: _round(getattr(self, k)) for k in FIGURES}
+        """The ``figures.<variant>`` object of ``cutover evaluate --json``: shares at full
+        precision with the count behind them (``errors`` beside ``error_rate``)."""
+        out = {k: (getattr(self, k) if k == "error_rate" else _round(getattr(self, k)))
+               for k in FIGURES}
+        out["errors"] = self.errors
+        return out
 
     @property
     def empty(self) -> bool:
