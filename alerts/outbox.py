@@ -71,6 +71,7 @@ CONDITIONS: dict[str, str] = {
     "data-stale": "data-recovered",
     "source-down": "source-recovered",
     "drift": "drift-resolved",
+    "baseline-down": "baseline-recovered",
 }
 RESOLVES: dict[str, str] = {v: k for k, v in CONDITIONS.items()}
 #: answers that mean "try again later" rather than "never"

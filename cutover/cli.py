@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the weight you looked at: a one-step revert is refused if it has "
                         "moved since (a revert to 0 never is)")
     p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
+    p.add_argument("--scale-baseline", action="store_true",
+                   help="--all: scale the baseline's Deployment up to baseline.min_replicas "
+                        "first, and wait for its replicas")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --scale-baseline: move the traffic at once, do not wait")
+    p.add_argument("--wait-timeout", help="with --scale-baseline: how long to wait for the "
+                   "replicas (default 2m); the traffic moves then, ready or not")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
     p.add_argument("--service")

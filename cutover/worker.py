@@ -144,6 +144,7 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
             f"{getattr(o, 'service', '?')}: {getattr(o, 'message', '')}" for o in failed))
     with routes.run():
         weights = _read_routes(engine=engine, plan=plan, router=router, now=now)
+        _read_baseline(engine=engine, plan=plan, router=router, now=now)
     with alerts.run():
         queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
     report = RoundReport(
@@ -224,6 +225,18 @@ def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> d
         if row.router_error:
             log.warning("worker: cannot read the route of %s: %s", row.service, row.router_error)
     return {r.service: r.router_weight for r in rows if r.router_weight is not None}
+
+
+def _read_baseline(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
+    """The baseline's capacity: no ready replica while a service is below 100 % is an
+    alert and holds every approve (rollout.baseline)."""
+    from rollout.baseline import observe
+
+    cap = observe(engine=engine, plan=plan, router=router, now=now)
+    if cap is not None and not cap.known:
+        log.warning("worker: cannot read the baseline's capacity: %s", cap.error)
+    elif cap is not None and not cap.enough:
+        log.warning("worker: %s", cap.words)
 
 
 def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,

@@ -53,7 +53,7 @@ QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_byt
               "cpu_cores", "up")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
-          "drift", "drift-resolved", "phase-complete", "rolled-back", "test")
+          "drift", "drift-resolved", "phase-complete", "rolled-back", "baseline-down", "baseline-recovered", "test")
 
 
 def _duration(v: Any) -> timedelta:
@@ -334,6 +334,11 @@ class Variant(_Model):
 
     name: str
     backend: str
+    #: the Deployment behind ``backend`` (default: the same name), read for its capacity
+    deployment: str | None = None
+    #: replicas a rollback wants ready (the guide's `oc scale ... --replicas=3`); unset:
+    #: the baseline's capacity is not checked
+    min_replicas: int | None = Field(default=None, ge=1)
     prometheus: VariantPrometheus | None = None
     logs: VariantLogs | None = None
 

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from dashboard import components, data, page, status
+from dashboard import components, data, page, rollback, status
 from dashboard.components import md
 
 ctx = page.context()
 st.title("Migration overview")
 st.caption(md(ctx.plan.name))
+rollback.render_last()
+rollback.render_button(ctx, where="overview")
 
 
 @st.fragment(run_every=page.LIVE_EVERY)

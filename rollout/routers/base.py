@@ -192,6 +192,11 @@ class KubeObjectRouter:
         self._namespace = plan.router.namespace or "default"
         self._api = client.CustomObjectsApi(api_client)
 
+    @property
+    def api_client(self) -> Any:
+        """The kubernetes ApiClient it talks through (the baseline's reader shares it)."""
+        return self._api.api_client
+
     def read_weight(self, service: str) -> int:
         svc = self._plan.service(service)
         return self._percent(svc, self._get(svc))
