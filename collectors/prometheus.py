@@ -48,6 +48,7 @@ from collectors.base import CollectReport
 from collectors.promql import INCREASES, MAY_BE_EMPTY, Kind, StepQuery, step_queries
 from slo.errors import ConfigError, SourceError
 from slo.plan import Plan, PrometheusSource, VariantPrometheus
+from slo.redact import known_secrets, redact
 from slo.units import format_duration
 from store.db import session_scope
 from store.events import record_event
@@ -118,6 +119,13 @@ def _token(src: PrometheusSource, env: Mapping[str, str]) -> str | None:
     return None
 
 
+def _read_secret(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None   # said where it is needed (the token, the channel), not here
+
+
 def _verify(src: PrometheusSource) -> ssl.SSLContext | bool:
     if not src.verify_tls:
         return False
@@ -155,15 +163,20 @@ class Series:
 
 
 class PromClient:
-    """``/api/v1/query_range`` over an httpx client, errors sorted into outcomes."""
+    """``/api/v1/query_range`` over an httpx client, errors sorted into outcomes.
 
-    def __init__(self, http: httpx.Client):
+    ``secrets`` (the token, the plan's webhook URLs) are masked, with anything else that
+    looks like a credential, in every message made from an answer: a proxy's error body
+    may quote the request's Authorization header."""
+
+    def __init__(self, http: httpx.Client, secrets: Sequence[str] = ()):
         self.http = http
+        self.secrets = tuple(secrets)
 
     def query_range(self, expr: str, *, start: datetime, end: datetime,
                     step_seconds: float) -> list[Series]:
         return parse_answer(self.fetch(expr, start=start, end=end, step_seconds=step_seconds),
-                            expr)
+                            expr, self.secrets)
 
     def fetch(self, expr: str, *, start: datetime, end: datetime,
               step_seconds: float) -> httpx.Response:
@@ -175,8 +188,8 @@ class PromClient:
             raise SourceUnavailable(PullOutcome.SLOW, f"no answer in time ({type(e).__name__})"
                                     ) from None
         except httpx.TransportError as e:
-            raise SourceUnavailable(PullOutcome.DOWN, f"cannot connect: {_short(str(e))}"
-                                    ) from None
+            raise SourceUnavailable(PullOutcome.DOWN, "cannot connect: "
+                                    + redact(_short(str(e)), self.secrets)) from None
 
 
 def _ts(t: datetime) -> str:
@@ -188,21 +201,21 @@ def _short(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-def parse_answer(resp: httpx.Response, expr: str) -> list[Series]:
+def parse_answer(resp: httpx.Response, expr: str, secrets: Sequence[str] = ()) -> list[Series]:
     # a week of points is millions of small lists: the cyclic GC would walk the growing
     # heap again and again while they are made, and none of them can form a cycle
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_body(resp, expr)
+        return _parse_body(resp, expr, secrets)
     finally:
         if enabled:
             gc.enable()
 
 
-def _parse_body(resp: httpx.Response, expr: str) -> list[Series]:
+def _parse_body(resp: httpx.Response, expr: str, secrets: Sequence[str]) -> list[Series]:
     body = _json(resp)
-    error = _short(str(body.get("error", ""))) if isinstance(body, dict) else ""
+    error = redact(_short(str(body.get("error", ""))), secrets) if isinstance(body, dict) else ""
     code = resp.status_code
     if code in (401, 403):
         raise SourceUnavailable(PullOutcome.REFUSED, f"HTTP {code}: check the bearer token")
@@ -302,7 +315,7 @@ class PrometheusCollector:
         work = [(t, self._chunks(t, start=start, end=stop)) for t in self.targets]
         total, done = sum(len(c) for _, c in work), 0
         http = self.client or build_http_client(self.source)
-        prom = PromClient(http)
+        prom = PromClient(http, known_secrets(self.plan, os.environ, _read_secret))
         # one chunk is written while the next is fetched and parsed (SQLite and PostgreSQL
         # drivers let go of the GIL while they work); at most two chunks in memory
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prom-store")
@@ -371,7 +384,7 @@ class PrometheusCollector:
         try:
             for q, answer in pending:
                 try:
-                    answers[q.kind] = parse_answer(answer.result(), q.expr)
+                    answers[q.kind] = parse_answer(answer.result(), q.expr, prom.secrets)
                 except QueryFailed as e:
                     failures[q.kind] = e
         except SourceUnavailable:

@@ -168,14 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("dashboard", "cmd_worker:dashboard", "serve the dashboard")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
 
     p = cmd("up", "cmd_worker:up", "the worker and the dashboard together")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
     p.add_argument("--metrics-port", type=int,
                    default=int(os.environ.get("CUTOVER_METRICS_PORT", "9108")))
 
     p = cmd("demo", "cmd_demo:demo", "the self-contained demo (SQLite, simulated traffic)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--seed-only", action="store_true", help="write the history and exit")
     p.add_argument("--dir", help="where the demo keeps its log and database")

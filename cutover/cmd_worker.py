@@ -140,19 +140,44 @@ class Dashboard:
     plan_path: str
     db_url: str
     extra_env: Mapping[str, str] | None = None
+    address: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        from dashboard.launch import url
 
-    def start(self) -> Dashboard:
-        from dashboard.launch import command, environment
+        return url(self.address, self.port)
+
+    def env(self) -> dict[str, str]:
+        from dashboard.launch import environment
 
         env = environment(self.plan_path, self.db_url)
         env.update(self.extra_env or {})
+        return env
+
+    def check(self) -> str:
+        """Refuse a configuration that would trust a header anyone can send (ConfigError,
+        exit 2), before anything listens; else the line that says how it listens."""
+        from dashboard.launch import ENV_TRUST_FORWARDED, check_address, trusts_forwarded_user
+
+        env = self.env()
         try:
-            argv = command(self.port, self.plan_path, self.db_url)
+            check_address(self.address, env)
+        except ValueError as e:
+            raise ConfigError(f"dashboard: {e}") from None
+        if trusts_forwarded_user(env):
+            return (f"trusting the forwarded user header ({ENV_TRUST_FORWARDED}=1): "
+                    f"listening on {self.address} only, for the proxy in front")
+        return f"listening on {self.address}"
+
+    def start(self) -> Dashboard:
+        from dashboard.launch import command
+
+        self.check()
+        env = self.env()
+        try:
+            argv = command(self.port, self.plan_path, self.db_url, self.address)
         except ValueError as e:
             raise ConfigError(f"dashboard: {e}") from None
         # its own process group: a Ctrl-C in the terminal reaches us, and we stop it
@@ -179,8 +204,11 @@ def dashboard(args: argparse.Namespace) -> int:
     from cutover.context import load_plan
 
     load_plan(args.plan)  # a broken plan is a clear error here, not a broken page
-    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db).start()
-    print(f"cutover dashboard: {dash.url}  (Ctrl-C stops)", file=sys.stderr)
+    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db,
+                     address=args.address)
+    listening = dash.check()
+    dash.start()
+    print(f"cutover dashboard: {dash.url}, {listening}  (Ctrl-C stops)", file=sys.stderr)
     try:
         assert dash.process is not None
         return dash.process.wait()
@@ -191,10 +219,13 @@ def dashboard(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
+    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db,
+                     address=args.address)
+    listening = dash.check()   # refused before the worker starts, not after
     setup = _setup(args)
     metrics = _metrics(setup, args.metrics_port)
-    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db).start()
-    print(f"cutover up: dashboard at {dash.url}, worker every "
+    dash.start()
+    print(f"cutover up: dashboard at {dash.url} ({listening}), worker every "
           f"{setup.interval.total_seconds():g}s, /metrics on port {args.metrics_port}; "
           "Ctrl-C stops both", file=sys.stderr)
     stop = threading.Event()

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -76,6 +77,8 @@ class TargetSpec(_Model):
     """Limits on one figure.  Absolute (``max``, ``min``), relative to the baseline
     (``max_ratio_to_baseline``), per service or summed over a group (``scope``)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     max: float | None = None
     min: float | None = None
     max_ratio_to_baseline: float | None = Field(default=None, gt=0)
@@ -92,18 +95,44 @@ class TargetSpec(_Model):
         return self.max is None and self.min is None and self.max_ratio_to_baseline is None
 
 
+class TargetOverride(_Model):
+    """One layer's limits on a figure, as written: each field may be left out (inherited)
+    or set to null (the inherited limit removed), so the merge sees which.  Validated as
+    the plan is read, so an error names the value's own line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max: float | None = None
+    min: float | None = None
+    max_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    scope: Literal["service", "total"] | None = None
+    #: success metrics only: the probes whose runs measure it (uptime)
+    probes: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetOverride:
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def raw(self) -> dict[str, Any]:
+        """The fields as written (a null kept: it removes an inherited limit)."""
+        return self.model_dump(exclude_unset=True)
+
+
 Targets = dict[str, TargetSpec]
 
 
-def _check_target_keys(v: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if v is None:
-        return v
-    if not isinstance(v, Mapping):
-        raise ValueError(f"expected a mapping of figure to limits, got {type(v).__name__}")
-    for key in v:
-        if key not in FIGURES:
-            raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
-    return v
+def _figure_name(key: str) -> str:
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
+    return key
+
+
+#: a figure named as a key of ``targets`` or ``success_metrics``
+FigureName = Annotated[str, AfterValidator(_figure_name)]
+#: figure -> limits, as a layer writes them (null: every inherited limit removed)
+TargetLayer = dict[FigureName, TargetOverride | None]
 
 
 class AutoRevert(_Model):
@@ -147,7 +176,7 @@ class Overridable(_Model):
     false_fail: float | None = Field(default=None, gt=0, lt=0.5)
     auto_revert: AutoRevert | None = None
     tolerance: Tolerance | None = None
-    targets: dict[str, dict[str, Any] | None] | None = None
+    targets: TargetLayer | None = None
 
     @field_validator("steps")
     @classmethod
@@ -162,31 +191,6 @@ class Overridable(_Model):
         if any(b <= a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError(f"steps must be strictly increasing, got {v}")
         return v
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _targets(cls, v: Any) -> Any:
-        _check_target_keys(v)
-        if v:
-            for key, spec in v.items():
-                if spec is not None:
-                    try:
-                        TargetSpec.model_validate(
-                            {k: x for k, x in spec.items() if x is not None}
-                            if isinstance(spec, Mapping) else spec
-                        )
-                    except Exception as e:  # re-raised with the figure named
-                        raise ValueError(f"{key}: {_first_error(e)}") from None
-        return v
-
-
-def _first_error(e: Exception) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
-    return str(e)
 
 
 class Defaults(Overridable):
@@ -434,7 +438,7 @@ class Plan(_Model):
     router: RouterConfig = RouterConfig()
     baseline: Variant
     defaults: Defaults = Defaults()
-    success_metrics: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    success_metrics: TargetLayer = Field(default_factory=dict)
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
@@ -506,7 +510,7 @@ class Plan(_Model):
     def success_targets(self) -> dict[str, TargetSpec]:
         """Migration-wide success metrics (the seed's), judged over every service."""
         figures = {k: v for k, v in self.success_metrics.items()
-                   if not (v and "probes" in v)}
+                   if not (v and v.probes)}
         return _build_targets(merge_targets({}, figures))
 
     def success_probes(self) -> dict[str, tuple[TargetSpec, list[str]]]:
@@ -514,9 +518,10 @@ class Plan(_Model):
         the share of those probes' runs that passed, against the limits."""
         out = {}
         for name, raw in self.success_metrics.items():
-            if raw and "probes" in raw:
-                spec = TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
-                out[name] = (spec, list(raw["probes"]))
+            if raw and raw.probes:
+                spec = TargetSpec.model_validate(raw.model_dump(exclude={"probes"},
+                                                                exclude_none=True))
+                out[name] = (spec, list(raw.probes))
         return out
 
 
@@ -527,7 +532,8 @@ OVERRIDABLE_KEYS: tuple[str, ...] = tuple(k for k in Overridable.model_fields if
 
 
 def merge_targets(base: dict[str, dict[str, Any]],
-                  over: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+                  over: Mapping[str, TargetOverride | Mapping[str, Any] | None]
+                  ) -> dict[str, dict[str, Any]]:
     """Field-level merge of raw target specs; an explicit ``None`` drops the field
     (or, for a whole figure, every limit on it)."""
     out = {k: dict(v) for k, v in base.items()}
@@ -536,7 +542,8 @@ def merge_targets(base: dict[str, dict[str, Any]],
             out.pop(figure, None)
             continue
         cur = out.setdefault(figure, {})
-        for field, value in spec.items():
+        fields = spec.raw() if isinstance(spec, TargetOverride) else spec
+        for field, value in fields.items():
             if value is None:
                 cur.pop(field, None)
             else:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slo import planyaml
 from slo.errors import PlanError, PlanProblem
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_specs import PROBE_KINDS
@@ -17,20 +18,21 @@ from slo.probe_specs import PROBE_KINDS
 __all__ = ["parse_plan", "plan_schema", "plan_warnings", "without_probes"]
 
 Path = tuple[str | int, ...]
-#: libyaml's safe loader where PyYAML was built with it (20x faster, same marks)
-_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_plan(text: str, *, source: str = "plan") -> Plan:
     """Validate ``text``; raise :class:`PlanError` listing every problem with its line."""
     try:
-        node = yaml.compose(text, Loader=_LOADER)
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        node, data = planyaml.load(text)
+    except planyaml.YamlLimitError as e:
+        raise PlanError(source, [PlanProblem("", f"refused: {e}", e.line)]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
         raise PlanError(source, [PlanProblem("", f"not valid YAML: {problem}", line)]) from None
+    except ValueError as e:   # a scalar YAML's constructor refuses, as 2026-02-30
+        raise PlanError(source, [PlanProblem("", f"not valid YAML: {e}")]) from None
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise PlanError(source, [PlanProblem("", f"expected a mapping at the top, got {got}", 1)])
@@ -134,11 +136,15 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
             f"a {plan.router.kind} router changes real traffic: the plan needs "
             "'operators: [...]' (who may approve and revert, as the cluster names them), "
             "or 'operators: any' to let every actor")
+    try:   # each figure's limits are checked as read; here, that they make targets
+        plan.success_targets()
+    except ValueError as e:
+        yield ("success_metrics",), f"do not make targets: {_plain(e)}"
     for i, service in enumerate(plan.services):
         try:
             plan.settings(service.name)
         except ValueError as e:
-            yield ("services", i), f"targets do not merge: {e}"
+            yield ("services", i), f"targets do not merge: {_plain(e)}"
 
 
 def _check_upstreams(plan: Plan) -> Iterator[tuple[Path, str]]:
@@ -167,8 +173,8 @@ def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
 def _check_success(plan: Plan) -> Iterator[tuple[Path, str]]:
     probes = {p.name for _, _, p in plan.probes()}
     for key, raw in plan.success_metrics.items():
-        if raw and "probes" in raw:
-            yield from _check_success_probes(key, raw, probes)
+        if raw and raw.probes:
+            yield from _check_success_probes(key, raw.model_dump(exclude_none=True), probes)
         elif key not in FIGURES:
             yield ("success_metrics", key), (f"unknown figure {key!r}; a metric of another "
                                              "name needs the probes that measure it")
@@ -216,6 +222,17 @@ def _check_probes(plan: Plan) -> Iterator[tuple[Path, str]]:
         if svc.probes and plan.phase_of(svc.name) is None:
             yield ("services", k, "probes"), f"service {svc.name!r} is in no phase: its probes " \
                 "would never run"
+
+
+def _plain(e: ValueError) -> str:
+    """A pydantic error's first message without its banner; any other error's text."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+    return str(e)
 
 
 # -- line numbers ---------------------------------------------------------------------

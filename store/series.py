@@ -31,6 +31,7 @@ from sqlalchemy import Column, Float, Index, Text, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
+from slo.redact import redact
 from slo.sketch import BucketHistogram
 from store.db import UtcDateTime
 
@@ -209,7 +210,9 @@ def open_outages(*, session: Session, target: str | None = None) -> list[PromOut
 
 def open_outage(*, session: Session, target: str, kind: str, outcome: str, message: str,
                 at: datetime) -> tuple[PromOutage, bool]:
-    """The open outage of (target, kind), created if none; True when it is new."""
+    """The open outage of (target, kind), created if none; True when it is new.  The
+    message (often a remote answer's words) is stored scrubbed of credentials."""
+    message = redact(message)
     q = (select(PromOutage).where(PromOutage.target == target, PromOutage.kind == kind,
                                   col(PromOutage.until).is_(None)))
     row = session.exec(q).first()
