@@ -3,8 +3,10 @@
     python benchmarks/logs_bench.py [--lines 2000000] [--keep DIR] [--baseline DIR]
         [--junk-every 20000]
 
-Generates N nginx lines (combined + request time + upstream) and N JSON lines (the
-gateway's fields, millisecond timestamps) over an hour of traffic with ids in the paths,
+Generates N nginx lines (combined + request time + upstream), N JSON lines (the
+gateway's fields, millisecond timestamps) and N JSON lines "as they come" (``jsonrich``:
+escapes, text beyond ASCII, percent-encoded paths, query strings, nulls and a dozen
+fields the plan does not use) over an hour of traffic with ids in the paths,
 then for each file runs, each in a subprocess of its own: ``wc -l``; GoAccess (Debian's,
 ``--log-format=COMBINED`` for nginx, a JSON log-format for JSON); and ``LogCollector``
 ingesting the file end to end (parse, map, roll up, commit) into a fresh SQLite store.
@@ -107,14 +109,39 @@ def generate(path: Path, n: int, kind: str, seed: int = 1) -> None:
                 buf.append(f'10.{i % 250}.0.1 - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "GET {p} HTTP/1.1" '
                            f'{st} {size} "https://app.example.org/" "Mozilla/5.0 (X11; Linux)" '
                            f'{lat / 1000:.3f} "{up}"\n')
-            else:
+            elif kind == "json":
                 buf.append(f'{{"time":"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z",'
                            f'"client":"10.{i % 250}.0.1","path":"{p}","status":{st},"bytes":{size},"latency_ms":{lat:.3f},'
                            f'"upstream":"{up}","method":"GET"}}\n')
+            else:
+                buf.append(_rich_json(i, t, p, up, st, size, lat))
             if len(buf) >= 100_000:
                 f.write("".join(buf))
                 buf.clear()
         f.write("".join(buf))
+
+
+def _rich_json(i: int, t: datetime, path: str, up: str, status: int, size: int,
+               lat: float) -> str:
+    """A JSON line as gateways write them: escaped characters, text beyond ASCII,
+    percent-encoded paths, query strings, nulls and many fields the plan does not use
+    (the gateway's field names, so that a baseline tree reads it too)."""
+    if i % 4 == 0:
+        path += ("&" if "?" in path else "?") + "q=caf%C3%A9&sort=-created"
+    if i % 5 == 0:
+        path = path.replace("/api/files/", "/api/files/%E2%9C%93")
+    if i % 7 == 0:
+        path = path.replace("/", "\\/")                   # an escaped solidus
+    upstream = "null" if i % 50 == 0 else f'"{up}"'
+    size_field = "null" if i % 9 == 0 else str(size)
+    return (f'{{"time":"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z","level":"info",'
+            f'"msg":"request \\"done\\"","request_id":"r-{i:08x}","method":"GET",'
+            f'"path":"{path}","status":{status},"bytes":{size_field},'
+            f'"latency_ms":{lat:.3f},"upstream":{upstream},'
+            f'"user":"{"Zoë Ørsted" if i % 3 == 0 else "ana"}","client":"10.{i % 250}.0.1",'
+            f'"user_agent":"Mozilla/5.0 (X11; Linux x86_64) \\u00e9t\\u00e9",'
+            f'"referer":null,"headers":{{"accept":"application/json","x-trace":[1,2,null]}},'
+            f'"error":null}}\n')
 
 
 @dataclass(frozen=True)
@@ -160,7 +187,8 @@ def main() -> None:
         trees = [("cutover LogCollector", ROOT)]
         if args.baseline:
             trees.append(("baseline LogCollector", args.baseline.resolve()))
-        inputs = ["nginx", "json"] + (["nginx+junk"] if args.junk_every else [])
+        # "jsonrich": the JSON log as it comes (_rich_json), read as "json" beside the plain one
+        inputs = ["nginx", "json", "jsonrich"] + (["nginx+junk"] if args.junk_every else [])
         for name in inputs:
             kind = name.split("+")[0]
             path = tmp / f"access.{name}.log"
@@ -172,7 +200,7 @@ def main() -> None:
             mb = path.stat().st_size / 2**20
             if kind == name:
                 rows.append((name, mb, "wc -l", timed(["wc", "-l", str(path)]), ""))
-            if shutil.which("goaccess") and kind == name:
+            if shutil.which("goaccess") and kind == name and kind != "jsonrich":
                 fmt = (["--log-format=COMBINED"] if kind == "nginx" else
                        [JSON_GOACCESS, "--date-format=%Y-%m-%d", "--time-format=%H:%M:%S"])
                 run = timed(["goaccess", str(path), *fmt, "-o", str(tmp / "goaccess.json"),
@@ -184,7 +212,8 @@ def main() -> None:
                     p.unlink()
                 timed([sys.executable, "-c", UPGRADE, f"sqlite:///{db}"], cwd=tree,
                       env={**os.environ, "PYTHONPATH": str(tree)})
-                run = timed([sys.executable, "-c", INGEST, f"sqlite:///{db}", str(path), kind],
+                fmt = "json" if kind.startswith("json") else kind
+                run = timed([sys.executable, "-c", INGEST, f"sqlite:///{db}", str(path), fmt],
                             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
                 inner, inner_cpu, items, rejected = run.out.split()
                 rate = args.lines / max(float(inner_cpu), 1e-9)

@@ -54,12 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
     cmd("check", "cmd_plan:check", "validate the plan", plan_sub)
     cmd("schema", "cmd_plan:schema", "print the plan's JSON Schema", plan_sub)
+    p = cmd("suggest-logs", "cmd_plan:suggest_logs",
+            "say which known log format some access-log lines fit, and print the plan "
+            "snippet that reads them", plan_sub)
+    p.add_argument("file", nargs="?", help="a log file (default: standard input)")
+    p.add_argument("--lines", type=int, default=200, help="how many lines to try (200)")
 
     db = sub.add_parser("db", help="the store's schema and data")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     cmd("upgrade", "cmd_db:upgrade", "create or migrate the store's schema", db_sub)
     p = cmd("prune", "cmd_db:prune", "delete rollups and points older than a duration", db_sub)
     p.add_argument("--older-than", required=True, help="e.g. 90d")
+
+    logs = sub.add_parser("logs", help="gateway access logs")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, parser_class=_Parser)
+    p = cmd("check", "cmd_logs:check", "how the first lines of a log are read", logs_sub)
+    p.add_argument("file", nargs="?", default="-", help="a log file, or - for standard input")
+    p.add_argument("--format", help="json, nginx, ingress-nginx, haproxy, envoy or an nginx "
+                   "log_format (default: the plan's first log source's)")
+    p.add_argument("--lines", type=int, default=20, help="how many lines (default 20)")
+    p.add_argument("--json", action="store_true")
 
     p = cmd("collect", "cmd_collect:collect", "pull every source of the plan")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -71,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="ISO 8601 time or relative; default now")
     p.add_argument("--json", action="store_true")
 
+    p = cmd("backtest", "cmd_backtest:backtest", "replay the judge over the store's history")
+    p.add_argument("--from", dest="start", required=True, help="ISO 8601 time or relative (-7d)")
+    p.add_argument("--to", dest="end", default="now", help="ISO 8601 time or relative")
+    p.add_argument("--every", required=True, help="time between looks, e.g. 30s or 10m")
+    p.add_argument("--service")
+    p.add_argument("--steps", default="decisions",
+                   help="the step timeline: decisions, observed (the logs' split) or a "
+                   "CSV/YAML file of service, weight, since")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--store", action="store_true",
+                   help="store each evaluation (skipping times this plan already has)")
+
     p = cmd("status", "cmd_rollout:status", "where each service stands")
     p.add_argument("--json", action="store_true")
 
@@ -80,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actor")
     p.add_argument("--override", action="store_true",
                    help="go past a verdict that is not pass (deliberate, recorded)")
+    p.add_argument("--from-weight", type=int, metavar="PCT",
+                   help="the weight you looked at (status): refused if it has moved since")
 
     p = cmd("revert", "cmd_rollout:revert", "step a service back, or everything to baseline")
     p.add_argument("service", nargs="?")
@@ -87,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p.add_argument("--actor")
     p.add_argument("--to", choices=["previous", "0"], default="previous")
+    p.add_argument("--from-weight", type=int, metavar="PCT",
+                   help="the weight you looked at: a one-step revert is refused if it has "
+                        "moved since (a revert to 0 never is)")
     p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from collectors.logs import suggest
+from collectors.logs.formats import format_for
 from cutover.context import load_plan
-from slo.errors import PlanError
+from slo.errors import ConfigError, PlanError
+from slo.plan import Plan
 from slo.planfile import plan_warnings, schema_json
 from slo.units import format_duration
 
@@ -17,6 +20,11 @@ def check(args: argparse.Namespace) -> int:
     except PlanError as e:
         for problem in e.problems:
             print(f"{e.source}: {problem}", file=sys.stderr)
+        return 2
+    bad_formats = _format_problems(plan)
+    for message in bad_formats:
+        print(f"{args.plan}: {message}", file=sys.stderr)
+    if bad_formats:
         return 2
     d = plan.defaults
     print(f"{args.plan}: ok ({plan.name}; plan hash {digest})")
@@ -35,6 +43,50 @@ def check(args: argparse.Namespace) -> int:
     for w in plan_warnings(plan):
         print(f"warning: {w}", file=sys.stderr)
     return 0
+
+
+def _format_problems(plan: Plan) -> list[str]:
+    """Each log source's format compiled now, so a template that cannot read what cutover
+    needs is refused here rather than at the first collection."""
+    problems = []
+    for i, src in enumerate(plan.sources.logs):
+        try:
+            format_for(src.format, src.fields)
+        except ConfigError as e:
+            problems.append(f"sources.logs[{i}].format: {e}")
+    return problems
+
+
+def suggest_logs(args: argparse.Namespace) -> int:
+    lines = _first_lines(args.file, args.lines)
+    ranked = suggest.fits(lines)
+    print(f"{'format':<50}{'lines read':>12}")
+    for fit in ranked:
+        print(f"{fit.label:<50}{fit.fitted:>7} / {fit.lines}")
+    top = ranked[0] if ranked else None
+    if top is None or top.fitted == 0:
+        print("no known format reads these lines: give the plan the server's own template, "
+              "`format: {nginx: '<log_format>'}` or `format: {haproxy: '<httpLogFormat>'}`",
+              file=sys.stderr)
+        return 1
+    if top.fitted < top.lines:
+        print(f"warning: {top.lines - top.fitted} of {top.lines} lines fit no format "
+              f"(damaged, or another format mixed in): `cutover logs check` names each",
+              file=sys.stderr)
+    print(f"\nbest fit: {top.label}; the plan's log source:\n")
+    print(suggest.snippet(top), end="")
+    return 0
+
+
+def _first_lines(path: str | None, n: int) -> list[bytes]:
+    if n < 1:
+        raise ConfigError(f"--lines: expected at least 1, got {n}")
+    try:
+        stream = open(path, "rb") if path else sys.stdin.buffer  # noqa: SIM115
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    with stream:
+        return [line for _, line in zip(range(n), stream, strict=False)]
 
 
 def schema(args: argparse.Namespace) -> int:

@@ -33,8 +33,8 @@ def _wire(args: argparse.Namespace) -> tuple[Context, Plan, Engine, TrafficRoute
 def status(args: argparse.Namespace) -> int:
     ctx, plan, engine, router = _wire(args)
     # status settles what a crash left pending first: it is what an operator runs after
-    # an incident, and a pending decision blocks the service.  reconcile only touches
-    # decisions older than gate.PENDING_STALE, never one another process is applying.
+    # an incident.  reconcile only touches decisions whose move lease is free (their
+    # process is gone), never one another process is applying.
     gate.reconcile(engine=engine, plan=plan, router=router, now=ctx.now)
     rows = gate.service_status(engine=engine, plan=plan, router=router, now=ctx.now)
     if args.json:
@@ -49,7 +49,7 @@ def approve(args: argparse.Namespace) -> int:
     ctx, plan, engine, router = _wire(args)
     out = gate.approve(engine=engine, plan=plan, router=router, service=args.service,
                        actor=default_actor(args.actor), reason=args.reason,
-                       override=args.override, now=ctx.now)
+                       override=args.override, now=ctx.now, from_weight=args.from_weight)
     print(_outcome_line(out))
     return 0
 
@@ -57,11 +57,14 @@ def approve(args: argparse.Namespace) -> int:
 def revert(args: argparse.Namespace) -> int:
     if args.all == bool(args.service):
         raise ConfigError("revert: give a service, or --all for every service (not both)")
+    if args.all and args.from_weight is not None:
+        raise ConfigError("revert --all: --from-weight is for one service's one-step revert")
     ctx, plan, engine, router = _wire(args)
     actor = default_actor(args.actor)
     if not args.all:
         out = gate.revert(engine=engine, plan=plan, router=router, service=args.service,
-                          actor=actor, reason=args.reason, to=args.to, now=ctx.now)
+                          actor=actor, reason=args.reason, to=args.to, now=ctx.now,
+                          from_weight=args.from_weight)
         print(_outcome_line(out))
         return 0
     done = rollback.roll_back(engine=engine, plan=plan, router=router, actor=actor,

@@ -107,7 +107,8 @@ class _Step:
 def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
               collectors: Sequence[Collector], now: datetime, metrics: Any = None,
               alert_policy: Any = None) -> RoundReport:
-    """One round: collect -> evaluate -> auto-revert policy -> read the routes back ->
+    """One round: collect -> settle pending decisions and evaluate -> auto-revert policy ->
+    read the routes back ->
     dispatch and deliver alerts (so a drift found this round is told this round).
 
     ``alert_policy``: the outbox's RetryPolicy (default: its own, which paces each
@@ -128,6 +129,10 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
                                     "; ".join(r.line() for r in bad))
     with evaluate.run():
         from rollout.evaluation import evaluate as judge
+
+        # what a crash left pending first, from the routes' read-back: the judge then
+        # judges the weight the route carries, not the one the store had before
+        _reconcile(engine=engine, plan=plan, router=router, now=now)
 
         evaluations = list(judge(engine=engine, plan=plan, plan_hash=plan_hash, at=now))
     with policy.run():
@@ -217,8 +222,8 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime, began: float,
 
 def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> dict[str, int]:
     """Each route's weight as the router reports it.  Through the gate's status, which
-    records drift (a route patched by hand) and its end as events, and settles decisions
-    left pending by a crash; a route that cannot be read is missing here, never guessed."""
+    records drift (a route patched by hand) and its end as events; a route that cannot be
+    read is missing here, never guessed."""
     from rollout.gate import service_status
 
     rows = service_status(engine=engine, plan=plan, router=router, now=now)
@@ -316,11 +321,15 @@ def _show_leader(metrics: Any, leading: bool) -> None:
 
 
 def _reconcile(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
-    """Settle decisions a crash left pending (read the router back), before any round."""
+    """Settle the decisions a crash left pending (their move lease is free), from the
+    routes' read-back; at the start of the loop and of every round."""
     try:
         from rollout.gate import reconcile
 
-        reconcile(engine=engine, plan=plan, router=router, now=now)
+        for out in reconcile(engine=engine, plan=plan, router=router, now=now):
+            log.warning("worker: decision #%s of %s, left pending by its process, settled "
+                        "%s from the route's read-back", out.decision_id, out.service,
+                        out.state)
     except Exception:
         log.exception("worker: reconciling pending decisions failed; going on")
 

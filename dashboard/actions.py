@@ -1,9 +1,11 @@
 """An operator's action: what it would change, and doing it through ``rollout``.
 
 A :class:`Proposal` is fixed when the confirmation opens (the weight the operator saw);
-:func:`perform` checks the store still says so before asking the gate, so a change made
-by someone else meanwhile is reported as such instead of being stepped over.  The gate
-checks everything again (verdict, soak, operator, version) and has the last word."""
+:func:`perform` hands that weight to the gate as the decision's ``from_weight``, so a
+change made by someone else meanwhile is refused and reported as such (and kept on
+record) instead of being stepped over.  A revert to 0 is never refused for that: it goes
+back to the baseline from wherever the service is.  The gate checks everything again
+(verdict, soak, operator) and has the last word."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from sqlalchemy.engine import Engine
 from rollout import gate
 from rollout.routers import build_router
 from rollout.state import DecisionOutcome
-from slo.errors import ConfigError, ConflictError, CutoverError, GateError, RouterError
+from slo.errors import (
+    ConfigError,
+    ConflictError,
+    CutoverError,
+    GateError,
+    RouterError,
+    StaleError,
+)
 from slo.plan import Plan
 from store.views import StateView
 
@@ -90,20 +99,21 @@ def propose(plan: Plan, service: str, state: StateView | None,
 
 def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reason: str,
             current: StateView | None, now: datetime) -> ActionResult:
-    """Do ``proposal`` as ``actor`` unless the store moved since it was made."""
+    """Do ``proposal`` as ``actor``; the gate refuses it if the step moved since it was
+    made (``current``: the state now, for the weight shown after a refusal)."""
     if not reason.strip():
         return ActionResult(Outcome.REFUSED, "a reason is required", proposal)
-    seen = current.weight if current else 0
-    if seen != proposal.from_weight or (current and current.version != proposal.version):
-        return ActionResult(
-            Outcome.CHANGED, f"{proposal.service} changed under you: it is at {seen} % now "
-            f"(you saw {proposal.from_weight} %); nothing was done", proposal, weight=seen)
+    shown = current.weight if current else None
     try:
         outcome = _call_gate(engine=engine, plan=plan, proposal=proposal, actor=actor,
                              reason=reason.strip(), now=now)
+    except StaleError as e:
+        return ActionResult(Outcome.CHANGED, f"{proposal.service} {e.reason}", proposal,
+                            weight=e.current)
     except ConflictError:
         return ActionResult(Outcome.CHANGED, f"{proposal.service} changed under you while "
-                            "you were deciding; nothing was done: look again", proposal)
+                            "you were deciding; nothing was done: look again", proposal,
+                            weight=shown)
     except GateError as e:
         return ActionResult(Outcome.REFUSED, f"the gate refused: {e.reason}", proposal)
     except ConfigError as e:
@@ -120,11 +130,14 @@ def _call_gate(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, re
     router = build_router(plan, engine)
     common: dict[str, Any] = dict(engine=engine, plan=plan, router=router,
                                   service=proposal.service, actor=actor, reason=reason,
-                                  now=now, expected_version=proposal.version)
+                                  now=now)
+    if proposal.kind is ActionKind.REVERT_ALL:   # a rollback: from wherever it is now
+        return gate.revert(to="0", **common)
+    # the weight the operator saw: the gate refuses if the step has moved since
+    common["from_weight"] = proposal.from_weight
     if proposal.kind in (ActionKind.APPROVE, ActionKind.OVERRIDE):
         return gate.approve(override=proposal.kind is ActionKind.OVERRIDE, **common)
-    return gate.revert(to="0" if proposal.kind is ActionKind.REVERT_ALL else "previous",
-                       **common)
+    return gate.revert(to="previous", **common)
 
 
 def _result(proposal: Proposal, outcome: DecisionOutcome) -> ActionResult:

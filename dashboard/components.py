@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -21,13 +22,21 @@ import streamlit as st
 
 from dashboard.actions import ActionResult, Outcome
 from dashboard.auth import Identity, Viewer
-from dashboard.status import KEY_FIGURES, PhaseState, PhaseView, ServiceCard, SuccessRow
+from dashboard.status import (
+    KEY_FIGURES,
+    PhaseState,
+    PhaseView,
+    ServiceCard,
+    SuccessRow,
+    verdict_caption,
+)
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
 __all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "render_card", "render_checks",
-           "render_decisions", "render_figures", "render_result", "render_success", "render_table",
-           "render_timeline", "render_verdict", "render_viewer"]
+           "render_decisions", "render_figures", "render_rejects", "render_result",
+           "render_success", "render_table", "render_timeline", "render_verdict",
+           "render_viewer", "visible"]
 
 # Any ASCII punctuation may be backslash-escaped in CommonMark; these are the ones that
 # mean something to it or to Streamlit's own syntax (:red[...], :emoji:, $latex$).
@@ -74,11 +83,15 @@ def render_viewer(viewer: Viewer) -> None:
         st.logout()
 
 
-def render_verdict(verdict: Verdict | None) -> None:
+def render_verdict(verdict: Verdict | None, card: ServiceCard | None = None) -> None:
+    """The verdict's badge and, given its card, the weight and step it was made at."""
     if verdict is None:
         st.badge("NO VERDICT", color="gray")
-    else:
-        st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+        return
+    st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+    caption = verdict_caption(card) if card is not None else None
+    if caption:
+        st.caption(md(caption))
 
 
 def render_timeline(views: Sequence[PhaseView]) -> None:
@@ -107,7 +120,7 @@ def render_alarms(cards: Sequence[ServiceCard]) -> None:
 def render_card(card: ServiceCard) -> None:
     with st.container(border=True):
         st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
-        render_verdict(card.verdict)
+        render_verdict(card.verdict, card)
         nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
         st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
         if card.drift:
@@ -184,6 +197,39 @@ def render_checks(card: ServiceCard) -> None:
         st.text(f"• {reason}")
     if card.wait:
         st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that would not show as itself escaped: control
+    characters (a terminal escape, a carriage return that hides what came before) and
+    invisible format characters (a right-to-left override that reverses what follows)
+    as ``\\xNN`` / ``\\uNNNN`` (the style nginx escapes its own log fields in)."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+                       if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def render_rejects(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Log lines the collector did not count, per source, file and reason, with the
+    samples it kept: log text, so shown as code (no markdown) and :func:`visible`."""
+    if not rows:
+        st.caption("No log line has been rejected.")
+        return
+    render_table([{"source": r["source"], "file": r["file"], "reason": r["reason"],
+                   "lines": f"{r['count']:,}", "last": r["last_at"]} for r in rows])
+    for r in rows:
+        if not r["samples"]:
+            continue
+        label = f"{r['reason']}: {len(r['samples'])} of {r['count']:,} lines in {r['file']}"
+        with st.expander(md(label)):
+            st.code("\n".join(visible(x) for x in r["samples"]), language=None,
+                    wrap_lines=True)
 
 
 def render_result(result: ActionResult) -> None:

@@ -25,9 +25,11 @@ from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
+from store.rollups import list_rejects
 
 __all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "latest", "now", "plan", "refresh", "series", "settings", "state_now", "states"]
+           "latest", "now", "plan", "refresh", "rejects", "series", "settings", "state_now",
+           "states"]
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,15 @@ def event_counts(db_url: str, since: datetime | None = None) -> dict[str, int]:
         return views.event_counts(session=s, since=since)
 
 
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict[str, Any]]:
+    """Rejected log lines of these sources, most frequent first, with their samples."""
+    with session_scope(engine(db_url)) as s:
+        rows = list_rejects(session=s)
+    return [r for r in rows if r["source"] in sources][:limit]
+
+
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
-    for fn in (states, latest, series, decisions, actors, events, event_counts):
+    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects):
         fn.clear()

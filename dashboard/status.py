@@ -20,7 +20,7 @@ from store.views import StateView
 
 __all__ = ["KEY_FIGURES", "PhaseState", "PhaseView", "ServiceCard", "SuccessRow",
            "cards", "current_phase", "human_duration", "phases", "stale_after",
-           "success_rows"]
+           "success_rows", "verdict_caption"]
 
 #: the figures a card shows, in order
 KEY_FIGURES = ("latency_p95_ms", "error_rate", "rps", "memory_mb")
@@ -64,6 +64,27 @@ class ServiceCard:
     wait: str | None = None
     step_since: datetime | None = None
     checks: tuple[dict[str, object], ...] = field(default=(), compare=False)
+    #: the weight and the step start the shown verdict was made for (it may be an
+    #: earlier step's: the caption says so)
+    verdict_weight: int | None = None
+    verdict_step_since: datetime | None = None
+
+
+def verdict_caption(card: ServiceCard) -> str | None:
+    """Which step the shown verdict was made at, in words: every verdict is shown with
+    its own weight, and one made at an earlier step says it is not this step's."""
+    if card.verdict is None or card.verdict_weight is None:
+        return None
+    since = (f", step since {card.verdict_step_since:%Y-%m-%d %H:%M} UTC"
+             if card.verdict_step_since else "")
+    at = f" {card.evaluated_at:%H:%M} UTC" if card.evaluated_at else ""
+    words = f"judged at {card.verdict_weight} %{since}, at{at}"
+    earlier = card.verdict_weight != card.weight or (
+        card.verdict_step_since is not None and card.step_since is not None
+        and card.verdict_step_since != card.step_since)
+    if earlier:
+        words += f": an earlier step's verdict, not one of the current {card.weight} %"
+    return words
 
 
 def human_duration(td: timedelta) -> str:
@@ -133,6 +154,8 @@ def card(plan: Plan, service: str, state: StateView | None,
         blockers=_blockers(status, why, ev, stale=stale, drift=drift, wait=wait),
         drift=drift, stale=stale, wait=wait, step_since=state.step_since if state else None,
         checks=tuple(c.contract() for c in ev.checks) if ev else (),
+        verdict_weight=ev.weight if ev else None,
+        verdict_step_since=ev.step_since if ev else None,
     )
 
 
@@ -168,7 +191,7 @@ def _seen(state: StateView | None, latest: tuple[int, Evaluation] | None) -> See
     return seen_at_step(weight=state.weight if state else 0,
                         step_since=state.step_since if state else None, evaluation_id=eid,
                         evaluated_at=ev.at, evaluated_weight=ev.weight, verdict=ev.verdict,
-                        reasons=ev.reasons)
+                        reasons=ev.reasons, evaluated_step_since=ev.step_since)
 
 
 def assessment(plan: Plan, service: str, state: StateView | None,

@@ -139,10 +139,13 @@ def _steps(session: Session, service: str, history: list[tuple[datetime, int]],
     for i, (started, weight) in enumerate(history):
         ended = history[i + 1][0] if i + 1 < len(history) else None
         until = ended if ended is not None and ended <= at else None
+        # an evaluation is filed under the weight it was made at: the one that led to an
+        # auto-revert belongs to the step it failed (up to and with the moment it ended),
+        # not to the 0 % that followed
         where = [EvaluationRow.service == service, EvaluationRow.at >= started,
-                 EvaluationRow.at <= at]
+                 EvaluationRow.at <= at, EvaluationRow.weight == weight]
         if until is not None:
-            where.append(EvaluationRow.at < until)
+            where.append(EvaluationRow.at <= until)
         counts = dict(session.exec(select(EvaluationRow.verdict, func.count())
                                    .where(*where).group_by(EvaluationRow.verdict)).all())
         closing = session.exec(select(EvaluationRow).where(*where)
@@ -232,7 +235,8 @@ def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],
         elif s.verdict != "pass":
             reasons.append(f"{s.name} is at {s.weight} % but its latest verdict is "
                            f"{s.verdict or 'missing'}")
-    open_ = [d for d in decisions if d["state"] != "applied"]
+    # a refused attempt changed nothing: it is on record, not open
+    open_ = [d for d in decisions if d["state"] not in ("applied", "refused")]
     for d in open_:
         reasons.append(f"decision #{d['id']} on {d['service']} is {d['state']}")
     for c in criteria:

@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
-from slo.plan import Plan
+from slo.plan import Plan, ServiceSettings
+from slo.sequential import block
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import (
@@ -34,7 +35,7 @@ from store.events import record_event
 from store.figures import variant_figures
 from store.rollout import Decision, ServiceState
 
-__all__ = ["FiguresFn", "StepState", "evaluate", "services_to_evaluate"]
+__all__ = ["FiguresFn", "StepState", "evaluate", "evidence_settle", "services_to_evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,37 @@ def services_to_evaluate(plan: Plan, weights: dict[str, int]) -> list[str]:
 
 @dataclass(frozen=True)
 class StepState:
-    """A service's weight and the start of its step, at the evaluation time."""
+    """A service's weight and the start of its step, at the evaluation time.
+
+    ``evidence_start`` is where the step's own evidence begins: the first whole minute
+    after ``since`` (a log rollup counts whole minutes, and the minute the step began in
+    holds the previous weight's requests too), plus the Prometheus rate window (a rate
+    read just after the step still averages the previous weight's samples).  Every
+    window the judge reads is cut there, so a verdict rests on this step's requests."""
 
     weight: int = 0
     since: datetime | None = None
+    settle: timedelta = timedelta(0)
 
     def soak(self, at: datetime) -> timedelta | None:
         if self.weight <= 0 or self.since is None or self.since > at:
             return None
         return at - self.since
+
+    @property
+    def evidence_start(self) -> datetime | None:
+        if self.since is None:
+            return None
+        floor = self.since.replace(second=0, microsecond=0)
+        whole = floor if floor == self.since else floor + timedelta(minutes=1)
+        return whole + self.settle
+
+    def window_start(self, at: datetime, span: timedelta) -> datetime:
+        """The start of a window of length ``span`` ending at ``at``, cut at the step's
+        evidence (a window never reaches into a previous step)."""
+        start = at - span
+        evidence = self.evidence_start
+        return min(max(start, evidence), at) if evidence is not None else start
 
 
 def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
@@ -84,10 +107,10 @@ def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
     if service is not None and service not in known:
         raise ConfigError(f"unknown service {service!r}; expected one of {', '.join(known)}")
     with session_scope(engine) as session:
-        states = _step_states(session, at)
+        states = _step_states(session, at, settle=evidence_settle(plan))
         names = [service] if service else services_to_evaluate(
             plan, {k: v.weight for k, v in states.items()})
-        cache = _FiguresCache(session, figures_fn, at)
+        cache = _FiguresCache(session, figures_fn, at, states)
         out = []
         for name in names:
             evaluation = _judge_one(plan, name, states.get(name, StepState()), cache,
@@ -106,21 +129,63 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
                at: datetime, plan_hash: str) -> Evaluation:
     settings = plan.settings(name)
     phase = plan.phase_of(name)
+    spans = _Spans(settings, step, at)
     burn = BurnInputs(
-        candidate={span: cache.get(name, "candidate", span) for span in _burn_spans()},
-        baseline={span: cache.get(name, "baseline", span) for span in RECENT_WINDOWS},
+        candidate={span: cache.get(name, "candidate", spans.short(span)) for span in _burn_spans()},
+        baseline={span: cache.get(name, "baseline", spans.short(span)) for span in RECENT_WINDOWS},
     )
     return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
-                 baseline=cache.get(name, "baseline", settings.window),
-                 candidate=cache.get(name, "candidate", settings.window),
-                 settings=settings, soak=step.soak(at),
+                 baseline=cache.get(name, "baseline", spans.main()),
+                 candidate=cache.get(name, "candidate", spans.main()),
+                 settings=settings, soak=step.soak(at), step_since=step.since,
+                 evidence_start=step.evidence_start,
                  group_totals=_group_totals(plan, phase.services if phase else [name], cache),
                  burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan))
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """How far back each window reaches.  Fixed inference: the plan's window and the
+    short and burn windows, each cut at the step's evidence.  Anytime inference: the main
+    window is the whole step (a confidence sequence needs every request of it), and the
+    short windows (the recent ones and each burn rule's short one) read the sequence
+    restarted at their block (``slo.sequential.block``)."""
+
+    settings: ServiceSettings
+    step: StepState
+    at: datetime
+
+    @property
+    def anytime(self) -> bool:
+        return self.settings.inference == "anytime" and self.step.evidence_start is not None
+
+    def main(self) -> timedelta:
+        if self.anytime:
+            assert self.step.evidence_start is not None
+            return max(self.at - self.step.evidence_start, timedelta(0))
+        return self.settings.window
+
+    def short(self, span: timedelta) -> timedelta:
+        restarted = span in RECENT_WINDOWS or span in {r.short for r in BURN_RULES}
+        if self.anytime and restarted:
+            assert self.step.evidence_start is not None
+            start, _ = block(self.step.evidence_start, self.at, span)
+            return max(self.at - start, timedelta(0))
+        return span
 
 
 def _burn_spans() -> list[timedelta]:
     spans = {span for rule in BURN_RULES for span in (rule.long, rule.short)}
     return sorted(spans | set(RECENT_WINDOWS))
+
+
+def evidence_settle(plan: Plan) -> timedelta:
+    """How long after the step's first whole minute a Prometheus rate still averages
+    samples from before it: the plan's ``rate_window`` (none without Prometheus)."""
+    prom = plan.sources.prometheus
+    if prom is None:
+        return timedelta(0)
+    return prom.rate_window or 2 * prom.step
 
 
 def _stale_after(plan: Plan) -> timedelta:
@@ -143,31 +208,36 @@ def _group_totals(plan: Plan, services: Sequence[str], cache: _FiguresCache
 
 
 class _FiguresCache:
-    """Figures by (service, variant, window length), each read once per evaluation."""
+    """Figures by (service, variant, window length), each read once per evaluation and
+    each window cut at the start of its service's step (``StepState.window_start``)."""
 
-    def __init__(self, session: Session, fn: FiguresFn, at: datetime):
-        self.session, self.fn, self.at = session, fn, at
-        self._seen: dict[tuple[str, str, timedelta], Figures] = {}
+    def __init__(self, session: Session, fn: FiguresFn, at: datetime,
+                 states: dict[str, StepState]):
+        self.session, self.fn, self.at, self.states = session, fn, at, states
+        self._seen: dict[tuple[str, str, datetime], Figures] = {}
 
     def get(self, service: str, variant: str, span: timedelta) -> Figures:
-        key = (service, variant, span)
+        start = self.states.get(service, StepState()).window_start(self.at, span)
+        key = (service, variant, start)
         if key not in self._seen:
             self._seen[key] = self.fn(session=self.session, service=service, variant=variant,
-                                      start=self.at - span, end=self.at)
+                                      start=start, end=self.at)
         return self._seen[key]
 
 
 # -- step state at a time ------------------------------------------------------------
 
-def _step_states(session: Session, at: datetime) -> dict[str, StepState]:
+def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelta(0)
+                 ) -> dict[str, StepState]:
     """Each service's step at ``at``: the stored state when its step began at or before
     ``at``; for a replay of an earlier time, the last decision applied by then."""
     out: dict[str, StepState] = {}
     for row in session.exec(select(ServiceState)).all():
         if row.step_since is None or row.step_since <= at:
-            out[row.service] = StepState(row.weight, row.step_since)
+            out[row.service] = StepState(row.weight, row.step_since, settle)
         else:
-            out[row.service] = _replayed_state(session, row.service, at)
+            replayed = _replayed_state(session, row.service, at)
+            out[row.service] = StepState(replayed.weight, replayed.since, settle)
     return out
 
 
@@ -217,5 +287,6 @@ def _event_data(evaluation: Evaluation, row: EvaluationRow) -> dict[str, Any]:
         (lambda c: c.verdict is Verdict.FAIL) if evaluation.verdict is Verdict.FAIL
         else (lambda c: True))
     return {"evaluation_id": row.id, "phase": evaluation.phase, "weight": evaluation.weight,
+            "step_since": evaluation.contract()["step_since"],
             "verdict": evaluation.verdict.value, "reasons": list(evaluation.reasons),
             "checks": [c.contract() for c in evaluation.checks if keep(c)]}

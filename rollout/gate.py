@@ -3,31 +3,40 @@
 A change goes in three steps, so that nothing half-applied survives a crash:
 
 1. *claim*: in one transaction, the service's row moves to a new ``version`` (the WHERE
-   clause checks the version the caller read: of two operators acting at once, one
-   wins and the other is told it changed under them) and the decision is written
-   ``pending``;
+   clause checks the version the caller read) and the decision is written ``pending``;
 2. the router is told, and reads the weight back;
 3. *settle*: in one transaction, the decision is marked ``applied`` (the state takes
    the new weight, the step's soak starts, the events are recorded) or ``failed`` (the
    state keeps its weight).
 
-A process that dies between 1 and 3 leaves the decision pending; :func:`reconcile`
-reads the route back and settles it.  While a decision is pending, nothing else may
-move that service, so reconcile only touches decisions older than
-:data:`PENDING_STALE`, by which time their router calls have long timed out.
+The three steps run under the service's *move lease* (``move:<service>``, a
+:class:`store.lease.Lease`): one decision per service at a time, across processes and
+hosts.  The lease dies with its holder, so a pending decision whose lease is free is an
+orphan (its process was killed, or its router call lost its answer): whoever takes the
+lease next settles it from the route's read-back first (:func:`reconcile`; the worker does
+every round).  No timeout decides it, and a revert never waits on a dead process.
+
+Each decision names the step it moves from (``from_weight``, the weight its caller
+looked at; read at the start of the call when not given): an approve, or a one-step
+revert, made on a step that has moved since is refused with :class:`StaleError`, which
+says what moved it.  A revert to 0 (``revert --to 0``, ``revert --all``, auto-revert) is
+never refused: it settles what is pending and goes ahead.  Every refusal is on record,
+as a decision in state ``refused`` with the gate's reason.
 
 Approve needs, at the current step, a pass as the latest verdict and ``min_soak`` since
 the step began; ``override`` (with a reason) goes past that and past drift, and is
-recorded as such on the decision and in an ``override`` event.  Revert is always
-allowed.  Drift (a route changed by hand) is shown and recorded as an event, never
-undone except by an operator's explicit revert."""
+recorded as such on the decision and in an ``override`` event.  Drift (a route changed
+by hand) is shown and recorded as an event, never undone except by an operator's
+explicit revert."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -42,17 +51,27 @@ from rollout.state import (
     RolloutStatus,
     ServiceStatus,
 )
-from slo.errors import ConfigError, ConflictError, CutoverError, GateError, RouterError
+from slo.errors import (
+    ConfigError,
+    ConflictError,
+    CutoverError,
+    GateError,
+    RouterError,
+    StaleError,
+    StoreError,
+)
 from slo.plan import Plan, ServiceSettings
 from slo.units import format_duration
 from slo.verdict import Verdict
 from store.db import session_scope
-from store.evaluations import evaluation_history, latest_evaluation
+from store.evaluations import EvaluationRow, evaluation_history, latest_evaluation
 from store.events import record_event
+from store.lease import Lease
 from store.rollout import (
     Decision,
     ServiceState,
     add_decision,
+    add_refusal,
     ensure_states,
     get_state,
     list_decisions,
@@ -63,15 +82,19 @@ from store.rollout import (
     update_state,
 )
 
-__all__ = ["AUTO_ACTOR", "PENDING_STALE", "Seen", "approve", "assess", "auto_revert", "seen_at_step",
-           "decisions", "reconcile", "revert", "revert_all", "service_status"]
+__all__ = ["AUTO_ACTOR", "APPROVE_WAIT", "REVERT_WAIT", "Seen", "approve", "assess",
+           "auto_revert", "decisions", "move_lease", "reconcile", "revert", "revert_all",
+           "seen_at_step", "service_status", "step_rows"]
 
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "cutover"
-#: a pending decision older than this is a crash's: the router calls behind a live one
-#: time out after 10 s each, at most 5 tries plus the reads
-PENDING_STALE = timedelta(minutes=2)
+#: how long an approve waits for another decision on the same service to finish before
+#: it is refused (a live decision takes well under a second unless the API server hangs)
+APPROVE_WAIT = 15.0
+#: how long a revert waits for it; then it goes ahead over it (a rollback is never
+#: refused): a router call times out after 10 s
+REVERT_WAIT = 20.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,9 @@ class Seen:
     verdict: Verdict
     at: datetime
     reason: str
+    #: the weight and the step start the verdict was made for (always the current step's)
+    weight: int = 0
+    step_since: datetime | None = None
 
 
 # -- the pure part ------------------------------------------------------------------
@@ -117,21 +143,36 @@ def assess(*, weight: int, stored_status: str, step_since: datetime | None,
 
 def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int,
                  evaluated_at: datetime, evaluated_weight: int, verdict: Verdict,
-                 reasons: Sequence[str]) -> Seen | None:
+                 reasons: Sequence[str], evaluated_step_since: datetime | None = None
+                 ) -> Seen | None:
     """The verdict the gate rests on: the latest evaluation if it was made at this
     weight since this step began (one judged before the step, or at another weight by
-    an evaluation racing a step, says nothing about it)."""
+    an evaluation racing a step, says nothing about it).  An evaluation that names the
+    step it was made for (``evaluated_step_since``) must name this one."""
     if evaluated_weight != weight:
         return None
     if step_since is not None and evaluated_at < step_since:
         return None
+    if evaluated_step_since is not None and step_since is not None \
+            and evaluated_step_since != step_since:
+        return None
     return Seen(id=evaluation_id, verdict=verdict, at=evaluated_at,
-                reason=reasons[0] if reasons else "no reason given")
+                reason=reasons[0] if reasons else "no reason given",
+                weight=evaluated_weight, step_since=evaluated_step_since or step_since)
 
 
 def _may_approve(status: RolloutStatus, weight: int) -> bool:
     # REVERTED above 0 % still needs its pass and soak like any step
     return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
+
+
+def step_rows(rows: Sequence[EvaluationRow], *, weight: int,
+              step_since: datetime | None) -> list[EvaluationRow]:
+    """The evaluations made for the step (``weight``, ``step_since``): at that weight, not
+    before the step began, and naming that step where the row names one."""
+    return [r for r in rows if r.weight == weight
+            and (step_since is None or r.at >= step_since)
+            and (r.step_since is None or step_since is None or r.step_since == step_since)]
 
 
 def trailing_failures(verdicts: list[str]) -> int:
@@ -191,7 +232,8 @@ def _seen_at_step(session: Session, state: ServiceState, now: datetime) -> Seen 
         return None
     return seen_at_step(weight=state.weight, step_since=state.step_since, evaluation_id=row.id,
                         evaluated_at=row.at, evaluated_weight=row.weight,
-                        verdict=Verdict(row.verdict), reasons=row.reasons)
+                        verdict=Verdict(row.verdict), reasons=row.reasons,
+                        evaluated_step_since=row.step_since)
 
 
 def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
@@ -241,7 +283,8 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
         # the pending check below cannot race another claim
         new_version = update_state(session=s, service=move.service, expected_version=version,
                                    updated_at=now)
-        _refuse_if_pending(s, move.service)
+        if move.action is Action.APPROVE:   # a rollback goes ahead over it
+            _refuse_if_pending(s, move.service)
         d = add_decision(session=s, at=now, service=move.service, action=move.action.value,
                          from_weight=move.from_weight, to_weight=move.to_weight,
                          actor=move.actor, reason=move.reason, override=move.override,
@@ -251,12 +294,14 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
 
 
 def _refuse_if_pending(s: Session, service: str) -> None:
+    """Under the move lease a pending decision is one whose route could not be read
+    back to settle it: an approve on top of it would step from a guess."""
     others = pending_decisions(session=s, service=service)
     if others:
         p = others[0]
-        raise GateError(service, f"changed under you: decision #{p.id} ({p.action} "
-                        f"{p.from_weight} -> {p.to_weight} % by {p.actor}) is in "
-                        "progress; reload and try again")
+        raise GateError(service, f"decision #{p.id} ({p.action} {p.from_weight} -> "
+                        f"{p.to_weight} % by {p.actor}) is still pending: its route could "
+                        "not be read back to settle it; a revert goes ahead over it")
 
 
 def _apply(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move, version: int,
@@ -279,10 +324,23 @@ def _apply(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move, ve
     with session_scope(engine) as s:
         _settle_applied(s, plan, move, decision_id=decision_id, version=version,
                         read_back=read_back, now=now)
+        if move.action is not Action.APPROVE:
+            _supersede(s, move, decision_id=decision_id, now=now)
     log.info("%s: %s %d -> %d %% by %s applied (decision #%d)", move.service, move.action,
              move.from_weight, move.to_weight, move.actor, decision_id)
     return move.outcome(DecisionState.APPLIED, decision_id=decision_id, read_back=read_back,
                         message=f"{move.service}: {move.from_weight} -> {move.to_weight} %"), None
+
+
+def _supersede(s: Session, move: _Move, *, decision_id: int, now: datetime) -> None:
+    """A rollback that went ahead over decisions nobody could settle: the route now
+    carries the rollback's weight whatever they did, so they end failed."""
+    for d in pending_decisions(session=s, service=move.service):
+        if d.id == decision_id or d.id is None:
+            continue
+        settle_decision(session=s, decision_id=d.id, state="failed", at=now,
+                        error=f"superseded by {move.action} #{decision_id} to "
+                              f"{move.to_weight} %: the route was not read back before it")
 
 
 def _after_failure(*, engine: Engine, plan: Plan, router: TrafficRouter, move: _Move,
@@ -391,26 +449,124 @@ def _raise_unless_applied(result: tuple[DecisionOutcome, CutoverError | None]) -
     return outcome
 
 
+# -- the move lease, orphans, staleness, refusals ------------------------------------
+
+@contextmanager
+def move_lease(engine: Engine, service: str, *, wait: float,
+               go_ahead: bool = False) -> Iterator[bool]:
+    """Hold ``service``'s move lease inside; yields whether it is held.  Waits up to
+    ``wait`` seconds for another decision on it to finish; then refuses (GateError), or
+    with ``go_ahead`` (a rollback) goes on without it."""
+    lease = Lease(engine, name=f"move:{service}")
+    deadline = time.monotonic() + wait
+    while not lease.acquire():
+        if time.monotonic() >= deadline:
+            if not go_ahead:
+                raise GateError(service, f"another decision on {service} has been in "
+                                f"progress for over {wait:.0f} s; try again")
+            log.warning("%s: another decision holds the move lease after %.0f s; the "
+                        "rollback goes ahead over it", service, wait)
+            break
+        time.sleep(0.05)
+    try:
+        yield lease.held
+    finally:
+        lease.release()
+
+
+def _weight_now(engine: Engine, service: str) -> int:
+    with session_scope(engine) as s:
+        return _state(s, service).weight
+
+
+def _check_fresh(engine: Engine, service: str, state: ServiceState, looked: int) -> None:
+    """Refuse a decision made on a step that has moved since ``looked``, saying what
+    moved it."""
+    if state.weight == looked:
+        return
+    with session_scope(engine) as s:
+        moves = [d for d in list_decisions(session=s, service=service, limit=20)
+                 if d.state == DecisionState.APPLIED.value]
+    last = moves[0] if moves else None
+    if last is not None and last.to_weight == state.weight:
+        moved = (f"decision #{last.id}: {last.action} {last.from_weight} -> "
+                 f"{last.to_weight} % by {last.actor}")
+    else:
+        moved = "no decision on record says how"
+    raise StaleError(service, seen=looked, current=state.weight, moved=moved)
+
+
+class _Refusals:
+    """A context that records a refusal (GateError, ConflictError) as a decision in state
+    refused before it goes on up; ``to`` gives the weight the attempt aimed at."""
+
+    def __init__(self, engine: Engine, *, service: str, action: Action, actor: str,
+                 reason: str, override: bool, to: Callable[[int], int], now: datetime):
+        self.engine, self.service, self.action = engine, service, action
+        self.actor, self.reason, self.override, self.to, self.now = (
+            actor, reason, override, to, now)
+
+    def __enter__(self) -> _Refusals:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> None:
+        if isinstance(error, GateError | ConflictError):
+            why = error.reason if isinstance(error, GateError) else str(error)
+            _record_refusal(self, why)
+
+
+def _record_refusal(r: _Refusals, why: str) -> None:
+    try:
+        with session_scope(r.engine) as s:
+            state = get_state(session=s, service=r.service)
+            weight = state.weight if state is not None else 0
+            d = add_refusal(session=s, at=r.now, service=r.service, action=r.action.value,
+                            from_weight=weight, to_weight=r.to(weight), actor=r.actor,
+                            reason=r.reason, why=why, override=r.override)
+        log.info("%s: %s by %s refused (decision #%s): %s", r.service, r.action, r.actor,
+                 d.id, why)
+    except StoreError as e:   # the refusal itself still reaches the caller
+        log.error("%s: could not record the refused %s: %s", r.service, r.action, e)
+
+
 # -- the public operations -----------------------------------------------------------
 
 def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
             reason: str, override: bool = False, now: datetime,
-            expected_version: int | None = None) -> DecisionOutcome:
+            expected_version: int | None = None,
+            from_weight: int | None = None) -> DecisionOutcome:
     """Move ``service`` to its next step if the gate allows (or ``override``).
 
-    Raises GateError (refused: verdict, soak, drift, operator, a decision in
-    progress), ConflictError (the state changed since ``expected_version`` or during
-    the claim), RouterError (the router failed; the decision is recorded failed)."""
+    ``from_weight``: the weight the caller looked at (default: the stored weight at the
+    start of the call); a step that has moved since is refused.  Raises GateError
+    (refused: verdict, soak, drift, operator, another decision), StaleError (the step
+    moved since it was looked at), ConflictError (the state changed since
+    ``expected_version``), RouterError (the router failed; the decision is recorded
+    failed).  Each refusal is recorded as a decision in state refused."""
     settings = _settings(plan, service)
-    _check_operator(plan, service, actor)
     _check_reason(service, reason, override=override)
     _ensure(engine, plan)
-    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
+    looked = _weight_now(engine, service) if from_weight is None else from_weight
+    with _Refusals(engine, service=service, action=Action.APPROVE, actor=actor,
+                   reason=reason, override=override,
+                   to=lambda w: settings.next_step(w) or w, now=now):
+        _check_operator(plan, service, actor)
+        with move_lease(engine, service, wait=APPROVE_WAIT):
+            _settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
+            return _approve(engine=engine, plan=plan, router=router, settings=settings,
+                            service=service, actor=actor, reason=reason, override=override,
+                            now=now, expected_version=expected_version, looked=looked)
+
+
+def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: ServiceSettings,
+             service: str, actor: str, reason: str, override: bool, now: datetime,
+             expected_version: int | None, looked: int) -> DecisionOutcome:
     with session_scope(engine) as s:
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
         _refuse_if_pending(s, service)
     _check_version(state, expected_version)
+    _check_fresh(engine, service, state, looked)
     nxt = settings.next_step(state.weight)
     if nxt is None:
         raise GateError(service, f"already at the last step ({state.weight} %): nothing to approve")
@@ -438,54 +594,71 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
 
 def revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
            reason: str, to: str = "previous", now: datetime,
-           expected_version: int | None = None) -> DecisionOutcome:
+           expected_version: int | None = None,
+           from_weight: int | None = None) -> DecisionOutcome:
     """Step ``service`` back one step (``to="previous"``) or to 0 (``to="0"``).
 
-    Always allowed to an operator; it also puts back a route changed by hand."""
+    Always allowed to an operator, whatever is pending (settled from the route first);
+    it also puts back a route changed by hand.  A one-step revert made on a step that
+    has moved since ``from_weight`` (or ``expected_version``) is refused (StaleError):
+    it would step back from a step nobody looked at.  A revert to 0 never is."""
     return _raise_unless_applied(_revert(engine=engine, plan=plan, router=router,
                                          service=service, actor=actor, reason=reason, to=to,
-                                         now=now, expected_version=expected_version))
+                                         now=now, expected_version=expected_version,
+                                         from_weight=from_weight))
 
 
 def _revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
-            reason: str, to: str, now: datetime,
-            expected_version: int | None = None) -> tuple[DecisionOutcome, CutoverError | None]:
+            reason: str, to: str, now: datetime, expected_version: int | None = None,
+            from_weight: int | None = None) -> tuple[DecisionOutcome, CutoverError | None]:
     if to not in ("previous", "0"):
         raise ConfigError(f"{service}: revert --to takes previous or 0, got {to!r}")
     settings = _settings(plan, service)
-    _check_operator(plan, service, actor)
     _check_reason(service, reason)
     _ensure(engine, plan)
-    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
-    with session_scope(engine) as s:
-        state = _state(s, service)
-        _refuse_if_pending(s, service)
-    _check_version(state, expected_version)
-    target = 0 if to == "0" else settings.previous_step(state.weight)
-    observed, _ = _try_read(router, service)
-    if target == state.weight and observed == target:
-        raise GateError(service, f"already at {target} % on the store and on the route: "
-                        "nothing to revert")
-    move = _Move(service=service, action=Action.REVERT, from_weight=state.weight, to_weight=target,
-                 actor=actor, reason=reason)
-    return _apply(engine=engine, plan=plan, router=router, move=move, version=state.version,
-                  now=now)
+    looked = _weight_now(engine, service) if from_weight is None else from_weight
+    target_of = (lambda w: 0) if to == "0" else settings.previous_step
+    with _Refusals(engine, service=service, action=Action.REVERT, actor=actor,
+                   reason=reason, override=False, to=target_of, now=now):
+        _check_operator(plan, service, actor)
+        with move_lease(engine, service, wait=REVERT_WAIT, go_ahead=True):
+            settled = _settle_orphans(engine=engine, plan=plan, router=router,
+                                      service=service, now=now)
+            if from_weight is None:   # a crashed decision that landed: step back from it
+                looked = next((o.to_weight for o in settled
+                               if o.ok and o.from_weight == looked), looked)
+            with session_scope(engine) as s:
+                state = _state(s, service)
+            if to == "previous":
+                _check_version(state, expected_version)
+                _check_fresh(engine, service, state, looked)
+            target = target_of(state.weight)
+            observed, _ = _try_read(router, service)
+            if target == state.weight and observed == target:
+                raise GateError(service, f"already at {target} % on the store and on the "
+                                "route: nothing to revert")
+            move = _Move(service=service, action=Action.REVERT, from_weight=state.weight,
+                         to_weight=target, actor=actor, reason=reason)
+            return _apply(engine=engine, plan=plan, router=router, move=move,
+                          version=state.version, now=now)
 
 
 def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
                reason: str, now: datetime) -> list[DecisionOutcome]:
     """Every service back to the baseline (0 %), the emergency rollback.  A service
-    already at 0 on the store and on its route is skipped; one that fails does not stop
-    the others: its outcome says FAILED and why."""
+    already at 0 on the store and on its route (once what is pending is settled) is
+    skipped; one that fails does not stop the others: its outcome says FAILED and why."""
     _check_operator(plan, "all services", actor)
     _check_reason("all services", reason)
     _ensure(engine, plan)
+    reconcile(engine=engine, plan=plan, router=router, now=now)
     outcomes = []
     for svc in plan.services:
         with session_scope(engine) as s:
             weight = _state(s, svc.name).weight
+            pending = pending_decisions(session=s, service=svc.name)
         observed, _ = _try_read(router, svc.name)
-        if weight == 0 and observed == 0:
+        if weight == 0 and observed == 0 and not pending:
             continue
         outcomes.append(_guarded(lambda name=svc.name: _revert(
             engine=engine, plan=plan, router=router, service=name, actor=actor,
@@ -519,9 +692,11 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
             state = _state(s, svc.name)
             if not settings.auto_revert.enabled or state.weight == 0:
                 continue
-            rows = [r for r in evaluation_history(session=s, service=svc.name,
-                                                  start=state.step_since, end=now)
-                    if r.weight == state.weight]
+            # consecutive fails within this one step: a fail of an earlier step, even
+            # at the same weight, never counts towards reverting this one
+            rows = step_rows(evaluation_history(session=s, service=svc.name,
+                                                start=state.step_since, end=now),
+                             weight=state.weight, step_since=state.step_since)
             failures = trailing_failures([r.verdict for r in rows])
             if failures != state.consecutive_failures:
                 set_failures(session=s, service=svc.name, count=failures)
@@ -545,32 +720,56 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
 def _auto(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, reason: str,
           evaluation_id: int | None,
           now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
-    reconcile(engine=engine, plan=plan, router=router, now=now, service=service)
-    with session_scope(engine) as s:
-        state = _state(s, service)
-    move = _Move(service=service, action=Action.AUTO_REVERT, from_weight=state.weight,
-                 to_weight=0, actor=AUTO_ACTOR, reason=reason, evaluation_id=evaluation_id)
-    return _apply(engine=engine, plan=plan, router=router, move=move, version=state.version,
-                  now=now)
+    with move_lease(engine, service, wait=REVERT_WAIT, go_ahead=True):
+        _settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
+        with session_scope(engine) as s:
+            state = _state(s, service)
+        move = _Move(service=service, action=Action.AUTO_REVERT, from_weight=state.weight,
+                     to_weight=0, actor=AUTO_ACTOR, reason=reason, evaluation_id=evaluation_id)
+        return _apply(engine=engine, plan=plan, router=router, move=move,
+                      version=state.version, now=now)
 
 
 def reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetime,
-              service: str | None = None,
-              older_than: timedelta = PENDING_STALE) -> list[DecisionOutcome]:
-    """Settle decisions left pending by a crash (older than ``older_than``): the route is
-    read back; at the decision's weight it was applied, else it failed.  A route that
-    cannot be read leaves its decision pending for the next try."""
+              service: str | None = None) -> list[DecisionOutcome]:
+    """Settle the orphans: pending decisions whose move lease is free (their process
+    died, or lost its router's answer).  One whose lease is held is being applied and
+    is left alone; the worker calls this every round."""
     with session_scope(engine) as s:
-        stale = pending_decisions(session=s, service=service, before=now - older_than)
-    if stale:
-        _ensure(engine, plan)
-    outcomes = []
-    for d in stale:
-        assert d.id is not None
-        observed, err = _try_read(router, d.service)
-        if observed is None:
-            log.warning("decision #%d of %s stays pending: %s", d.id, d.service, err)
+        services = sorted({d.service for d in pending_decisions(session=s, service=service)})
+    outcomes: list[DecisionOutcome] = []
+    for name in services:
+        if name not in {svc.name for svc in plan.services}:
+            log.warning("decision pending for %s, which the plan no longer has", name)
             continue
+        lease = Lease(engine, name=f"move:{name}")
+        if not lease.acquire():
+            continue   # a live decision: its own process settles it
+        try:
+            outcomes += _settle_orphans(engine=engine, plan=plan, router=router,
+                                        service=name, now=now)
+        finally:
+            lease.release()
+    return outcomes
+
+
+def _settle_orphans(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str,
+                    now: datetime) -> list[DecisionOutcome]:
+    """With ``service``'s move lease held, every pending decision of it is an orphan:
+    the route is read back; at the decision's weight it was applied, else it failed.  A
+    route that cannot be read leaves them pending (a revert then goes ahead over them)."""
+    with session_scope(engine) as s:
+        orphans = pending_decisions(session=s, service=service)
+    if not orphans:
+        return []
+    _ensure(engine, plan)
+    observed, err = _try_read(router, service)
+    if observed is None:
+        log.warning("%s: %d pending decision(s) stay pending: %s", service, len(orphans), err)
+        return []
+    outcomes = []
+    for d in orphans:
+        assert d.id is not None
         move = _Move(service=d.service, action=Action(d.action), from_weight=d.from_weight,
                      to_weight=d.to_weight, actor=d.actor, reason=d.reason,
                      override=d.override, evaluation_id=d.evaluation_id, group_id=d.group_id)
@@ -581,9 +780,11 @@ def reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetim
                                 read_back=observed, now=now)
                 outcomes.append(move.outcome(DecisionState.APPLIED, decision_id=d.id,
                                              read_back=observed, message="reconciled"))
+                log.warning("%s: decision #%d settled applied from the route's read-back "
+                            "(%d %%): its process did not finish it", service, d.id, observed)
                 continue
         error = RouterError(plan.service(d.service).route,
-                            f"found pending after a crash; the route reads {observed} %, "
+                            f"found pending, its process gone; the route reads {observed} %, "
                             f"not {d.to_weight} %: not applied")
         outcome, _ = _settle_failed(engine, move, decision_id=d.id, version=version,
                                     error=error, observed=observed, now=now)
@@ -609,7 +810,7 @@ def service_status(*, engine: Engine, plan: Plan, router: TrafficRouter,
     """Every service of the plan, in plan order: the ``status --json`` rows.
 
     Reads each route; drift that starts or ends is recorded (state and event), never
-    undone.  It does not settle pending decisions: call :func:`reconcile` for that."""
+    undone.  It does not settle pending decisions: call :func:`reconcile` first."""
     _ensure(engine, plan)
     return [_one_status(engine, plan, router, svc.name, now) for svc in plan.services]
 
@@ -638,6 +839,8 @@ def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
         service=service, phase=settings.phase, weight=state.weight, router_weight=observed,
         drift=drift, next_weight=settings.next_step(state.weight), state=status,
         verdict=seen.verdict.value if seen else None, evaluated_at=seen.at if seen else None,
+        evaluated_weight=seen.weight if seen else None,
+        evaluated_step_since=seen.step_since if seen else None,
         why=why, version=state.version, step_since=state.step_since,
         evaluation_id=seen.id if seen else None, router_error=router_error,
         pending_decision=pending[0].id if pending else None, override=overridden)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -196,43 +196,62 @@ def _one(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, act
          t0: float) -> ServiceResult:
     """One service to 0 %; never raises (a failure is its result)."""
     route = plan.service(service).route
-    from_weight = 0
     try:
         for attempt in range(1, CLAIM_TRIES + 1):
-            _settle_pending(engine, plan, router, service, group_id=group_id, now=now)
-            with session_scope(engine) as s:
-                state = gate._state(s, service)
-            from_weight = state.weight
-            observed, _ = gate._try_read(router, service)
-            if state.weight == 0 and observed == 0:
-                return ServiceResult(service=service, route=route, from_weight=0,
-                                     result=Result.ALREADY, read_back=0,
-                                     message="already at 0 %", seconds=clock() - t0)
-            move = gate._Move(service=service, action=Action.REVERT, from_weight=state.weight,
-                              to_weight=0, actor=actor, reason=reason, group_id=group_id)
-            try:
-                outcome, _error = gate._apply(engine=engine, plan=plan, router=router,
-                                              move=move, version=state.version, now=now)
-            except (ConflictError, GateError) as e:
-                # another decision claimed the row between our read and our claim: the
-                # rollback does not lose to it, it settles it and goes again
-                log.info("%s: rollback claim lost (try %d of %d): %s", service, attempt,
-                         CLAIM_TRIES, e)
-                if attempt == CLAIM_TRIES:
-                    raise
-                continue
-            return ServiceResult(service=service, route=route, from_weight=from_weight,
-                                 result=_RESULT[outcome.state], read_back=outcome.read_back,
-                                 message=outcome.message, decision_id=outcome.decision_id,
-                                 seconds=clock() - t0)
+            with gate.move_lease(engine, service, wait=gate.REVERT_WAIT, go_ahead=True):
+                result = _attempt(engine=engine, plan=plan, router=router, service=service,
+                                  actor=actor, reason=reason, group_id=group_id, now=now,
+                                  clock=clock, t0=t0, attempt=attempt)
+            if result is not None:
+                return result
     except CutoverError as e:
         log.warning("%s: rollback failed: %s", service, e)
         message = str(e)
     except Exception as e:  # one service's bug must not stop the others' rollback
         log.exception("%s: rollback failed", service)
         message = f"{type(e).__name__}: {e}"
-    return ServiceResult(service=service, route=route, from_weight=from_weight,
+    return ServiceResult(service=service, route=route, from_weight=_weight(engine, service),
                          result=Result.FAILED, message=message, seconds=clock() - t0)
+
+
+def _weight(engine: Engine, service: str) -> int:
+    with session_scope(engine) as s:
+        state = get_state(session=s, service=service)
+    return state.weight if state is not None else 0
+
+
+def _attempt(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
+             reason: str, group_id: int, now: datetime, clock: Callable[[], float],
+             t0: float, attempt: int) -> ServiceResult | None:
+    """One try under the service's move lease (gate.move_lease): None when the claim lost
+    to a concurrent decision and the rollback goes again."""
+    route = plan.service(service).route
+    _settle_pending(engine, plan, router, service, group_id=group_id, now=now)
+    with session_scope(engine) as s:
+        state = gate._state(s, service)
+    from_weight = state.weight
+    observed, _ = gate._try_read(router, service)
+    if state.weight == 0 and observed == 0:
+        return ServiceResult(service=service, route=route, from_weight=0,
+                             result=Result.ALREADY, read_back=0,
+                             message="already at 0 %", seconds=clock() - t0)
+    move = gate._Move(service=service, action=Action.REVERT, from_weight=state.weight,
+                      to_weight=0, actor=actor, reason=reason, group_id=group_id)
+    try:
+        outcome, _error = gate._apply(engine=engine, plan=plan, router=router,
+                                      move=move, version=state.version, now=now)
+    except (ConflictError, GateError) as e:
+        # another decision claimed the row between our read and our claim: the
+        # rollback does not lose to it, it settles it and goes again
+        log.info("%s: rollback claim lost (try %d of %d): %s", service, attempt,
+                 CLAIM_TRIES, e)
+        if attempt == CLAIM_TRIES:
+            raise
+        return None
+    return ServiceResult(service=service, route=route, from_weight=from_weight,
+                         result=_RESULT[outcome.state], read_back=outcome.read_back,
+                         message=outcome.message, decision_id=outcome.decision_id,
+                         seconds=clock() - t0)
 
 
 _RESULT = {DecisionState.APPLIED: Result.APPLIED, DecisionState.FAILED: Result.FAILED,
@@ -244,8 +263,9 @@ def _settle_pending(engine: Engine, plan: Plan, router: TrafficRouter, service: 
     """Settle whatever is pending on ``service`` from its route, however young; what
     cannot be read is marked failed, superseded by this rollback (whose own patch and
     read-back then say where the route stands)."""
-    gate.reconcile(engine=engine, plan=plan, router=router, now=now, service=service,
-                   older_than=timedelta(0))
+    # the caller holds the move lease: whatever is pending is an orphan (or, past the
+    # lease's wait, a decision the rollback goes ahead over)
+    gate._settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
     with session_scope(engine) as s:
         for d in pending_decisions(session=s, service=service):
             assert d.id is not None

@@ -32,6 +32,7 @@ class DecisionState(StrEnum):
     PENDING = "pending"   # written, router not yet confirmed (a crash leaves it here)
     APPLIED = "applied"   # the router reads back the new weight
     FAILED = "failed"     # the router refused or reads back the old weight
+    REFUSED = "refused"   # the gate said no: nothing was asked of the router
 
 
 def iso(t: datetime | None) -> str | None:
@@ -62,6 +63,9 @@ class ServiceStatus:
     pending_decision: int | None = None
     #: the current step was reached by an override (a gate said no, an operator went on)
     override: bool = False
+    #: the weight and step start the shown verdict was made for
+    evaluated_weight: int | None = None
+    evaluated_step_since: datetime | None = None
 
     @property
     def may_approve(self) -> bool:
@@ -78,6 +82,8 @@ class ServiceStatus:
             "why": self.why, "version": self.version, "step_since": iso(self.step_since),
             "evaluation_id": self.evaluation_id, "router_error": self.router_error,
             "pending_decision": self.pending_decision, "override": self.override,
+            "evaluated_weight": self.evaluated_weight,
+            "evaluated_step_since": iso(self.evaluated_step_since),
         }
 
 

@@ -8,6 +8,7 @@
      ├── SourceError          Prometheus or a log source did not answer as expected
      ├── RouterError          the traffic router (OpenShift, Gateway API) refused or failed
      ├── GateError            the gate refused a step (verdict, soak, operator, state)
+     │    └── StaleError      the step was looked at before it moved: nothing was done
      ├── NotifyError          a chat webhook refused a message
      └── ReportError          a report could not be built
 
@@ -31,6 +32,7 @@ __all__ = [
     "ReportError",
     "RouterError",
     "SourceError",
+    "StaleError",
     "StoreError",
 ]
 
@@ -109,6 +111,18 @@ class GateError(CutoverError):
         self.service = service
         self.reason = reason
         super().__init__(f"{service}: {reason}")
+
+
+class StaleError(GateError):
+    """A decision made on a step that has moved since it was looked at: ``seen`` is the
+    weight the caller saw, ``current`` the weight now, ``moved`` what moved it."""
+
+    def __init__(self, service: str, *, seen: int, current: int, moved: str):
+        self.seen = seen
+        self.current = current
+        self.moved = moved
+        super().__init__(service, f"changed under you: you looked at {seen} %, it is at "
+                         f"{current} % now ({moved}); nothing was done: look again")
 
 
 class NotifyError(CutoverError):

@@ -47,13 +47,10 @@ class Figures:
 
     def contract(self) -> dict[str, Any]:
         """The ``figures.<variant>`` object of ``cutover evaluate --json``: machine output,
-        so every figure at full precision, and the count behind the error share
+        so every figure at full precision, with the count behind the error share
         (``errors`` beside ``error_rate``) so a reader can redo the arithmetic."""
-        out: dict[str, Any] = {}
-        for k in FIGURES:
-            out[k] = getattr(self, k)
-            if k == "error_rate":
-                out["errors"] = self.errors
+        out: dict[str, Any] = {k: getattr(self, k) for k in FIGURES}
+        out["errors"] = self.errors
         return out
 
     @property

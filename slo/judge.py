@@ -31,17 +31,32 @@ error share, so a handful of requests cannot fake a burn.  The same short window
 and a 2m one re-run the baseline comparisons of error share and latency ("recent"
 checks), so a regression fails within minutes, before it has filled the plan's window.  Both only fail
 or stand aside: the plan's window decides a pass.
+
+Under the plan's ``inference: anytime`` every interval above is a confidence sequence
+(``slo.sequential``) over the step's own requests, valid at every look at once: the
+plan's ``false_fail`` is shared over every check that can fail a step
+(:func:`fallible_checks`), a check fails on its share and passes on a sequence at
+``confidence``, the short windows read sequences restarted block by block, and the
+reasons end with the guarantee.  ``fixed`` is the judge as described above.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from slo.figures import Figures
 from slo.plan import FIGURES, ServiceSettings, TargetSpec, Tolerance
+from slo.sequential import (
+    block,
+    block_alpha,
+    mean_sequence,
+    quantile_sequence,
+    share_sequence,
+    union_alpha,
+)
 from slo.sketch import BucketHistogram, LogSketch
 from slo.stats import (
     Interval,
@@ -53,7 +68,7 @@ from slo.stats import (
 from slo.verdict import Check, Evaluation, Verdict
 
 __all__ = ["BURN_RULES", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
-           "BurnInputs", "BurnRule", "judge", "overall"]
+           "BurnInputs", "BurnRule", "fallible_checks", "judge", "overall"]
 
 #: the allowances of comparisons with the baseline are the plan's ``tolerance``
 #: (slo.plan.Tolerance): 1.5 x + a tenth of the budget for errors, 1.05 x for latency
@@ -118,6 +133,11 @@ class _Ctx:
     tolerance: Tolerance = Tolerance()
     label: str = ""        # appended to check names, e.g. "_5m"
     starved: int = 0       # min_requests when the candidate has fewer, else 0
+    #: where the step's own evidence begins, when it cuts the plan's window short
+    evidence: datetime | None = None
+    #: anytime inference: every interval is a confidence sequence (slo.sequential) and
+    #: ``confidence`` is one minus the check's share of the plan's ``false_fail``
+    anytime: bool = False
 
 
 # -- the entry point ---------------------------------------------------------------
@@ -125,46 +145,133 @@ class _Ctx:
 def judge(*, service: str, phase: str | None, weight: int, at: datetime, baseline: Figures,
           candidate: Figures, settings: ServiceSettings, soak: timedelta | None,
           group_totals: Mapping[str, float] | None = None, burn: BurnInputs | None = None,
-          plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3)) -> Evaluation:
+          plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3),
+          step_since: datetime | None = None, evidence_start: datetime | None = None
+          ) -> Evaluation:
     """Judge ``candidate`` against ``baseline`` and the service's targets at ``at``.
 
     ``soak`` is how long the current step has run (None: no step or unknown);
+    ``step_since`` is when that step began and ``evidence_start`` where its own evidence
+    begins (the figures are cut there by the caller; the verdict says so);
     ``group_totals`` holds, per figure of :data:`TOTAL_FIGURES`, the candidates' sum over
     the phase's services (a figure absent: some service had none); ``stale_after`` is
     how old the newest data point may be."""
     error_target = settings.targets.get("error_rate")
     budget = error_target.max if error_target and error_target.max else None
+    anytime = settings.inference == "anytime"
+    fallible = fallible_checks(settings, burn=burn is not None)
+    share = union_alpha(settings.false_fail, fallible)
+    span = settings.window if not anytime or evidence_start is None else at - evidence_start
     ctx = _Ctx(baseline=baseline, candidate=candidate,
-               confidence=_confidence(candidate, settings),
-               budget=budget or _DEFAULT_BUDGET, window=settings.window,
+               confidence=1 - share if anytime else _confidence(candidate, settings),
+               budget=budget or _DEFAULT_BUDGET, window=max(span, timedelta(seconds=1)),
                tolerance=settings.tolerance, starved=settings.min_requests
-               if (candidate.requests or 0) < settings.min_requests else 0)
+               if (candidate.requests or 0) < settings.min_requests else 0,
+               evidence=evidence_start if evidence_start is not None
+               and (anytime or evidence_start > at - settings.window) else None,
+               anytime=anytime)
     checks: list[tuple[Check, float | None]] = []
     checks += _gates(ctx, weight=weight, at=at, settings=settings, soak=soak,
-                     stale_after=stale_after)
+                     stale_after=stale_after, evidence_start=evidence_start)
+    # anytime: a check fails on the sequence at its share of false_fail and passes on
+    # one at the plan's confidence (also anytime-valid: a candidate beyond its limit is
+    # passed at some look with probability under 1 - confidence)
+    pass_ctx = replace(ctx, confidence=settings.confidence) if anytime else None
     for name in FIGURES:
         spec = settings.targets.get(name)
         if spec is not None:
-            checks += _target_checks(ctx, name, spec, group_totals or {})
+            found = _target_checks(ctx, name, spec, group_totals or {})
+            if pass_ctx is not None:
+                found = _two_levels(found, _target_checks(pass_ctx, name, spec,
+                                                          group_totals or {}))
+            checks += found
     if burn is not None:
-        checks += _recent_checks(ctx, settings, burn)
+        blocks = _Blocks(evidence_start, at, share) if anytime else None
+        checks += _recent_checks(ctx, settings, burn, blocks)
         if budget:
-            checks += [_burn_check(ctx, rule, burn, budget, min_requests=settings.min_requests)
+            checks += [_burn_check(ctx, rule, burn, budget, min_requests=settings.min_requests,
+                                   blocks=blocks, confidence=settings.confidence)
                        for rule in BURN_RULES]
     verdict = overall(c for c, _ in checks)
     waits = [w for c, w in checks if c.verdict is Verdict.INCONCLUSIVE and w is not None]
     ordered = sorted((c for c, _ in checks), key=lambda c: (_RANK[c.verdict], _order(c, verdict)))
+    guarantee = (_guarantee_words(settings, fallible, share, evidence_start),) if anytime else ()
     return Evaluation(
         service=service, phase=phase, weight=weight, at=at, verdict=verdict,
         reasons=tuple(c.detail for c in ordered
-                      if c.verdict is not Verdict.PASS or verdict is Verdict.PASS),
+                      if c.verdict is not Verdict.PASS or verdict is Verdict.PASS) + guarantee,
         baseline=baseline, candidate=candidate, checks=tuple(ordered), plan_hash=plan_hash,
         wait_seconds=max(waits) if verdict is Verdict.INCONCLUSIVE and waits else None,
-        extra={"confidence": settings.confidence},
+        extra={"confidence": settings.confidence}, step_since=step_since,
     )
 
 
-_GATES = ("min_requests", "min_soak", "data", "source", "freshness")
+#: sampled figures: the ones whose checks can be wrong by chance (memory, CPU and counts
+#: are compared as they are)
+_SAMPLED = ("error_rate", "latency_avg_ms", *_QUANTILES)
+
+
+def _two_levels(fails: list[tuple[Check, float | None]], passes: list[tuple[Check, float | None]]
+                ) -> list[tuple[Check, float | None]]:
+    """Each check judged at the guarantee's level (``fails``) and at the pass level: fail
+    only on the first, pass only on the second, else inconclusive with the first's words
+    (the sequences are nested, so a pass at one level is never a fail at the other)."""
+    out = []
+    for (f, fw), (p, pw) in zip(fails, passes, strict=True):
+        if f.verdict is Verdict.FAIL or p.verdict is not Verdict.PASS:
+            out.append((f, fw) if f.verdict is not Verdict.INCONCLUSIVE or p.verdict
+                       is not Verdict.INCONCLUSIVE else (p, pw))
+        else:
+            out.append((p, pw))
+    return out
+
+
+def fallible_checks(settings: ServiceSettings, *, burn: bool = True) -> int:
+    """How many checks can fail a step on noise: each limit on a sampled figure over the
+    step, the recent windows' baseline comparisons, and the burn-rate rules.  Anytime
+    inference gives each an equal share of ``false_fail`` (a union bound)."""
+    main = sum((spec.max is not None) + (spec.min is not None)
+               + (spec.max_ratio_to_baseline is not None)
+               for name, spec in settings.targets.items() if name in _SAMPLED)
+    if not burn:
+        return max(main, 1)
+    recent = len(RECENT_WINDOWS) * sum(
+        1 for name in ("error_rate", *_QUANTILES)
+        if (spec := settings.targets.get(name)) is not None
+        and spec.max_ratio_to_baseline is not None)
+    error = settings.targets.get("error_rate")
+    rules = len(BURN_RULES) if error is not None and error.max else 0
+    return max(main + recent + rules, 1)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Where the restarted sequences of the short windows stand (slo.sequential.block)."""
+
+    evidence: datetime | None
+    at: datetime
+    share: float
+
+    def confidence(self, span: timedelta) -> float:
+        if self.evidence is None:
+            return 1 - self.share
+        _, k = block(self.evidence, self.at, span)
+        return 1 - block_alpha(self.share, k)
+
+
+def _guarantee_words(settings: ServiceSettings, fallible: int, share: float,
+                     evidence: datetime | None) -> str:
+    base = (f"anytime-valid: a candidate within its targets and tolerance is failed at some "
+            f"look of this step with probability under {_pct(settings.false_fail)}, however "
+            f"long and often it is judged ({fallible} checks that can fail share it, "
+            f"{share:.2g} each; confidence sequences, the average latency's approximate); "
+            f"a pass rests on sequences at {settings.confidence * 100:.4g} %")
+    if evidence is None:
+        return base + "; the step's start is unknown, so the short windows slide and the bound is not kept"
+    return base
+
+
+_GATES = ("min_requests", "min_soak", "step", "data", "source", "freshness")
 
 
 def _order(check: Check, verdict: Verdict) -> int:
@@ -200,8 +307,16 @@ def overall(checks: Iterable[Check]) -> Verdict:
 # -- gates: enough fresh data? --------------------------------------------------------
 
 def _gates(ctx: _Ctx, *, weight: int, at: datetime, settings: ServiceSettings,
-           soak: timedelta | None, stale_after: timedelta) -> list[tuple[Check, float | None]]:
+           soak: timedelta | None, stale_after: timedelta,
+           evidence_start: datetime | None) -> list[tuple[Check, float | None]]:
     out = [_traffic_gate(ctx, weight, settings), _soak_gate(weight, soak, settings)]
+    if weight > 0 and evidence_start is not None and evidence_start >= at:
+        # the step is younger than its first whole minute of evidence: nothing of its own
+        left = (evidence_start - at).total_seconds()
+        out.append((_inc("step", f"the step's own requests count from {evidence_start:%H:%M} "
+                         f"UTC (its first whole minute, after the previous weight's data has "
+                         f"left every rate): {_wait_words(left)}"), left))
+        return out
     out += _data_gates(ctx, at=at, stale_after=stale_after)
     return out
 
@@ -228,21 +343,25 @@ def _traffic_gate(ctx: _Ctx, weight: int, settings: ServiceSettings
                f"no candidate requests in the last {_dur(ctx.window)} at weight {weight} %")
         return _inc(name, why, candidate=n, limit=need), None
     if n < need:
-        wait, how = _requests_wait(missing=need - n, rate=rate, window=ctx.window, need=need)
-        return _inc(name, f"{_num(n)} of {need} candidate requests in the window: {how}",
+        wait, how = _requests_wait(missing=need - n, rate=rate, window=ctx.window, need=need,
+                                   grows=ctx.anytime)
+        where = (f"since {ctx.evidence:%H:%M} UTC (this step's own)" if ctx.evidence
+                 else "in the window")
+        return _inc(name, f"{_num(n)} of {need} candidate requests {where}: {how}",
                     candidate=n, limit=need), wait
     return Check(name, Verdict.PASS, candidate=n, limit=need,
                  detail=f"{_num(n)} candidate requests >= {need} needed"), None
 
 
-def _requests_wait(*, missing: float, rate: float | None, window: timedelta, need: float
-                   ) -> tuple[float | None, str]:
+def _requests_wait(*, missing: float, rate: float | None, window: timedelta, need: float,
+                   grows: bool = False) -> tuple[float | None, str]:
     """How long until ``missing`` more requests arrive, in seconds and in words; None
-    when they never will (no traffic, or the window cannot hold ``need`` at this rate)."""
+    when they never will (no traffic, or the window cannot hold ``need`` at this rate;
+    ``grows``: the window is the step's, which holds every request to come)."""
     if not rate or rate <= 0:
         return None, "no estimate without candidate traffic"
     holds = rate * window.total_seconds()
-    if holds < need:
+    if holds < need and not grows:
         return None, (f"at the current {rate:.1f} req/s a {_dur(window)} window holds about "
                       f"{_num(holds)} requests, never {_num(need)}: raise the weight or "
                       "lengthen the window")
@@ -343,13 +462,13 @@ def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float]
     label, cname = _label(name, ctx), name + ctx.label
     if name == "error_rate":
         return _error_ratio_check(ctx, ratio)
-    base = _estimate(ctx, name, ctx.baseline)
+    base = _estimate(ctx, name, ctx.baseline, halves=True)
     cand: Interval | str
     if totals is not None:
         t = totals.get(name)
         cand = Interval(t, t, t, math.inf) if t is not None else "no total over the phase"
     else:
-        cand = _estimate(ctx, name, ctx.candidate)
+        cand = _estimate(ctx, name, ctx.candidate, halves=True)
     for variant, est in (("baseline", base), ("candidate", cand)):
         if isinstance(est, str):
             return _inc(cname, f"{label} vs baseline: {variant} {est}"), None
@@ -376,14 +495,19 @@ def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
     """Candidate share vs baseline share: within while ``pc - rho pb <= allowance`` with
     ``rho = max(ratio, tolerance.error_min_ratio)``; the interval of that difference decides."""
     name, label = "error_rate" + ctx.label, _label("error_rate", ctx)
-    cand, base = _share(ctx.candidate, ctx.confidence), _share(ctx.baseline, ctx.confidence)
+    cand = _estimate(ctx, "error_rate", ctx.candidate, halves=True)
+    base = _estimate(ctx, "error_rate", ctx.baseline, halves=True)
     for variant, est in (("baseline", base), ("candidate", cand)):
         if isinstance(est, str):
             return _inc(name, f"{label} vs baseline: {variant} {est}"), None
     assert isinstance(base, Interval) and isinstance(cand, Interval)
     rho = max(ratio, ctx.tolerance.error_min_ratio)
     allowance = ctx.tolerance.error_budget_share * ctx.budget
-    diff = diff_interval(cand, base, rho)
+    # anytime: both sequences hold at once (each at half the check's error), so the
+    # difference lies between the far ends; fixed: MOVER from the two intervals
+    diff = (Interval(cand.point - rho * base.point, cand.lo - rho * base.hi,
+                     cand.hi - rho * base.lo, min(cand.n, base.n))
+            if ctx.anytime else diff_interval(cand, base, rho))
     limit = rho * base.point + allowance
     shown = (f"{label} {_pct(cand.point)} {{op}} {ratio:.2f} x baseline {_pct(base.point)} "
              f"(allowing {rho:.2f} x + {_pp(allowance)}: {_pct(limit)})")
@@ -401,12 +525,15 @@ def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
 
 # -- estimates -----------------------------------------------------------------------
 
-def _estimate(ctx: _Ctx, name: str, f: Figures) -> Interval | str:
-    """The figure with its interval, or why there is none (in words)."""
+def _estimate(ctx: _Ctx, name: str, f: Figures, *, halves: bool = False) -> Interval | str:
+    """The figure with its interval, or why there is none (in words).  ``halves``: one
+    of the two sides of a comparison, which under anytime inference share the check's
+    error (each takes half, so both hold together)."""
+    confidence = 1 - (1 - ctx.confidence) / 2 if halves and ctx.anytime else ctx.confidence
     if name == "error_rate":
-        return _share(f, ctx.confidence)
+        return _share(f, confidence, anytime=ctx.anytime, prior_mean=ctx.budget)
     if name in _QUANTILES or name == "latency_avg_ms":
-        return _latency(name, f, ctx.confidence)
+        return _latency(name, f, confidence, anytime=ctx.anytime)
     value = _goodput(f, name) if name in ("requests", "rps") else f.get(name)
     if value is None:
         return f"has no {_LABELS[name]} figure"
@@ -426,7 +553,8 @@ def _goodput(f: Figures, name: str) -> float | None:
     return value
 
 
-def _share(f: Figures, confidence: float) -> Interval | str:
+def _share(f: Figures, confidence: float, *, anytime: bool = False,
+           prior_mean: float = _DEFAULT_BUDGET) -> Interval | str:
     n = f.requests
     if n is None:
         return "has no request count"
@@ -436,14 +564,21 @@ def _share(f: Figures, confidence: float) -> Interval | str:
         f.error_rate * n if f.error_rate is not None else None)
     if x is None:
         return "has no error count"
+    if anytime:
+        return share_sequence(x, n, 1 - confidence, prior_mean=prior_mean)
     return share_interval(x, n, confidence)
 
 
-def _latency(name: str, f: Figures, confidence: float) -> Interval | str:
+def _latency(name: str, f: Figures, confidence: float, *, anytime: bool = False
+             ) -> Interval | str:
     sketch: LogSketch | BucketHistogram | None = f.latency
     if sketch is not None and sketch.count > 0:
-        est = (mean_interval(sketch, confidence) if name == "latency_avg_ms"
-               else quantile_interval(sketch, _QUANTILES[name], confidence))
+        if anytime:
+            est = (mean_sequence(sketch, 1 - confidence) if name == "latency_avg_ms"
+                   else quantile_sequence(sketch, _QUANTILES[name], 1 - confidence))
+        else:
+            est = (mean_interval(sketch, confidence) if name == "latency_avg_ms"
+                   else quantile_interval(sketch, _QUANTILES[name], confidence))
         if est is not None:
             shown = f.get(name)
             # the figure as the contract shows it, with the sketch's interval around it
@@ -493,24 +628,28 @@ def _noise_wait(ctx: _Ctx, est: Interval, limit: float) -> tuple[float | None, s
     if gap <= 0 or not math.isfinite(est.half_width) or est.n <= 0:
         return None, "at the limit itself: more data will not settle it soon"
     need = est.n * (est.half_width / gap) ** 2
-    wait, how = _requests_wait(missing=need - est.n, rate=rate, window=ctx.window, need=need)
+    wait, how = _requests_wait(missing=need - est.n, rate=rate, window=ctx.window, need=need,
+                               grows=ctx.anytime)
     return wait, f"needs about {_num(need)} requests; {how}"
 
 
 # -- recent window and burn rates ------------------------------------------------------
 
-def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
-                   ) -> list[tuple[Check, float | None]]:
+def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
+                   blocks: _Blocks | None) -> list[tuple[Check, float | None]]:
     """The baseline comparisons again over the last minutes, fail-only: a regression
-    shows here minutes before it dominates the plan's window."""
+    shows here minutes before it dominates the plan's window.  Under anytime inference
+    each reads a sequence restarted every ``span`` (``blocks``), at its block's share."""
     out: list[tuple[Check, float | None]] = []
     for span in RECENT_WINDOWS:
         cand, base = burn.candidate.get(span), burn.baseline.get(span)
-        if settings.window <= span or cand is None or base is None:
+        if (blocks is None and settings.window <= span) or cand is None or base is None:
             continue
-        rctx = _Ctx(baseline=base, candidate=cand, confidence=_confidence(cand, settings),
+        rctx = _Ctx(baseline=base, candidate=cand,
+                    confidence=blocks.confidence(span) if blocks is not None
+                    else _confidence(cand, settings),
                     budget=ctx.budget, window=span, tolerance=ctx.tolerance,
-                    label="_" + _dur(span))
+                    label="_" + _dur(span), anytime=blocks is not None)
         for name in ("error_rate", *_QUANTILES):
             spec = settings.targets.get(name)
             if spec is None or spec.max_ratio_to_baseline is None:
@@ -525,11 +664,23 @@ def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
 
 
 def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float, *,
-                min_requests: int) -> tuple[Check, float | None]:
+                min_requests: int, blocks: _Blocks | None = None, confidence: float = 0.98
+                ) -> tuple[Check, float | None]:
+    """Under anytime inference the short window reads a restarted sequence at its
+    block's share and the long one a plain interval at ``confidence``: a burn fails only
+    when both show it, so the short window's sequence alone keeps the guarantee."""
     name = f"error_budget_burn_{_dur(rule.long)}_{_dur(rule.short)}"
     rates: list[Interval] = []
     for span in (rule.long, rule.short):
         f = burn.candidate.get(span)
+        if blocks is not None:
+            est = ("has no figures" if f is None else
+                   _share(f, blocks.confidence(span), anytime=True, prior_mean=budget)
+                   if span == rule.short else _share(f, confidence))
+            if isinstance(est, str):
+                return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}"), None
+            rates.append(est)
+            continue
         est = _share(f, ctx.confidence) if f is not None else "has no figures"
         if f is not None and not isinstance(est, str) and est.n < min_requests:
             est = _share(f, 1 - (1 - ctx.confidence) / STARVED_STRICTNESS)
@@ -576,7 +727,8 @@ def _fmt(name: str, v: float) -> str:
 
 def _ci(name: str, est: Interval, ctx: _Ctx) -> str:
     hi = "open" if math.isinf(est.hi) else _fmt(name, est.hi)
-    return f"{ctx.confidence * 100:.4g}% interval {_fmt(name, est.lo)} .. {hi}"
+    kind = "anytime sequence" if ctx.anytime else "interval"
+    return f"{ctx.confidence * 100:.4g}% {kind} {_fmt(name, est.lo)} .. {hi}"
 
 
 def _ci_note(name: str, est: Interval, ctx: _Ctx) -> str:

@@ -150,6 +150,9 @@ class Tolerance(_Model):
     latency_ratio: float = Field(default=1.05, ge=1)
 
 
+Inference = Literal["anytime", "fixed"]
+
+
 class Overridable(_Model):
     """Settings a phase or a service may set over ``defaults``.
 
@@ -160,6 +163,13 @@ class Overridable(_Model):
     min_soak: Duration | None = None
     min_requests: int | None = Field(default=None, ge=0)
     confidence: float | None = Field(default=None, gt=0.5, lt=1)
+    #: how the judge's intervals hold: ``anytime`` (confidence sequences over the step's
+    #: requests, valid at every look at once) or ``fixed`` (one interval per look, at
+    #: ``confidence``, over the plan's window)
+    inference: Inference | None = None
+    #: anytime only: the chance that a candidate within its targets and tolerance is
+    #: ever failed during a step, shared over every check that can fail one
+    false_fail: float | None = Field(default=None, gt=0, lt=0.5)
     auto_revert: AutoRevert | None = None
     tolerance: Tolerance | None = None
     targets: TargetLayer | None = None
@@ -185,6 +195,8 @@ class Defaults(Overridable):
     min_soak: Duration = timedelta(minutes=15)
     min_requests: int = Field(default=500, ge=0)
     confidence: float = Field(default=0.98, gt=0.5, lt=1)
+    inference: Inference = "fixed"
+    false_fail: float = Field(default=0.01, gt=0, lt=0.5)
     auto_revert: AutoRevert = AutoRevert()
     tolerance: Tolerance = Tolerance()
 
@@ -217,13 +229,35 @@ class PodLogs(_Model):
     container: str | None = None
 
 
+class LogTemplate(_Model):
+    """A log format given as the template its server was configured with, keyed by the
+    server that wrote it: ``{haproxy: "%ci:%cp [%tr] ..."}`` (an IngressController's
+    ``httpLogFormat``) or ``{nginx: "$remote_addr ..."}``.  A bare string ``format:``
+    keeps its meaning (a format's name, or an nginx template)."""
+
+    haproxy: str | None = None
+    nginx: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LogTemplate:
+        if (self.haproxy is None) == (self.nginx is None):
+            raise ValueError("expected exactly one of 'haproxy' or 'nginx' (the server whose "
+                             "log format the template is)")
+        return self
+
+    def __str__(self) -> str:
+        server = "haproxy" if self.haproxy is not None else "nginx"
+        return f"{server} template"
+
+
 class LogSource(_Model):
     """A gateway access log: a file (``path``) or the pods' stdout (``pods``)."""
 
     name: str | None = None
     path: str | None = None
     pods: PodLogs | None = None
-    format: str = "json"   # json | nginx | haproxy | envoy | a log_format template
+    #: json | nginx | haproxy | envoy | an nginx log_format template | {haproxy: TEMPLATE}
+    format: str | LogTemplate = "json"
     fields: dict[str, str] = Field(default_factory=dict)  # JSON field names, if not the defaults
 
     @model_validator(mode="after")
@@ -395,7 +429,9 @@ class Plan(_Model):
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
-    operators: list[str] | None = None
+    #: who may approve and revert, as the cluster names them; ``any`` lets every actor
+    #: (said on purpose); left out, only on the dry-run router (a cluster router refuses)
+    operators: list[str] | Literal["any"] | None = None
 
     # -- lookups -----------------------------------------------------------------
     def service(self, name: str) -> ServiceDef:
@@ -417,7 +453,11 @@ class Plan(_Model):
         return None
 
     def may_operate(self, actor: str) -> bool:
-        return self.operators is None or actor in self.operators
+        if self.operators == "any":
+            return True
+        if self.operators is None:   # validation refuses this with a cluster router
+            return self.router.kind == "dry-run"
+        return actor in self.operators
 
     def settings(self, service: str) -> ServiceSettings:
         """The service's settings with defaults < phase < service merged."""
@@ -489,6 +529,8 @@ class ServiceSettings:
     auto_revert: AutoRevert
     targets: dict[str, TargetSpec]
     tolerance: Tolerance = Tolerance()
+    inference: Inference = "fixed"
+    false_fail: float = 0.01
 
     def next_step(self, weight: int) -> int | None:
         """The first step above ``weight``, or None at (or past) the last one."""

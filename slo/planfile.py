@@ -50,7 +50,10 @@ def plan_warnings(plan: Plan) -> list[str]:
     """Things that validate but that a reviewer should see."""
     out = []
     if plan.operators is None:
-        out.append("no 'operators' list: every actor may approve and revert")
+        out.append("no 'operators' list: every actor may approve and revert (on the "
+                   "dry-run router only)")
+    elif plan.operators == "any":
+        out.append("operators: any: every actor may approve and revert")
     in_phase = {s for p in plan.phases for s in p.services}
     for s in plan.services:
         if s.name not in in_phase:
@@ -99,6 +102,11 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
             yield ("phases", i, "ends"), f"ends {phase.ends} before it starts {phase.starts}"
     yield from _check_upstreams(plan)
     yield from _check_channels(plan)
+    if plan.operators is None and plan.router.kind != "dry-run":
+        yield ("router", "kind"), (
+            f"a {plan.router.kind} router changes real traffic: the plan needs "
+            "'operators: [...]' (who may approve and revert, as the cluster names them), "
+            "or 'operators: any' to let every actor")
     try:   # each figure's limits are checked as read; here, that they make targets
         plan.success_targets()
     except ValueError as e:

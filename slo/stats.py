@@ -22,8 +22,8 @@ from scipy import stats
 
 from slo.sketch import RELATIVE_ACCURACY, BucketHistogram, LogSketch, bucket_value
 
-__all__ = ["Interval", "diff_interval", "mean_interval", "quantile_interval",
-           "share_interval", "z_value"]
+__all__ = ["Interval", "Sketch", "bucket_variance", "diff_interval", "mean_interval",
+           "quantile_interval", "share_interval", "value_at_rank", "z_value"]
 
 Sketch = LogSketch | BucketHistogram
 
@@ -81,7 +81,7 @@ def _sorted_buckets(sketch: LogSketch) -> tuple[np.ndarray, np.ndarray]:
     return values, counts
 
 
-def _value_at_rank(sketch: Sketch, rank: float, n: float) -> float:
+def value_at_rank(sketch: Sketch, rank: float, n: float) -> float:
     """The value of 0-based ``rank`` in sorted order (interpolated inside a Prometheus
     bucket, as histogram_quantile does; the bucket's representative for a LogSketch)."""
     if isinstance(sketch, BucketHistogram):
@@ -109,8 +109,8 @@ def quantile_interval(sketch: Sketch, q: float, confidence: float) -> Interval |
     hi_rank = float(stats.binom.ppf(1 - alpha / 2, n, q))
     point = sketch.quantile(q)
     assert point is not None  # non-empty sketch
-    lo = 0.0 if lo_rank < 0 else _value_at_rank(sketch, lo_rank, n) * (1 - RELATIVE_ACCURACY)
-    hi = math.inf if hi_rank >= n else _value_at_rank(sketch, hi_rank, n) * (1 + RELATIVE_ACCURACY)
+    lo = 0.0 if lo_rank < 0 else value_at_rank(sketch, lo_rank, n) * (1 - RELATIVE_ACCURACY)
+    hi = math.inf if hi_rank >= n else value_at_rank(sketch, hi_rank, n) * (1 + RELATIVE_ACCURACY)
     return Interval(point, min(lo, point), max(hi, point), n)
 
 
@@ -120,13 +120,18 @@ def mean_interval(sketch: Sketch, confidence: float) -> Interval | None:
     mean = sketch.mean
     if n <= 1 or mean is None:
         return None
+    var = bucket_variance(sketch, mean)
+    half = z_value(confidence) * math.sqrt(var / n) + mean * RELATIVE_ACCURACY
+    return Interval(mean, max(0.0, mean - half), mean + half, n)
+
+
+def bucket_variance(sketch: Sketch, mean: float) -> float:
+    """The sample variance of the latencies, read from the buckets (n > 1)."""
     if isinstance(sketch, LogSketch):
         values, counts = _sorted_buckets(sketch)
     else:
         values, counts = _bucket_midpoints(sketch)
-    var = float(np.sum(counts * (values - mean) ** 2) / (n - 1))
-    half = z_value(confidence) * math.sqrt(var / n) + mean * RELATIVE_ACCURACY
-    return Interval(mean, max(0.0, mean - half), mean + half, n)
+    return float(np.sum(counts * (values - mean) ** 2) / (float(sketch.count) - 1))
 
 
 def _bucket_midpoints(h: BucketHistogram) -> tuple[np.ndarray, np.ndarray]:

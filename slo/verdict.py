@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from slo.figures import Figures
 
 __all__ = ["Check", "Evaluation", "Verdict"]
+
+
+def _iso(t: datetime | None) -> str | None:
+    """``2026-11-26T12:00:00Z``, the contracts' timestamp form."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Verdict(StrEnum):
@@ -51,6 +58,9 @@ class Evaluation:
     #: seconds until enough data is in at the current traffic, when the judge can say
     wait_seconds: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: the start of the step the verdict was made for (None: no step has begun);
+    #: ``weight`` is that step's weight
+    step_since: datetime | None = None
 
     def contract(self) -> dict[str, Any]:
         return {
@@ -59,4 +69,6 @@ class Evaluation:
             "figures": {"baseline": self.baseline.contract(),
                         "candidate": self.candidate.contract()},
             "checks": [c.contract() for c in self.checks],
+            # second round: the step the verdict was made for (ARCHITECTURE)
+            "step_since": _iso(self.step_since),
         }

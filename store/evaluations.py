@@ -33,6 +33,9 @@ class EvaluationRow(SQLModel, table=True):
                                          sa_column=Column(JSON, nullable=False))
     plan_hash: str = Field(default="", max_length=64)
     wait_seconds: float | None = None
+    #: the start of the step the verdict was made for (``weight`` is that step's weight);
+    #: None for a verdict at no step, and for rows stored before it was kept
+    step_since: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 def save_evaluation(*, session: Session, evaluation: Evaluation) -> EvaluationRow:
@@ -43,6 +46,7 @@ def save_evaluation(*, session: Session, evaluation: Evaluation) -> EvaluationRo
         phase=evaluation.phase, weight=evaluation.weight, verdict=evaluation.verdict.value,
         reasons=list(evaluation.reasons), figures=c["figures"], checks=c["checks"],
         plan_hash=evaluation.plan_hash, wait_seconds=evaluation.wait_seconds,
+        step_since=evaluation.step_since,
     )
     row = evaluation_at(session=session, service=evaluation.service, at=evaluation.at)
     if row is None:
@@ -100,5 +104,5 @@ def to_domain(row: EvaluationRow) -> Evaluation:
                            baseline=c.get("baseline"), candidate=c.get("candidate"),
                            limit=c.get("limit"), detail=c.get("detail", ""))
                      for c in row.checks),
-        plan_hash=row.plan_hash, wait_seconds=row.wait_seconds,
+        plan_hash=row.plan_hash, wait_seconds=row.wait_seconds, step_since=row.step_since,
     )

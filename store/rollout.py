@@ -28,6 +28,7 @@ __all__ = [
     "DryRunRoute",
     "ServiceState",
     "add_decision",
+    "add_refusal",
     "dry_run_weight",
     "ensure_states",
     "get_state",
@@ -71,7 +72,7 @@ class Decision(SQLModel, table=True):
     actor: str = Field(max_length=200)
     reason: str = ""
     override: bool = False
-    state: str = Field(default="pending", max_length=16)   # pending | applied | failed
+    state: str = Field(default="pending", max_length=16)   # pending | applied | failed | refused
     error: str | None = None
     evaluation_id: int | None = None
     applied_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
@@ -163,6 +164,19 @@ def add_decision(*, session: Session, at: datetime, service: str, action: str,
     row = Decision(at=at, service=service, action=action, from_weight=from_weight,
                    to_weight=to_weight, actor=actor, reason=reason, override=override,
                    state="pending", evaluation_id=evaluation_id, group_id=group_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_refusal(*, session: Session, at: datetime, service: str, action: str,
+                from_weight: int, to_weight: int, actor: str, reason: str, why: str,
+                override: bool = False) -> Decision:
+    """An attempt the gate said no to, on record: who, the reason they gave, and the
+    gate's reason (``error``).  Written settled: nothing was asked of the router."""
+    row = Decision(at=at, service=service, action=action, from_weight=from_weight,
+                   to_weight=to_weight, actor=actor, reason=reason, override=override,
+                   state="refused", error=why)
     session.add(row)
     session.flush()
     return row

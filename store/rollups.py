@@ -46,6 +46,7 @@ __all__ = [
     "list_rejects",
     "log_figures",
     "log_minutes",
+    "minute_requests",
     "rollup_totals",
     "saturate",
     "save_checkpoint",
@@ -332,3 +333,14 @@ def rollup_totals(*, session: Session) -> dict[tuple[str, str], int]:
     q = (select(LogRollup.service, LogRollup.variant, func.sum(LogRollup.requests))
          .group_by(LogRollup.service, LogRollup.variant))
     return {(s, v): int(n or 0) for s, v, n in session.exec(q).all()}
+
+
+def minute_requests(*, session: Session, service: str, start: datetime, end: datetime
+                    ) -> list[tuple[datetime, str, int]]:
+    """(minute, variant, requests) of ``service`` in [start, end), oldest first: the
+    counts alone (no sketch decoded), for the split the gateway actually sent."""
+    q = (select(LogRollup.minute, LogRollup.variant, LogRollup.requests)
+         .where(LogRollup.service == service, col(LogRollup.minute) >= start,
+                col(LogRollup.minute) < end)
+         .order_by(col(LogRollup.minute)))
+    return [(as_utc(m), v, int(n)) for m, v, n in session.exec(q).all()]

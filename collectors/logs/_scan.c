@@ -9,8 +9,9 @@
  *
  * The contract with the strict parsers is one-sided: a line this scanner accepts is
  * read exactly as the strict parser reads it (same fields, same numbers, a time key
- * that names the same minute); any line it is not sure of (bad, unusual, escaped,
- * non-ASCII JSON, longer than MAX_LINE, a number it cannot convert exactly) is
+ * that names the same minute); any line it is not sure of (bad, unusual, JSON with
+ * invalid UTF-8 or a lone surrogate, longer than MAX_LINE, a number it cannot convert
+ * exactly) is
  * "deferred" to the strict parser, which reads it or says why it is bad.  So the
  * scanner never decides that a line is bad, and never reads one differently.
  *
@@ -876,13 +877,14 @@ static inline const char *ws(const char *p, const char *e) {
 }
 
 /* What a byte is inside a JSON string: 0 plain, 1 the closing quote, 2 an escape,
- * 3 not for this scanner (a control character, which JSON refuses, or a byte beyond
- * ASCII, which orjson checks as UTF-8: the strict parser's). */
+ * 3 not for this scanner (a control character, which JSON refuses: the strict
+ * parser's to say so), 4 the first byte of a sequence beyond ASCII (checked as UTF-8
+ * as orjson checks it). */
 static unsigned char STRING_BYTE[256];
 
 static void init_tables(void) {
     for (int c = 0; c < 256; c++)
-        STRING_BYTE[c] = c == '"' ? 1 : c == '\\' ? 2 : (c < 0x20 || c >= 0x80) ? 3 : 0;
+        STRING_BYTE[c] = c == '"' ? 1 : c == '\\' ? 2 : c < 0x20 ? 3 : c >= 0x80 ? 4 : 0;
     RUN_END[' '] = RUN_END['"'] = SPACE_QUOTE | SPACE_QUOTE_BRACKET;
     RUN_END[']'] = SPACE_QUOTE_BRACKET;
 }
@@ -907,6 +909,32 @@ static inline const char *plain_run(const char *p, const char *e) {
     return p;
 }
 
+static inline unsigned hex4(const char *p) {
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[k];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* The end of one well-formed UTF-8 sequence beyond ASCII at p (RFC 3629 4: no
+ * overlong form, no surrogate, nothing past U+10FFFF, as orjson requires), or NULL. */
+static inline const char *utf8_end(const char *p, const char *e) {
+    const unsigned char *u = (const unsigned char *)p;
+    Py_ssize_t left = e - p;
+    unsigned char c = u[0], lo = 0x80, hi = 0xBF;
+    int n;
+    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) { n = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return NULL;
+    if (left <= n || u[1] < lo || u[1] > hi) return NULL;
+    for (int k = 2; k <= n; k++)
+        if (u[k] < 0x80 || u[k] > 0xBF) return NULL;
+    return p + n + 1;
+}
+
 /* A string at p (after its opening quote): its end (the closing quote), whether it
  * holds an escape, or NULL when it is not one this scanner reads. */
 static inline const char *string_end(const char *p, const char *e, int *escaped) {
@@ -917,6 +945,11 @@ static inline const char *string_end(const char *p, const char *e, int *escaped)
         unsigned char kind = STRING_BYTE[(unsigned char)*p];
         if (kind == 1) return p;
         if (kind == 3) return NULL;
+        if (kind == 4) {
+            p = utf8_end(p, e);
+            if (!p) return NULL;
+            continue;
+        }
         *escaped = 1;                       /* kind 2: an escape */
         if (p + 1 >= e) return NULL;
         char x = p[1];
@@ -924,7 +957,18 @@ static inline const char *string_end(const char *p, const char *e, int *escaped)
             if (e - p < 6) return NULL;
             for (int k = 2; k < 6; k++)
                 if (!strchr("0123456789abcdefABCDEF", p[k]) || !p[k]) return NULL;
+            unsigned cp = hex4(p + 2);
             p += 6;
+            /* a surrogate only as the first of a pair, as orjson reads them anywhere */
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (e - p < 6 || p[0] != '\\' || p[1] != 'u') return NULL;
+                for (int k = 2; k < 6; k++)
+                    if (!strchr("0123456789abcdefABCDEF", p[k]) || !p[k]) return NULL;
+                unsigned low = hex4(p + 2);
+                if (low < 0xDC00 || low > 0xDFFF) return NULL;
+                p += 6;
+            }
             continue;
         }
         if (!strchr("\"\\/bfnrt", x) || !x) return NULL;
@@ -1045,6 +1089,58 @@ static Py_ssize_t json_time_key(const char *t, Py_ssize_t n, char *key, int *hel
     return -1;
 }
 
+/* The text of a JSON string body [s, se) whose escapes string_end checked, written to
+ * out as UTF-8 (never longer than the body); its length, or -1 for a surrogate that
+ * is not one of a pair (orjson refuses it: the strict parser's to say so). */
+static Py_ssize_t unescape(const char *s, const char *se, char *out) {
+    char *o = out;
+    while (s < se) {
+        const char *b = memchr(s, '\\', se - s);
+        const char *run_end = b ? b : se;
+        memcpy(o, s, run_end - s);
+        o += run_end - s;
+        s = run_end;
+        if (!b) break;
+        char x = s[1];
+        s += 2;
+        switch (x) {
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'u': break;
+        default: *o++ = x; continue;        /* " \ / */
+        }
+        unsigned cp = hex4(s);
+        s += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (se - s < 6 || s[0] != '\\' || s[1] != 'u') return -1;
+            unsigned low = hex4(s + 2);
+            if (low < 0xDC00 || low > 0xDFFF) return -1;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            s += 6;
+        }
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xC0 | (cp >> 6));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xE0 | (cp >> 12));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | (cp >> 18));
+            *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return o - out;
+}
+
 /* The keys of the line before, by position: most logs write the same keys in the same
  * order, so a key is first compared with the one at its place in the line before. */
 #define KNOWN_KEYS 32
@@ -1054,9 +1150,13 @@ typedef struct {
     int which[KNOWN_KEYS];
 } KeyOrder;
 
-/* One flat JSON object with the fields in their plain types; 0: not sure (defer). */
+/* Room for the unescaped text of the path, the upstream and the route of one line. */
+enum { TEXT_PATH, TEXT_UP, TEXT_ROUTE, NTEXT };
+
+/* One flat JSON object with the fields in their plain types (text with escapes and
+ * UTF-8, null for the upstream, the route and the bytes); 0: not sure (defer). */
 static int match_json(const Fields *f, KeyOrder *order, const char *p, const char *e, Line *l,
-                      char *key, int *key_held) {
+                      char *key, int *key_held, char *text) {
     int seen[NFIELDS] = {0};
     double time_value = 0;
     p = ws(p, e);
@@ -1097,12 +1197,23 @@ static int match_json(const Fields *f, KeyOrder *order, const char *p, const cha
             if (!p) return 0;
         } else if (*p == '"') {
             const char *s = p + 1, *se = string_end(s, e, &esc);
-            if (!se || esc) return 0;
+            if (!se) return 0;
+            Py_ssize_t n = se - s;
+            if (esc) {
+                /* the text the escapes stand for, kept until the line is written */
+                int slot = which == F_PATH ? TEXT_PATH : which == F_UP ? TEXT_UP
+                         : which == F_ROUTE ? TEXT_ROUTE : -1;
+                if (slot < 0) return 0;     /* an escaped time, or text in a number */
+                char *t = text + (Py_ssize_t)slot * (MAX_LINE + 16);
+                n = unescape(s, se, t);
+                if (n < 0) return 0;
+                s = t;
+            }
             switch (which) {
-            case F_TIME: l->ts = s; l->ts_n = se - s; break;
-            case F_PATH: l->path = s; l->path_n = se - s; break;
-            case F_UP: l->up = s; l->up_n = se - s; break;
-            case F_ROUTE: l->route = s; l->route_n = se - s; break;
+            case F_TIME: l->ts = s; l->ts_n = n; break;
+            case F_PATH: l->path = s; l->path_n = n; break;
+            case F_UP: l->up = s; l->up_n = n; break;
+            case F_ROUTE: l->route = s; l->route_n = n; break;
             default: return 0;      /* a number field holding text */
             }
             p = se + 1;
@@ -1122,8 +1233,12 @@ static int match_json(const Fields *f, KeyOrder *order, const char *p, const cha
             default: return 0;      /* a text field holding a number */
             }
             p = ne;
+        } else if (e - p >= 4 && !memcmp(p, "null", 4) &&
+                   (which == F_UP || which == F_ROUTE || which == F_BYTES)) {
+            /* formats._texts and JsonFormat._columns: a null text is "", null bytes 0 */
+            p += 4;
         } else {
-            return 0;               /* null, true, false, objects: the strict parser's */
+            return 0;       /* other nulls, true, false, objects: the strict parser's */
         }
         p = ws(p, e);
         if (p < e && *p == ',') { p = ws(p + 1, e); continue; }
@@ -1174,11 +1289,12 @@ typedef struct {
     double scale;
     char key[32];       /* a time key being built */
     int key_held;       /* key[0:16] is a minute checked before */
+    char *text;         /* NTEXT buffers of MAX_LINE + 16 bytes: unescaped text */
 } Json;
 
 static int json_line(Out *o, void *ctx, const char *p, const char *e, Line *l) {
     Json *j = ctx;
-    if (!match_json(&j->fields, &j->order, p, e, l, j->key, &j->key_held)) return 0;
+    if (!match_json(&j->fields, &j->order, p, e, l, j->key, &j->key_held, j->text)) return 0;
     l->latency *= j->scale;
     return 1;
 }
@@ -1188,11 +1304,17 @@ static PyObject *scan_json(PyObject *self, PyObject *args) {
     PyObject *fields_seq, *cuts, *res = NULL;
     Json j;
     if (!PyArg_ParseTuple(args, "y*OOd", &block, &fields_seq, &cuts, &j.scale)) return NULL;
+    j.text = NULL;
     if (parse_fields(fields_seq, &j.fields) == 0) {
         for (int k = 0; k < KNOWN_KEYS; k++) j.order.size[k] = -1;
         j.key_held = 0;
-        res = scan_block(&block, cuts, json_line, &j, 1);
+        j.text = PyMem_RawMalloc((size_t)NTEXT * (MAX_LINE + 16));
+        if (!j.text)
+            PyErr_NoMemory();
+        else
+            res = scan_block(&block, cuts, json_line, &j, 1);
     }
+    PyMem_RawFree(j.text);
     PyBuffer_Release(&block);
     return res;
 }

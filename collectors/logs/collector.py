@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.base import CollectReport
-from collectors.logs.formats import format_for
+from collectors.logs.formats import JsonFormat, LogFormat, format_for
 from collectors.logs.ingest import Aggregate, Ingestor, Rejects
+from collectors.logs.limits import MAX_LINE
 from collectors.logs.mapping import UNMAPPED_REASONS, Mapper
 from collectors.logs.podlogs import PodTail, load_core_api
-from collectors.logs.tail import FileTail, TailStats
+from collectors.logs.tail import FileTail, TailStats, open_log
 from slo.errors import CutoverError
 from slo.plan import LogSource, Plan
 from store.db import session_scope
@@ -61,6 +62,8 @@ class LogCollector:
         self._core_api = core_api
         self.block_size = block_size
         self.flush_bytes = flush_bytes
+        #: per JSON source without ``fields:``, the format learned from its first lines
+        self._learned: dict[str, LogFormat] = {}
 
     def collect(self, *, now: datetime, start: datetime | None = None,
                 end: datetime | None = None) -> CollectReport:
@@ -87,7 +90,7 @@ class LogCollector:
 
     def _one(self, src: LogSource, report: CollectReport, *, now: datetime,
              start_minute: int | None, end_minute: int | None) -> None:
-        fmt = format_for(src.format, src.fields)
+        fmt = self._format(src, report)
         aggregate, rejects = Aggregate(), Rejects()
         mapper = Mapper(self.plan, fmt)
         ingestor = Ingestor(fmt=fmt, mapper=mapper, aggregate=aggregate, rejects=rejects,
@@ -128,13 +131,35 @@ class LogCollector:
         if fmt.compiled and ingestor.good >= SLOW_PATH_MIN and slow > ingestor.good * 0.1:
             # every line is still read, only slower: worth saying, once a run
             note = (f"{src.label}: {slow} of {ingestor.good} lines took the strict parser, "
-                    f"not the compiled scanner (escapes or text beyond ASCII in JSON fields, "
-                    f"a format unlike its template): ingest is several times slower")
+                    f"not the compiled scanner (JSON numbers with an exponent or a sign, "
+                    f"escaped times, invalid UTF-8; a format unlike its template): ingest is several times slower")
             log.warning("%s", note)
             report.problems.append(note)
         if totals.newest is not None:
             newest = datetime.fromtimestamp(totals.newest * 60, UTC)
             report.newest = max(report.newest, newest) if report.newest else newest
+
+    def _format(self, src: LogSource, report: CollectReport) -> LogFormat:
+        """The source's format; for a JSON file without ``fields:``, with the field
+        names its first lines use (jsonfields.py), learned once.  Names that are not
+        clear fail the source with what to write (nothing is read, nothing lost)."""
+        fmt = format_for(src.format, src.fields)
+        if not isinstance(fmt, JsonFormat) or src.fields or src.path is None:
+            return fmt
+        known = self._learned.get(src.label)
+        if known is not None:
+            return known
+        head = _head_lines(Path(src.path))
+        if not head:
+            return fmt          # nothing written yet: learn from the first lines
+        learned = fmt.learn(head)
+        if isinstance(learned, JsonFormat) and learned.learned:
+            note = (f"{src.label}: JSON fields read by their names: " + ", ".join(
+                f"{k} from {v}" for k, v in learned.learned.items() if k != v))
+            log.info("%s", note)
+            report.problems.append(note)
+        self._learned[src.label] = learned
+        return learned
 
     def _commit(self, label: str, aggregate: Aggregate, rejects: Rejects, mapper: Mapper,
                 cps: list[Checkpoint], *, now: datetime, totals: _Totals) -> None:
@@ -155,3 +180,17 @@ class LogCollector:
             totals.newest = max(totals.newest or 0, aggregate.newest)
         aggregate.clear()
         rejects.clear()
+
+
+#: how much of a JSON log's start its field names are learned from
+HEAD_BYTES = 4 * MAX_LINE
+
+
+def _head_lines(path: Path) -> list[bytes]:
+    """The complete lines of the file's first HEAD_BYTES (none when it is not there)."""
+    try:
+        with open_log(path) as f:
+            head = f.read(HEAD_BYTES)
+    except (OSError, EOFError):
+        return []
+    return head.split(b"\n")[:-1]

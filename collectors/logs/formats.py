@@ -34,6 +34,7 @@ from collectors.logs import limits
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
+from slo.plan import LogTemplate
 
 __all__ = [
     "COMPILED",
@@ -157,12 +158,14 @@ def _binary_share(line: bytes) -> float:
 
 # -- the bounds of limits.py, on either reading ---------------------------------------
 
-def _bounded(cols: Columns, block: bytes) -> Columns:
+def _bounded(cols: Columns, block: bytes, *, lengths: bool = True) -> Columns:
     """The columns without the lines longer than MAX_LINE or with a number out of
     bounds (limits.py), which join ``bad`` with their reason.  Both readers of every
-    format end here, so both reject the same lines for the same reasons."""
+    format end here, so both reject the same lines for the same reasons.  Without
+    ``lengths`` the lines' lengths are not looked at: the compiled scanner leaves every
+    line longer than MAX_LINE to the strict parser, which looks."""
     drops = limits.out_of_bounds(cols.status, cols.size, cols.latency_ms)
-    if len(block) > MAX_LINE and len(cols):
+    if lengths and len(block) > MAX_LINE and len(cols):
         # only a block longer than MAX_LINE can hold a line that is
         long = set(np.flatnonzero(_line_lengths(block)[cols.index] > MAX_LINE).tolist())
         if long:
@@ -574,7 +577,7 @@ def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Colu
         status=np.frombuffer(status, dtype=np.float64),
         size=np.frombuffer(size, dtype=np.float64),
         latency_ms=np.frombuffer(latency, dtype=np.float64) * latency_scale,
-        index=index), block)
+        index=index), block, lengths=False)
     # lines read by the scanner but out of bounds are bad lines, not scanned ones
     fast.scanned = len(fast)
     if not deferred:
@@ -674,9 +677,35 @@ class JsonFormat:
             self.scale = 1000.0
         self.fields.pop("latency_s", None)
         self._compiled = compiled and _scan is not None
+        #: field -> the key it was read from, when learned from the lines (learn)
+        self.learned: dict[str, str] = {}
         self._names = tuple(self.fields[k].encode() for k in
                             ("time", "path", "status", "bytes", "latency_ms", "upstream",
                              "route"))
+
+    def learn(self, lines: Sequence[bytes]) -> JsonFormat:
+        """This format with the field names the lines use (jsonfields.py), for a log
+        whose source names no ``fields:``; the same format when the default names fit.
+        A ConfigError says what the lines hold and which ``fields:`` to write when the
+        names are not clear."""
+        from collectors.logs.jsonfields import guess_json_fields
+
+        docs = []
+        for line in lines:
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+        if not any(isinstance(d, dict) for d in docs):
+            return self         # no JSON object to learn from: the lines say why not
+        guess = guess_json_fields(docs)
+        if not guess.ok:
+            raise ConfigError(f"the JSON log's field names are not clear: {guess.advice()}")
+        if not guess.fields:
+            return self
+        out = JsonFormat(guess.fields, compiled=self._compiled)
+        out.learned = guess.found
+        return out
 
     def strict(self) -> JsonFormat:
         out = JsonFormat(compiled=False)
@@ -809,9 +838,16 @@ FORMATS: dict[str, LogFormat] = {
 }
 
 
-def format_for(name: str, fields: dict[str, str] | None = None) -> LogFormat:
-    """The format a log source names: a registered name, ``json``, or an nginx
-    ``log_format`` template (anything with a ``$variable``)."""
+def format_for(name: str | LogTemplate, fields: dict[str, str] | None = None) -> LogFormat:
+    """The format a log source names: a registered name, ``json``, an nginx
+    ``log_format`` template (anything with a ``$variable``), or a template keyed by its
+    server (``{haproxy: ...}``, ``{nginx: ...}``)."""
+    if isinstance(name, LogTemplate):
+        if name.haproxy is not None:
+            from collectors.logs.haproxy_template import compile_haproxy_template
+
+            return compile_haproxy_template(name.haproxy)
+        return compile_nginx_template(name.nginx or "")
     if name == "json":
         return JsonFormat(fields)
     if name in FORMATS:

@@ -77,14 +77,26 @@ class PodTail:
                                                   label_selector=self.pods.label_selector)
         except Exception as e:  # ApiException, urllib3 errors: the source did not answer
             raise SourceError(self.source, f"could not list pods: {_why(e)}") from e
-        names = sorted(p.metadata.name for p in listed.items)
-        if not names:
+        pods = sorted(listed.items, key=lambda p: p.metadata.name)
+        if not pods:
             self.stats.problems.append(
                 f"{self.source}: no pod matches {self.pods.label_selector!r} "
                 f"in {self.pods.namespace}")
-        for name in names:
+        for pod in pods:
+            name = pod.metadata.name
+            if self._restarted_since_checkpoint(pod):
+                # the container restarted since the last pass: what the old one wrote
+                # after the checkpoint is in its previous log, read first
+                self._pod(name, start_minute=start_minute, end_minute=end_minute, previous=True)
             self._pod(name, start_minute=start_minute, end_minute=end_minute)
         return self.stats
+
+    def _restarted_since_checkpoint(self, pod: Any) -> bool:
+        cp = self.checkpoints.get(pod.metadata.name)
+        if cp is None or not cp.pod_time:
+            return False
+        started = _container_started(pod, self.pods.container)
+        return started is not None and started.timestamp() * 1e9 > kube_time_ns(cp.pod_time)
 
     def _since_seconds(self, cp: Checkpoint | None, start_minute: int | None) -> int | None:
         now_s = self.now.timestamp()
@@ -94,9 +106,12 @@ class PodTail:
             return max(1, math.ceil(now_s - start_minute * 60) + 1)
         return None
 
-    def _pod(self, name: str, *, start_minute: int | None, end_minute: int | None) -> None:
+    def _pod(self, name: str, *, start_minute: int | None, end_minute: int | None,
+             previous: bool = False) -> None:
         cp = self.checkpoints.get(name)
         kwargs: dict[str, Any] = {"timestamps": True, "_preload_content": False}
+        if previous:
+            kwargs["previous"] = True
         if self.pods.container:
             kwargs["container"] = self.pods.container
         since = self._since_seconds(cp, start_minute)
@@ -107,7 +122,8 @@ class PodTail:
             data: bytes = resp.data
             resp.release_conn()
         except Exception as e:  # ApiException, urllib3 errors
-            self.stats.problems.append(f"{self.source}: pod {name}: {_why(e)}")
+            which = "previous container's log" if previous else "log"
+            self.stats.problems.append(f"{self.source}: pod {name}: {which}: {_why(e)}")
             return
         stamps, lines = _new_lines(data, cp)
         if not lines:
@@ -120,8 +136,20 @@ class PodTail:
         if res.lines == 0:
             self.stats.stopped = True
             return
-        self.commit([_checkpoint(self.source, name, cp, stamps[:res.lines])])
+        checkpoint = _checkpoint(self.source, name, cp, stamps[:res.lines])
+        self.checkpoints[name] = checkpoint
+        self.commit([checkpoint])
         self.stats.stopped |= res.stopped
+
+
+def _container_started(pod: Any, container: str | None) -> datetime | None:
+    """When the pod's log container (the named one, else the first) last started."""
+    statuses = (pod.status.container_statuses or []) if pod.status is not None else []
+    for st in statuses:
+        if container is None or st.name == container:
+            running = st.state.running if st.state is not None else None
+            return running.started_at if running is not None else None
+    return None
 
 
 def _new_lines(data: bytes, cp: Checkpoint | None) -> tuple[list[str], list[bytes]]:

@@ -14,7 +14,7 @@ service = cols[0].selectbox("Service", [ALL] + [s.name for s in ctx.plan.service
                             key="f_service")
 action = cols[1].selectbox("Action", [ALL, "approve", "revert", "auto-revert"], key="f_action")
 actor = cols[2].selectbox("Actor", [ALL] + data.actors(ctx.db_url), key="f_actor")
-state = cols[3].selectbox("State", [ALL, "applied", "pending", "failed"], key="f_state")
+state = cols[3].selectbox("State", [ALL, "applied", "pending", "failed", "refused"], key="f_state")
 text = cols[4].text_input("Reason contains", key="f_text")
 
 filters = {k: (None if v == ALL else v) for k, v in

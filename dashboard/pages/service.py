@@ -32,7 +32,7 @@ def _confirm(proposal: Proposal) -> None:
     c = card(proposal.service)
     st.markdown(f"### {md(proposal.sentence)}")
     st.caption("The verdict this rests on")
-    components.render_verdict(c.verdict)
+    components.render_verdict(c.verdict, c)
     if c.evaluated_at:
         st.caption(f"evaluated {c.evaluated_at:%Y-%m-%d %H:%M:%S} UTC, at {c.weight} %")
     for r in c.reasons:
@@ -111,7 +111,7 @@ def live() -> None:
                    f"next {c.next_weight} %" if c.next_weight is not None else "last step",
                    delta_color="off")
     with head[1]:
-        components.render_verdict(c.verdict)
+        components.render_verdict(c.verdict, c)
         st.caption(md(f"route {c.route}, phase {c.phase}"))
     with head[2]:
         components.render_blockers(c)
@@ -135,3 +135,10 @@ if points:
                     config={"displaylogo": False})
 else:
     st.info("No evaluations stored in this range yet.")
+
+st.subheader("Log lines not counted")
+st.caption("Lines of the plan's gateway logs that the collector rejected (unreadable, or a "
+           "value out of bounds) or could not map to a service: counted here, never in "
+           "the figures. Samples are shown as written, invisible characters escaped.")
+components.render_rejects(data.rejects(ctx.db_url, tuple(
+    src.label for src in ctx.plan.sources.logs)))

@@ -18,10 +18,14 @@ from sqlalchemy.engine import Engine
 
 from collectors.logs import LogCollector
 from collectors.logs.podlogs import kube_time_ns
-from slo.plan import LogSource, Plan, PodLogs
+from slo.plan import LogSource, LogTemplate, Plan, PodLogs
 from store.db import session_scope
 from store.rollups import rollup_totals
 from tests.collectors.test_logs_support import T0, expected, json_line, requests, with_logs
+from tests.collectors.test_router_logs import CUSTOM_HOST, custom_host, rfc3164
+
+#: how an IngressController's router pods are labelled
+ROUTER_SELECTOR = "ingresscontroller.operator.openshift.io/deployment-ingresscontroller=default"
 
 
 @dataclass
@@ -30,6 +34,17 @@ class FakeCluster:
     pods: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
     seen: list[dict[str, list[str]]] = field(default_factory=list)
     forbidden: bool = False
+    #: the log container's start and what the container before it wrote (``previous``)
+    started: dict[str, datetime] = field(default_factory=dict)
+    previous: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    container: str | None = None
+    selector: str = "app=gateway"
+
+    def restart(self, pod: str, at: datetime) -> None:
+        """The pod's log container restarts at ``at``: its log so far becomes the previous one."""
+        self.previous[pod] = self.pods[pod]
+        self.pods[pod] = []
+        self.started[pod] = at
 
 
 def _stamp(t: datetime, extra_ns: int = 0) -> str:
@@ -61,15 +76,25 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                 return
             # /api/v1/namespaces/<ns>/pods[/<name>/log]
             if parts[:3] == ["api", "v1", "namespaces"] and parts[4:] == ["pods"]:
-                assert q.get("labelSelector") == ["app=gateway"]
-                items = [{"metadata": {"name": n, "namespace": parts[3]}} for n in cluster.pods]
+                assert q.get("labelSelector") == [cluster.selector]
+                items = [{"metadata": {"name": n, "namespace": parts[3]},
+                          "status": {"containerStatuses": [{
+                              "name": cluster.container or "gateway", "image": "x", "imageID": "",
+                              "ready": True, "restartCount": int(n in cluster.previous),
+                              "state": {"running": {"startedAt": cluster.started.get(
+                                  n, T0 - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}}}]}}
+                         for n in cluster.pods]
                 body = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
                 self._send(200, json.dumps(body).encode(), "application/json")
                 return
             if len(parts) == 7 and parts[6] == "log":
                 cluster.seen.append(q)
                 since = int(q["sinceSeconds"][0]) if "sinceSeconds" in q else None
-                lines = cluster.pods[parts[5]]
+                assert q.get("container") == ([cluster.container] if cluster.container else None)
+                if q.get("previous") == ["true"]:
+                    lines = cluster.previous[parts[5]]
+                else:
+                    lines = cluster.pods[parts[5]]
                 if since is not None:
                     # the kubelet starts at a whole second
                     cut = (cluster.now - timedelta(seconds=since)).replace(microsecond=0)
@@ -139,3 +164,39 @@ def test_kubelet_timestamps_compare_as_times_not_text() -> None:
     b = kube_time_ns("2026-11-26T12:00:00.123456789Z")
     assert a > b
     assert kube_time_ns("2026-11-26T12:00:00Z") == int(T0.timestamp()) * 10**9
+
+
+def test_router_sidecars_across_replicas_and_a_restart(plan: Plan, engine: Engine,
+                                                       cluster: tuple[FakeCluster, Any]) -> None:
+    """The router pods' ``logs`` sidecar (syslog-prefixed HAProxy lines in a custom
+    httpLogFormat), three replicas, one whose sidecar restarts between two passes: every
+    line counted once, the old container's last lines read from its previous log."""
+    fake, api = cluster
+    fake.container, fake.selector = "logs", ROUTER_SELECTOR
+    reqs = requests(900, spread_s=600)
+    pods = ["router-default-7c9f-a", "router-default-7c9f-b", "router-default-7c9f-c"]
+    per_pod = {p: [r for i, r in enumerate(reqs) if i % 3 == k] for k, p in enumerate(pods)}
+
+    def lines(rs: list) -> list[tuple[datetime, str]]:  # type: ignore[type-arg]
+        return [(r.at, rfc3164(custom_host(r))) for r in rs]
+
+    for p in pods:
+        fake.pods[p] = lines(per_pod[p][:100])
+    src = LogSource(pods=PodLogs(namespace="openshift-ingress", label_selector=ROUTER_SELECTOR,
+                                 container="logs"), format=LogTemplate(haproxy=CUSTOM_HOST))
+    collector = LogCollector(plan=with_logs(plan, src), engine=engine, core_api=api)
+    assert collector.collect(now=fake.now).ok
+    # b's sidecar writes 100 more lines, then restarts and its new container writes the rest
+    restarted = pods[1]
+    fake.pods[restarted] += lines(per_pod[restarted][100:200])
+    fake.restart(restarted, per_pod[restarted][200].at - timedelta(seconds=1))
+    fake.pods[restarted] = lines(per_pod[restarted][200:])
+    for p in (pods[0], pods[2]):
+        fake.pods[p] += lines(per_pod[p][100:])
+    fake.now += timedelta(minutes=1)
+    report = collector.collect(now=fake.now)
+    assert report.ok, report.problems
+    assert any(q.get("previous") == ["true"] for q in fake.seen)
+    collector.collect(now=fake.now)                      # nothing new: nothing twice
+    with session_scope(engine) as s:
+        assert rollup_totals(session=s) == {sv: t["requests"] for sv, t in expected(reqs).items()}

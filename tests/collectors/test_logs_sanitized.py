@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.collectors.test_logs_json import LEFT
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
@@ -48,6 +50,12 @@ for seed in (1, 2):
         lines = good + t._mutants(good, 1500, seed=seed)
         t._same_lines(plan, fmt, b"\\n".join(lines))
         n += len(lines)
+    # JSON as it comes (escapes, UTF-8, nulls), clean and damaged
+    from tests.collectors import test_logs_json as tj
+    good = tj._as_they_come(150) + tj.LEFT
+    lines = good + t._mutants(good, 1500, seed=seed + 40)
+    t._same_lines(plan, JsonFormat(), b"\\n".join(lines))
+    n += len(lines)
 print("ok", n)
 """
 
@@ -77,7 +85,8 @@ def test_the_scanner_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     report = run.stderr[-4000:]
     assert run.returncode == 0, report
     assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, report
-    assert run.stdout.startswith("ok ") and int(run.stdout.split()[1]) == 2 * 7 * 1650
+    per_seed = 7 * 1650 + 1650 + len(LEFT)
+    assert run.stdout.startswith("ok ") and int(run.stdout.split()[1]) == 2 * per_seed
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")

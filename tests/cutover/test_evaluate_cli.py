@@ -37,14 +37,14 @@ def test_json_has_the_contract_shape(engine: Engine, capsys: pytest.CaptureFixtu
     out = json.loads(capsys.readouterr().out)
     assert list(out) == ["at", "results"] and out["at"] == AT_TEXT
     [r] = out["results"]
-    assert list(r) == ["service", "phase", "weight", "verdict", "reasons", "figures", "checks"]
+    assert list(r) == ["service", "phase", "weight", "verdict", "reasons", "figures", "checks",
+                       "step_since"]
+    assert r["step_since"] == "2026-11-26T11:55:00Z"
     assert (r["service"], r["phase"], r["weight"]) == ("auth", "week-2", 25)
     assert r["verdict"] == "inconclusive"            # an empty store: never a pass
     assert "soaked 5m of 15m at 25 %: about 10 more minutes" in r["reasons"]
     assert list(r["figures"]) == ["baseline", "candidate"]
-    # the contract's figures, with the count behind the error share beside it
-    expected = [k for f in FIGURES for k in ((f, "errors") if f == "error_rate" else (f,))]
-    assert list(r["figures"]["candidate"]) == expected
+    assert list(r["figures"]["candidate"]) == [*FIGURES, "errors"]
     check = r["checks"][0]
     assert list(check) == ["name", "verdict", "baseline", "candidate", "limit", "detail"]
     with session_scope(engine) as s:

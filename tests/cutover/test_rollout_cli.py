@@ -76,7 +76,10 @@ def test_approve_refuse_override_status_decisions(cli: list[str],
     rows = json.loads(out)["decisions"]
     assert [(d["action"], d["from_weight"], d["to_weight"], d["actor"], d["override"],
              d["state"]) for d in rows] == [("approve", 10, 25, LEE, True, "applied"),
+                                           ("approve", 10, 25, ANA, False, "refused"),
                                            ("approve", 0, 10, ANA, False, "applied")]
+    assert rows[1]["error"] == "not approved: no verdict yet at 10 %: waiting for data " \
+        "(--override with a reason goes past a verdict)"
     assert rows[0]["at"].endswith("Z") and rows[0]["reason"] == "CAB said so"
 
     code, out, _ = run(capsys, "status", *cli)

@@ -83,7 +83,10 @@ def test_a_refused_approve_says_why_and_changes_nothing(app, seeded, store):
     refused = [plain(e.value) for e in at.error if "REFUSED" in e.value]
     assert refused and "the latest verdict at 25 % is fail" in refused[0], refused
     assert _weights(store) == (25, 25)
-    assert _newest_decision(store).to_weight == 25, "no decision was recorded"
+    d = _newest_decision(store)      # the refused attempt is on record, who and why
+    assert (d.state, d.actor, d.from_weight, d.to_weight, d.reason) == (
+        "refused", "ana@example.org", 25, 50, "let's go")
+    assert "the latest verdict at 25 % is fail" in d.error
 
 
 def test_override_is_a_separate_marked_path_and_is_recorded(app, seeded, store):
@@ -127,8 +130,11 @@ def test_a_change_under_you_is_reported_and_not_stepped_over(app, seeded, store,
     _confirm(at, "me too")
     changed = [plain(w.value) for w in at.warning if "CHANGED" in w.value]
     assert changed and "changed under you" in changed[0] and "50 %" in changed[0], changed
+    assert "lee@example.org" in changed[0], "the loser is told who moved it"
     assert _weights(store) == (50, 50), "not moved on to 75 %"
-    assert _newest_decision(store).actor == "lee@example.org"
+    d = _newest_decision(store)
+    assert (d.actor, d.state, d.from_weight) == ("ana@example.org", "refused", 50)
+    assert "you looked at 25 %" in d.error
 
 
 def test_cancel_closes_the_confirmation(app, seeded, store):

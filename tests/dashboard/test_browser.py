@@ -145,3 +145,44 @@ def test_approve_a_step_through_the_dialog_in_chromium(dashboard_url: str, store
     with session_scope(store) as s:
         assert s.get(ServiceState, "samples").weight == 50
         assert dry_run_weight(session=s, service="samples") == 50
+
+
+def test_rejected_log_lines_are_shown_escaped_in_chromium(dashboard_url: str, store: Engine,
+                                                          tmp_path: Path):
+    """The service page's rejected lines at 1280x800: the samples are text in a code
+    block, markup and invisible characters as written and escaped, never live."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from store.rollups import add_rejects
+
+    sample = '<img src=x onerror="alert(1)"> **bold** \x1b[31mred\u202e'
+    with session_scope(store) as s:
+        add_rejects(session=s, source="/var/log/gateway/access.log",
+                    file="/var/log/gateway/access.log", reason="bad-latency", count=3,
+                    samples=[sample], at=datetime.now(UTC))
+    keep = os.environ.get("CUTOVER_SCREENSHOTS")
+    shots = Path(keep) if keep else tmp_path
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            alerts: list[str] = []
+            page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+            page.goto(dashboard_url + "/service?service=samples")
+            heading = page.get_by_text("Log lines not counted")
+            expect(heading).to_be_visible(timeout=30_000)
+            samples = page.get_by_text("bad-latency: 1 of 3 lines")
+            expect(samples).to_be_visible(timeout=30_000)
+            # the click event itself: the live panel above redraws every few seconds,
+            # and a loaded machine's browser may never see the summary "stable" meanwhile
+            samples.dispatch_event("click")
+            code = page.get_by_test_id("stCode").last
+            expect(code).to_contain_text('<img src=x onerror="alert(1)"> **bold** '
+                                         '\\x1b[31mred\\u202e', timeout=15_000)
+            heading.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(shots / "rejects.png"))
+            assert page.locator("img[src=x]").count() == 0 and alerts == []
+        finally:
+            browser.close()
+    assert (shots / "rejects.png").stat().st_size > 10_000

@@ -273,3 +273,38 @@ def test_an_operator_sends_a_test_message_to_a_real_receiver(app, seeded, monkey
     assert "| team-slack | slack |" in text and "sent (HTTP 200)" in text
     assert "TEAMS_WEBHOOK_URL" in text, "the unconfigured channel names its variable"
     assert f":{server.server_port}/***" in text and "/hook" not in text, "the path is masked"
+
+
+def test_rejected_log_lines_and_their_samples_are_on_the_service_page(app, seeded,
+                                                                       store: Engine):
+    """The samples the collector keeps are shown, as code (no markdown), with the
+    characters that would not show as themselves escaped; the label, which Streamlit
+    reads as markdown, is escaped too."""
+    from store.rollups import add_rejects
+
+    hidden = "GET /ok\r\x1b[2Koverwritten \u202eevil"
+    with session_scope(store) as s:
+        add_rejects(session=s, source="/var/log/gateway/access.log", file=HOSTILE,
+                    reason="bad-status", count=1234, samples=[HOSTILE, hidden],
+                    at=datetime.now(UTC))
+        add_rejects(session=s, source="/var/log/gateway/access.log", file="access.log",
+                    reason="no-service", count=7, samples=[], at=datetime.now(UTC))
+        add_rejects(session=s, source="elsewhere", file="x.log", reason="malformed",
+                    count=99, samples=["not this plan's"], at=datetime.now(UTC))
+    at = app(page="pages/service.py", query={"service": "samples"})
+    assert_clean(at)
+    text = page_text(at)
+    assert "Log lines not counted" in text and "1,234" in text and "no-service" in text
+    assert "x.log" not in text                      # a source the plan does not read
+    codes = [c.value for c in at.code]
+    assert f"{HOSTILE}\nGET /ok\\x0d\\x1b[2Koverwritten \\u202eevil" in codes
+    assert not any("not this plan's" in c for c in codes)
+    (label,) = [e.label for e in at.expander if "bad-status" in plain(e.label)]
+    assert not _live_markup(label) and HOSTILE in plain(label)
+    for source in (m.value for m in at.markdown):
+        assert not _live_markup(source), source
+
+
+def test_no_rejected_line_says_so(app, seeded):
+    at = app(page="pages/service.py", query={"service": "samples"})
+    assert "No log line has been rejected." in page_text(at)

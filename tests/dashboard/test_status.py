@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from dashboard import status
@@ -104,3 +105,17 @@ def test_proposals_state_exactly_what_changes(plan):
     assert propose(plan, "auth", state("auth", 0), ActionKind.REVERT_ALL) is None
     drifted = propose(plan, "auth", state("auth", 0, router=25), ActionKind.REVERT_ALL)
     assert drifted is not None and drifted.to_weight == 0, "a route moved by hand goes back"
+
+
+def test_a_verdict_is_captioned_with_its_own_weight_and_step(plan):
+    since = NOW - timedelta(hours=1)
+    _, ev = evaluation("ai", 10, Verdict.PASS)
+    c = status.card(plan, "ai", state("ai", 10), (1, replace(ev, step_since=since)), NOW)
+    assert status.verdict_caption(c) == "judged at 10 %, step since 2026-11-26 11:00 UTC, at 12:00 UTC"
+    # the auto-revert's fail was made at 50 %: the card at 0 % says it is not its own
+    _, ev = evaluation("ai", 50, Verdict.FAIL)
+    c = status.card(plan, "ai", state("ai", 0), (1, replace(ev, step_since=since)), NOW)
+    words = status.verdict_caption(c)
+    assert words is not None and words.startswith("judged at 50 %")
+    assert words.endswith("an earlier step's verdict, not one of the current 0 %")
+    assert status.verdict_caption(status.card(plan, "ai", state("ai", 0), None, NOW)) is None

@@ -210,3 +210,19 @@ def test_alerts_show_where_they_went(history: Engine, plan: Plan) -> None:
     # verdict-failed goes to the team's Slack and the journal, not to the change board
     assert after.alerts[0]["deliveries"] == "journal: pending; team-slack: pending"
     assert "journal: pending; team-slack: pending" in render(after, "md").decode()
+
+
+def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
+    """The fail that led to an auto-revert (judged at 50 %, in the round that reverted)
+    belongs to the 50 % step, not to the 0 % that followed."""
+    revert_at = T0 + timedelta(hours=1)
+    with session_scope(engine) as s:
+        s.add(Decision(at=T0, service="files", action="approve", from_weight=25,
+                       to_weight=50, actor="ana@example.org", reason="go", state="applied"))
+        s.add(Decision(at=revert_at, service="files", action="auto-revert", from_weight=50,
+                       to_weight=0, actor="cutover", reason="3 fails", state="applied"))
+        save_evaluation(session=s, evaluation=_eval(revert_at, 50, 60.0, Verdict.FAIL))
+    r = build_report(engine=engine, plan=plan, phase_id="week-3", at=AT)
+    steps = {st.weight: st for st in r.services[0].steps}
+    assert steps[50].verdicts == {"fail": 1} and steps[50].closing_at == revert_at
+    assert steps[0].verdicts == {} and steps[0].closing is None

@@ -49,13 +49,15 @@ def router(plan: Plan, engine: Engine, api_client: Any) -> TrafficRouter:
 
 
 def judged(engine: Engine, service: str, *, weight: int, at: datetime,
-           verdict: Verdict = Verdict.PASS, reason: str = "") -> int:
-    """Store an evaluation as the judge would have; its id."""
+           verdict: Verdict = Verdict.PASS, reason: str = "",
+           step_since: datetime | None = None) -> int:
+    """Store an evaluation as the judge would have (``step_since``: the step it names);
+    its id."""
     figures = Figures(start=at - timedelta(minutes=10), end=at, requests=5000.0,
                       error_rate=0.001, latency_p95_ms=40.0)
     ev = Evaluation(service=service, phase=None, weight=weight, at=at, verdict=verdict,
                     reasons=(reason or f"{verdict.value} at {weight} %",),
-                    baseline=figures, candidate=figures)
+                    baseline=figures, candidate=figures, step_since=step_since)
     with session_scope(engine) as s:
         row = save_evaluation(session=s, evaluation=ev)
         assert row.id is not None

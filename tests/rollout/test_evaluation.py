@@ -85,9 +85,10 @@ def test_evaluate_stores_a_pass_with_the_step_read_from_the_store(engine: Engine
     [(ev, row_id)] = evaluate(engine=engine, plan=plan, plan_hash="abc", at=AT,
                               figures_fn=fake)
     assert (ev.service, ev.phase, ev.weight, ev.verdict) == ("auth", "week-2", 10, Verdict.PASS)
+    # the burn windows (30m, 1h, 6h) reach past the step: each is cut where the step's own
+    # evidence begins, its first whole minute plus the plan's 1m rate window (19m ago)
     assert {span for _, _, span in fake.calls} == {
-        timedelta(minutes=10), timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=30),
-        timedelta(hours=1), timedelta(hours=6)}
+        timedelta(minutes=10), timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=19)}
     with session_scope(engine) as s:
         row = s.get(EvaluationRow, row_id)
         assert row is not None and row.verdict == "pass" and row.plan_hash == "abc"
@@ -229,3 +230,80 @@ def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan) -> None:
     with session_scope(engine) as s:
         [event] = s.exec(select(EventRow)).all()
         assert (event.kind, event.service) == ("verdict-failed", "auth")
+
+
+# -- evidence belongs to its step ---------------------------------------------------
+
+@dataclass
+class StartsStore(FakeStore):
+    """FakeStore that also records where each window starts."""
+
+    starts: list[datetime] = field(default_factory=list)
+
+    def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
+                 end: datetime) -> Figures:
+        self.starts.append(start)
+        if start >= end:  # as the store answers an empty window
+            return Figures(start=start, end=end, problems=("no data in an empty window",))
+        return super().__call__(session=session, service=service, variant=variant,
+                                start=start, end=end)
+
+
+def test_no_window_reaches_into_the_previous_step(engine: Engine, plan: Plan) -> None:
+    """Re-approved to 10 % at 11:50:20 after a revert from 50 %: every window (the plan's,
+    the short ones, the burn ones) starts at the step's own evidence, 11:52 (its first
+    whole minute, 11:51, plus the plan's 1m rate window), and the evaluation names the
+    step it was made for."""
+    since = AT - timedelta(minutes=9, seconds=40)
+    set_state(engine, "auth", 10, since)
+    fake = StartsStore()
+    [(ev, row_id)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=fake)
+    evidence = AT - timedelta(minutes=8)
+    assert min(fake.starts) == evidence
+    assert set(fake.starts) == {evidence, AT - timedelta(minutes=5), AT - timedelta(minutes=2)}
+    assert ev.step_since == since and ev.contract()["step_since"] == "2026-11-26T11:50:20Z"
+    with session_scope(engine) as s:
+        row = s.get(EvaluationRow, row_id)
+        assert row is not None and row.step_since == since and row.weight == 10
+
+
+def test_a_step_younger_than_its_first_minute_is_inconclusive_and_says_how_long(
+        engine: Engine, plan: Plan) -> None:
+    set_state(engine, "auth", 10, AT - timedelta(seconds=30))
+    fake = StartsStore(error_share={"auth": BAD_RATE})     # the 50 % step's bad minute
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=fake)
+    assert ev.verdict is Verdict.INCONCLUSIVE
+    step = next(c for c in ev.checks if c.name == "step")
+    assert step.verdict is Verdict.INCONCLUSIVE
+    assert "count from 12:01 UTC" in step.detail and "less than a minute more" in step.detail
+    assert ev.wait_seconds is not None and ev.wait_seconds >= 60   # soak waits longer
+    assert all(s == AT for s in fake.starts)               # nothing read from before
+
+
+def test_too_few_requests_of_its_own_says_since_when(engine: Engine, plan: Plan) -> None:
+    set_state(engine, "auth", 10, AT - timedelta(minutes=3))
+    fake = FakeStore(candidate_rps=3.0)
+    [(ev, _)] = evaluate(engine=engine, plan=plan, plan_hash="", at=AT, figures_fn=fake)
+    assert ev.verdict is Verdict.INCONCLUSIVE
+    gate = next(c for c in ev.checks if c.name == "min_requests")
+    assert gate.detail.startswith("360 of 500 candidate requests since 11:58 UTC (this "
+                                  "step's own): less than a minute more at the current 3.0 req/s"), gate.detail
+
+
+def test_anytime_reads_the_whole_step_and_restarted_short_windows(engine: Engine,
+                                                                 plan: Plan) -> None:
+    """Anytime inference: the main figures cover the step's own requests from its
+    evidence start (not the plan's 10m), the short windows their restarted blocks."""
+    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"inference": "anytime"})})
+    since = AT - timedelta(hours=2)
+    set_state(engine, "auth", 10, since)
+    fake = StartsStore()
+    [(ev, _)] = evaluate(engine=engine, plan=anytime, plan_hash="", at=AT, figures_fn=fake)
+    evidence = since + timedelta(minutes=1)                   # whole minute + 1m rate window
+    assert min(fake.starts) == evidence
+    assert ev.candidate.requests == round(28.3 * 119 * 60)     # the step's, not 10 minutes'
+    # 2m blocks: 119 minutes in, block 58 began 116 minutes after the evidence
+    assert evidence + timedelta(minutes=116) in fake.starts
+    assert evidence + timedelta(minutes=110) in fake.starts   # 5m blocks: block 21
+    assert ev.reasons[-1].startswith("anytime-valid")

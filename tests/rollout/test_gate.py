@@ -14,7 +14,7 @@ from sqlmodel import select
 from rollout import gate
 from rollout.routers.base import TrafficRouter
 from rollout.state import Action, DecisionState, RolloutStatus
-from slo.errors import ConfigError, ConflictError, GateError, RouterError
+from slo.errors import ConfigError, ConflictError, GateError, RouterError, StaleError
 from slo.plan import Plan
 from slo.verdict import Verdict
 from store.db import session_scope
@@ -130,7 +130,12 @@ def test_refused_approve(sqlite_engine: Engine, plan: Plan, api_client: Any,
                      reason="next", now=now)
     assert e.value.service == "auth"
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (90, 10)
-    assert len(gate.decisions(engine=engine)) == 1           # the refusal wrote nothing
+    refused, applied = gate.decisions(engine=engine)       # the refusal is on record
+    assert applied.state is DecisionState.APPLIED
+    assert (refused.state, refused.from_weight, refused.to_weight, refused.actor,
+            refused.reason) == (DecisionState.REFUSED, 10, 25, ANA, "next")
+    assert words in (refused.error or "")
+    assert state(engine, "auth").weight == 10
 
 
 @SQLITE_ONLY
@@ -154,7 +159,11 @@ def test_not_an_operator(engine: Engine, plan: Plan, router: TrafficRouter,
     with pytest.raises(GateError, match="mallory"):
         gate.revert_all(engine=engine, plan=plan, router=router, actor="mallory",
                         reason="all", now=T0)
-    assert gate.decisions(engine=engine) == []
+    # the two refused attempts are on record, who and why; nothing else was written
+    rows = gate.decisions(engine=engine)
+    assert [(d.action.value, d.actor, d.state) for d in rows] == [
+        ("revert", "mallory", DecisionState.REFUSED), ("approve", "mallory", DecisionState.REFUSED)]
+    assert all("not among the plan's operators" in (d.error or "") for d in rows)
     assert k8s.count("PATCH") == 0
 
 
@@ -294,6 +303,59 @@ def test_two_concurrent_approvals_make_one_step(engine: Engine, plan: Plan,
     assert all(d.state is not DecisionState.PENDING for d in gate.decisions(engine=engine))
 
 
+@pytest.mark.parametrize("kind", ["override", "revert_previous"])
+def test_concurrent_decisions_on_one_step_make_one_move(engine: Engine, plan: Plan,
+                                                         router: TrafficRouter,
+                                                         k8s: FakeApiServer,
+                                                         kind: str) -> None:
+    """Four operators act at once on the 25 % step they all saw: one moves it, the
+    others are refused, told what moved it, and their attempts are on record."""
+    now = walk_to(engine, plan, router, "auth", 25)
+    k8s.patch_delay = 0.2
+    barrier = threading.Barrier(4)
+    results: list[Any] = []
+
+    def act(i: int) -> None:
+        barrier.wait()
+        try:
+            if kind == "override":
+                results.append(gate.approve(
+                    engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                    reason=f"override {i}", override=True, now=now, from_weight=25))
+            else:
+                results.append(gate.revert(
+                    engine=engine, plan=plan, router=router, service="auth", actor=LEE,
+                    reason=f"revert {i}", now=now, from_weight=25))
+        except GateError as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=act, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    moved_to = 50 if kind == "override" else 10
+    oks = [r for r in results if not isinstance(r, Exception)]
+    stale = [r for r in results if isinstance(r, StaleError)]
+    assert len(oks) == 1 and len(stale) == 3, results
+    assert oks[0].to_weight == moved_to
+    assert all((e.seen, e.current) == (25, moved_to) for e in stale)
+    assert all(f"#{oks[0].decision_id}" in e.reason and "you looked at 25 %" in e.reason
+               for e in stale)
+    assert candidate_weights(k8s, "nanopore-auth", "python-auth")[1] == moved_to
+    states = [d.state for d in gate.decisions(engine=engine, limit=4)]
+    assert sorted(states) == [DecisionState.APPLIED] + [DecisionState.REFUSED] * 3
+
+
+@SQLITE_ONLY
+def test_a_revert_to_zero_is_never_stale(engine: Engine, plan: Plan, router: TrafficRouter,
+                                         k8s: FakeApiServer) -> None:
+    now = walk_to(engine, plan, router, "auth", 25)
+    out = gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=LEE,
+                      reason="incident", to="0", now=now, from_weight=10, expected_version=0)
+    assert out.ok and (out.from_weight, out.to_weight) == (25, 0)
+
+
 @SQLITE_ONLY
 def test_stale_expected_version_is_refused(engine: Engine, plan: Plan,
                                            router: TrafficRouter) -> None:
@@ -429,17 +491,12 @@ def test_crash_between_decision_and_patch_is_reconciled(
                      service="auth", actor=ANA, reason="start", now=T0)
     (d,) = gate.decisions(engine=engine)
     assert d.state is DecisionState.PENDING
-    # while it is pending (and young), nothing else moves the service
-    with pytest.raises(GateError, match="in progress"):
-        gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=LEE,
-                    reason="undo", to="0", now=T0 + timedelta(seconds=20))
     (row,) = [r for r in gate.service_status(engine=engine, plan=plan, router=router,
                                              now=T0) if r.service == "auth"]
     assert row.pending_decision == d.id and not row.drift
-    assert gate.reconcile(engine=engine, plan=plan, router=router,
-                          now=T0 + timedelta(seconds=30)) == []       # too young to judge
+    # its process is gone (its move lease with it): settled at once, no timeout waited
     outcomes = gate.reconcile(engine=engine, plan=plan, router=router,
-                              now=T0 + timedelta(minutes=3))
+                              now=T0 + timedelta(seconds=1))
     (d,) = gate.decisions(engine=engine)
     if after:
         assert [o.state for o in outcomes] == [DecisionState.APPLIED]
@@ -450,6 +507,77 @@ def test_crash_between_decision_and_patch_is_reconciled(
         assert d.state is DecisionState.FAILED and "not applied" in (d.error or "")
         assert state(engine, "auth").weight == 0 and events(engine, "approved") == []
     assert candidate_weights(k8s, "nanopore-auth", "python-auth")[1] == (10 if after else 0)
+
+
+@pytest.mark.parametrize("to", ["0", "previous", "all"])
+def test_a_revert_settles_a_crashed_decision_first_and_goes_ahead(
+        engine: Engine, plan: Plan, router: TrafficRouter, k8s: FakeApiServer,
+        to: str) -> None:
+    """The emergency rollback right after an approve died mid-patch (the route took it):
+    never refused for the pending decision, which is settled from the read-back."""
+    with pytest.raises(Crash):
+        gate.approve(engine=engine, plan=plan, router=CrashingRouter(router, after=True),
+                     service="auth", actor=ANA, reason="start", now=T0)
+    now = T0 + timedelta(seconds=2)
+    if to == "all":
+        (out,) = gate.revert_all(engine=engine, plan=plan, router=router, actor=LEE,
+                                 reason="incident", now=now)
+    else:
+        out = gate.revert(engine=engine, plan=plan, router=router, service="auth",
+                          actor=LEE, reason="incident", to=to, now=now)
+    assert out.ok and (out.from_weight, out.to_weight) == (10, 0)
+    assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (100, 0)
+    revert, approve = gate.decisions(engine=engine)
+    assert (approve.state, approve.read_back) == (DecisionState.APPLIED, 10)
+    assert revert.state is DecisionState.APPLIED and revert.actor == LEE
+    assert state(engine, "auth").weight == 0
+
+
+@SQLITE_ONLY
+def test_a_revert_goes_ahead_over_a_decision_it_cannot_settle(
+        engine: Engine, plan: Plan, router: TrafficRouter, k8s: FakeApiServer) -> None:
+    """The route cannot be read when the rollback starts: the pending decision stays
+    pending through the settling, the rollback goes ahead and supersedes it."""
+    with pytest.raises(Crash):
+        gate.approve(engine=engine, plan=plan, router=CrashingRouter(router, after=True),
+                     service="auth", actor=ANA, reason="start", now=T0)
+    k8s.fail_next(503, method="GET")       # the settling's read-back
+    out = gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=LEE,
+                      reason="incident", to="0", now=T0 + timedelta(seconds=2))
+    assert out.ok and out.to_weight == 0
+    revert, approve = gate.decisions(engine=engine)
+    assert approve.state is DecisionState.FAILED and "superseded by revert" in approve.error
+    assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (100, 0)
+
+
+@SQLITE_ONLY
+def test_a_live_decision_is_waited_for_not_settled(engine: Engine, plan: Plan,
+                                                    router: TrafficRouter,
+                                                    k8s: FakeApiServer) -> None:
+    """While a decision's process holds the move lease, reconcile leaves it alone and a
+    revert waits for it, then steps back from where it landed."""
+    held = k8s.hold_next_patch()
+    approving = threading.Thread(target=lambda: gate.approve(
+        engine=engine, plan=plan, router=router, service="auth", actor=ANA, reason="start",
+        now=T0))
+    approving.start()
+    assert held.arrived.wait(10)
+    assert gate.reconcile(engine=engine, plan=plan, router=router, now=T0) == []
+    (d,) = gate.decisions(engine=engine)
+    assert d.state is DecisionState.PENDING
+    reverted: list[Any] = []
+    reverting = threading.Thread(target=lambda: reverted.append(gate.revert(
+        engine=engine, plan=plan, router=router, service="auth", actor=LEE,
+        reason="incident", to="0", now=T0 + timedelta(seconds=1))))
+    reverting.start()
+    reverting.join(0.5)
+    assert reverting.is_alive(), "the revert waits for the move lease"
+    held.release()
+    approving.join(10)
+    reverting.join(10)
+    (out,) = reverted
+    assert out.ok and (out.from_weight, out.to_weight) == (10, 0)
+    assert [x.state for x in gate.decisions(engine=engine)] == [DecisionState.APPLIED] * 2
 
 
 def test_drift_is_shown_recorded_once_and_never_undone(engine: Engine, plan: Plan,
@@ -553,3 +681,47 @@ def test_unknown_service_is_bad_input(engine: Engine, plan: Plan, router: Traffi
     with pytest.raises(ConfigError, match="unknown service 'billing'"):
         gate.approve(engine=engine, plan=plan, router=router, service="billing", actor=ANA,
                      reason="x", now=T0)
+
+
+def test_auto_revert_counts_fails_of_this_step_only(engine: Engine, plan: Plan,
+                                                    router: TrafficRouter) -> None:
+    """Two fails at 25 %, a revert to 10 % and a re-approval to 25 %: one more fail at the
+    new 25 % step is one in a row, not three (the earlier fails were another step's)."""
+    now = walk_to(engine, plan, router, "auth", 25)
+    first_step = state(engine, "auth").step_since
+    for minute in (1, 2):
+        judged(engine, "auth", weight=25, at=now + timedelta(minutes=minute),
+               verdict=Verdict.FAIL, step_since=first_step)
+    gate.revert(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                reason="look closer", now=now + timedelta(minutes=3))
+    judged(engine, "auth", weight=10, at=now + timedelta(minutes=3, seconds=30))
+    gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                 reason="fixed", override=True, now=now + timedelta(minutes=4))
+    second_step = state(engine, "auth").step_since
+    # a late row for the old step, stored after the re-approval, names its own step
+    judged(engine, "auth", weight=25, at=now + timedelta(minutes=4), verdict=Verdict.FAIL,
+           step_since=first_step)
+    judged(engine, "auth", weight=25, at=now + timedelta(minutes=5), verdict=Verdict.FAIL,
+           step_since=second_step)
+    assert gate.auto_revert(engine=engine, plan=plan, router=router,
+                            now=now + timedelta(minutes=6)) == []
+    assert state(engine, "auth").consecutive_failures == 1
+
+
+def test_status_names_the_weight_and_step_of_its_verdict(engine: Engine, plan: Plan,
+                                                         router: TrafficRouter) -> None:
+    gate.approve(engine=engine, plan=plan, router=router, service="auth", actor=ANA,
+                 reason="start", now=T0)
+    since = state(engine, "auth").step_since
+    judged(engine, "auth", weight=10, at=T0 + timedelta(minutes=5), step_since=since)
+    [row, *_] = gate.service_status(engine=engine, plan=plan, router=router,
+                                    now=T0 + timedelta(minutes=6))
+    c = row.contract()
+    assert (c["verdict"], c["evaluated_weight"], c["evaluated_step_since"]) == (
+        "pass", 10, "2026-11-26T12:00:00Z")
+    # a verdict stored for another step (same weight) is not this step's
+    judged(engine, "auth", weight=10, at=T0 + timedelta(minutes=7),
+           step_since=T0 - timedelta(hours=1), verdict=Verdict.FAIL)
+    [row, *_] = gate.service_status(engine=engine, plan=plan, router=router,
+                                    now=T0 + timedelta(minutes=8))
+    assert (row.verdict, row.evaluated_weight, row.state) == (None, None, RolloutStatus.WAITING)

@@ -60,6 +60,8 @@ OVERRIDE_SAMPLES = {
     "min_soak": timedelta(minutes=3),
     "min_requests": 1234,
     "confidence": 0.9,
+    "inference": "anytime",
+    "false_fail": 0.05,
     "auto_revert": AutoRevert(after_failures=5, enabled=False),
     "tolerance": Tolerance(error_min_ratio=3.0),
 }
@@ -167,11 +169,43 @@ def test_not_yaml_and_not_a_mapping() -> None:
         parse_plan("- a\n- b\n")
 
 
-def test_plan_without_operators_warns(plan_text: str) -> None:
-    text = plan_text.replace("operators: [ana@example.org, lee@example.org]\n", "")
+SHIPPED_OPERATORS = "operators: [ana@example.org, lee@example.org]\n"
+SHIPPED_ROUTER = "router: {kind: openshift-route, namespace: nanopore}"
+
+
+def test_plan_without_operators_warns_on_the_dry_run_router(plan_text: str) -> None:
+    text = plan_text.replace(SHIPPED_OPERATORS, "").replace(SHIPPED_ROUTER,
+                                                            "router: {kind: dry-run}")
     p = parse_plan(text)
     assert p.may_operate("anyone")
     assert any("operators" in w for w in plan_warnings(p))
+
+
+@pytest.mark.parametrize("kind", ["openshift-route", "gateway-api"])
+def test_plan_without_operators_is_refused_on_a_cluster_router(plan_text: str,
+                                                                kind: str) -> None:
+    assert SHIPPED_OPERATORS in plan_text and SHIPPED_ROUTER in plan_text
+    text = plan_text.replace(SHIPPED_OPERATORS, "").replace(
+        "kind: openshift-route", f"kind: {kind}")
+    with pytest.raises(PlanError) as e:
+        parse_plan(text)
+    (problem,) = e.value.problems
+    assert problem.path == "router.kind" and problem.line == text.count(
+        "\n", 0, text.index(f"kind: {kind}")) + 1
+    assert "needs 'operators: [...]'" in problem.message and "operators: any" in problem.message
+
+
+def test_operators_any_lets_every_actor_and_says_so(plan_text: str) -> None:
+    p = parse_plan(plan_text.replace(SHIPPED_OPERATORS, "operators: any\n"))
+    assert p.may_operate("anyone") and p.router.kind == "openshift-route"
+    assert "operators: any: every actor may approve and revert" in plan_warnings(p)
+    with pytest.raises(PlanError, match="operators"):
+        parse_plan(plan_text.replace(SHIPPED_OPERATORS, "operators: everyone\n"))
+
+
+def test_an_unvalidated_plan_without_operators_still_refuses_on_a_cluster(plan: Plan) -> None:
+    """Defence in depth: a copy that skipped validation lets nobody move real traffic."""
+    assert not plan.model_copy(update={"operators": None}).may_operate("ana@example.org")
 
 
 def test_operators_are_enforced_by_the_model(plan: Plan) -> None:

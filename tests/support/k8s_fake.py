@@ -20,7 +20,10 @@ It behaves like the real one where cutover depends on it:
   HTTPRoute weights outside 0..1,000,000, and on a failed ``test`` op;
 - 401 without the bearer token (when one is set), 403 when ``forbidden``, 404 for an
   unknown object, any status on demand (:meth:`FakeApiServer.fail_next`);
-- answers in the API server's ``Status`` form.
+- answers in the API server's ``Status`` form;
+- a PATCH held in flight on demand (:meth:`FakeApiServer.hold_next_patch`), so a test can
+  kill the process that sent it while it waits, then let the server apply it (a real
+  API server applies a request it has read whole, whether its client is still there).
 
 Each request is recorded (method, path, content type) so tests can check what was
 called and how."""
@@ -342,6 +345,28 @@ def match_labels(selector: str, labels: dict[str, str]) -> bool:
     return True
 
 
+class HeldPatch:
+    """The next PATCH, held: ``arrived`` is set once the server has read it; it waits
+    (at most ``timeout`` seconds) for :meth:`release`, then is applied, or with
+    ``apply=False`` dropped with a 503."""
+
+    def __init__(self, timeout: float = 60.0):
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._apply = True
+        self.timeout = timeout
+
+    def release(self, *, apply: bool = True) -> None:
+        self._apply = apply
+        self._released.set()
+
+    def wait(self) -> bool:
+        """Called by the server; whether to apply the patch."""
+        self.arrived.set()
+        self._released.wait(self.timeout)
+        return self._apply
+
+
 @dataclass(frozen=True)
 class Seen:
     method: str
@@ -363,6 +388,7 @@ class FakeApiServer:
         self.before_patch: Callable[[FakeApiServer], None] | None = None
         self._fail: list[tuple[int, str | None]] = []
         self._fail_message: str | None = None
+        self._held: list[HeldPatch] = []
         self._lock = threading.RLock()
         self._rv = 1000
         self._httpd: ThreadingHTTPServer | None = None
@@ -529,6 +555,13 @@ class FakeApiServer:
             self._fail.extend([(status, method)] * times)
             self._fail_message = message
 
+    def hold_next_patch(self, *, timeout: float = 60.0) -> HeldPatch:
+        """Hold the next PATCH in flight until the returned handle is released."""
+        held = HeldPatch(timeout)
+        with self._lock:
+            self._held.append(held)
+        return held
+
     def count(self, method: str, *, status: int | None = None) -> int:
         return sum(1 for r in self.requests
                    if r.method == method and (status is None or r.status == status))
@@ -610,6 +643,10 @@ class FakeApiServer:
             time.sleep(self.patch_delay)
         if self.before_patch is not None:
             self.before_patch(self)
+        with self._lock:
+            held = self._held.pop(0) if self._held else None
+        if held is not None and not held.wait():
+            return _status(503, "ServiceUnavailable", "the patch was dropped in flight")
         with self._lock:
             if key not in self.objects:
                 return _not_found(key[0], name)
@@ -723,11 +760,14 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append(Seen(self.command, self.path,
                                         self.headers.get("Content-Type"), code))
             data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True   # its client was killed: the change stands
 
         do_GET = do_PATCH = do_PUT = do_POST = do_DELETE = _serve
 

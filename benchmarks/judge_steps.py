@@ -1,0 +1,293 @@
+"""The judge over whole steps at the seed's traffic: today's fixed confidence against
+anytime-valid inference, in the same run, on the same simulated traffic.
+
+    python benchmarks/judge_steps.py [--seed 1] [--looks 100000] [--runs 5]
+
+The seed's gateway carries 283 req/s shared by six services: 30-60 req/s a service,
+3-6 req/s to a candidate at 10 %.  Traffic is drawn in 30-second bins (the worker's
+round): Poisson requests, binomial 5xx at the monolith's 0.3 %, lognormal latency
+(median 40 ms, sigma 0.5) drawn straight into the sketch's buckets.  The judge runs in
+process, once per bin, on exactly what the worker would give it: the step's requests
+(anytime) or the plan's 10-minute window cut at the step (fixed), the short windows, the
+burn windows.  The shipped plan's targets, without memory and CPU (no noise to judge).
+
+1. healthy steps: the candidate drawn from exactly the baseline's distribution, judged
+   every 30 s for a simulated day per step (a week per step is 20,160 looks; at 2 cores
+   the run keeps its total near ``--looks``, so steps are a day: said in the table);
+   the share of steps with any fail, for each judge.
+2. time to a fail after a regression starts, an hour into a healthy step (5x errors,
+   p95 x1.5 and x2), at 3, 6, 28 and 71 req/s on the candidate; the median over runs.
+3. time to a pass from a healthy step's start, and whether it stays passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from slo.figures import Figures
+from slo.judge import BURN_RULES, RECENT_WINDOWS, BurnInputs, judge
+from slo.plan import ServiceSettings
+from slo.planfile import parse_plan
+from slo.sequential import block
+from slo.sketch import LogSketch, bucket_index, bucket_value
+from slo.verdict import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+BIN = timedelta(seconds=30)
+GAMMA = 1.01 / 0.99
+GRID = np.arange(bucket_index(2.0), bucket_index(4000.0) + 1)
+LOG_UPPER = GRID * math.log(GAMMA)
+VALUES = np.array([bucket_value(int(i)) for i in GRID])
+BASE_ERRORS, MEDIAN_MS, SIGMA = 0.003, 40.0, 0.5
+
+
+def _probs(median: float) -> np.ndarray:
+    cdf = stats.norm.cdf((LOG_UPPER - math.log(median)) / SIGMA)
+    p = np.diff(np.concatenate([[0.0], cdf]))
+    return p / p.sum()
+
+
+@dataclass
+class Variant:
+    """A variant's traffic bin by bin, as prefix sums (any window is two lookups)."""
+
+    requests: np.ndarray   # (bins + 1,)
+    errors: np.ndarray     # (bins + 1,)
+    buckets: np.ndarray    # (bins + 1, len(GRID))
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, rps: np.ndarray, share: np.ndarray,
+             median: np.ndarray) -> Variant:
+        n = rng.poisson(rps * BIN.total_seconds())
+        x = rng.binomial(n, share)
+        buckets = np.zeros((len(n), len(GRID)), dtype=np.int32)
+        probs = {m: _probs(m) for m in np.unique(median)}
+        for i, (k, m) in enumerate(zip(n, median, strict=True)):
+            if k:
+                buckets[i] = rng.multinomial(k, probs[m])
+        z = np.zeros(1, dtype=np.int64)
+        return cls(np.concatenate([z, np.cumsum(n)]), np.concatenate([z, np.cumsum(x)]),
+                   np.vstack([np.zeros((1, len(GRID)), dtype=np.int64),
+                              np.cumsum(buckets, axis=0, dtype=np.int64)]))
+
+    def figures(self, lo: int, hi: int, *, sketch: bool = True) -> Figures:
+        start, end = T0 + lo * BIN, T0 + hi * BIN
+        n = float(self.requests[hi] - self.requests[lo])
+        x = float(self.errors[hi] - self.errors[lo])
+        secs = max((hi - lo) * BIN.total_seconds(), 1.0)
+        if n <= 0 or hi <= lo:
+            return Figures(start=start, end=end, requests=0.0, errors=0.0, rps=0.0,
+                           last_seen=end - BIN)
+        sk = None
+        extra = {}
+        if sketch:
+            counts = self.buckets[hi] - self.buckets[lo]
+            nz = np.nonzero(counts)[0]
+            sk = LogSketch(counts={int(GRID[i]): int(counts[i]) for i in nz},
+                           total_ms=float(np.sum(counts[nz] * VALUES[nz])))
+            extra = dict(latency_avg_ms=sk.mean, latency_p50_ms=sk.quantile(0.5),
+                         latency_p95_ms=sk.quantile(0.95), latency_p99_ms=sk.quantile(0.99))
+        return Figures(start=start, end=end, requests=n, errors=x, error_rate=x / n,
+                       rps=n / secs, latency=sk, last_seen=end - BIN, sources=("bench",),
+                       **extra)
+
+
+def settings(inference: str) -> ServiceSettings:
+    plan = parse_plan((ROOT / "plans" / "nanopore.yaml").read_text(), source="nanopore.yaml")
+    s = plan.settings("auth")
+    targets = {k: v for k, v in s.targets.items() if k not in ("memory_mb", "cpu_cores")}
+    return replace(s, targets=targets, inference=inference)  # type: ignore[arg-type]
+
+
+def look(s: ServiceSettings, base: Variant, cand: Variant, t: int, weight: int):
+    """The judge at the end of bin ``t`` of a step that began at bin 0."""
+    at = T0 + t * BIN
+    anytime = s.inference == "anytime"
+    win = int(s.window / BIN)
+    main_lo = 0 if anytime else max(0, t - win)
+
+    def lo_of(span: timedelta, *, restart: bool) -> int:
+        if restart and anytime:
+            start, _ = block(T0, at, span)
+            return int((start - T0) / BIN)
+        return max(0, t - int(span / BIN))
+
+    shorts = set(RECENT_WINDOWS) | {r.short for r in BURN_RULES}
+    cand_burn = {span: cand.figures(lo_of(span, restart=span in shorts), t,
+                                    sketch=span in RECENT_WINDOWS)
+                 for span in {*RECENT_WINDOWS, *(r.short for r in BURN_RULES),
+                              *(r.long for r in BURN_RULES)}}
+    base_burn = {span: base.figures(lo_of(span, restart=True), t) for span in RECENT_WINDOWS}
+    return judge(service="auth", phase="week-2", weight=weight, at=at,
+                 baseline=base.figures(main_lo, t), candidate=cand.figures(main_lo, t),
+                 settings=s, soak=at - T0, step_since=T0, evidence_start=T0,
+                 burn=BurnInputs(candidate=cand_burn, baseline=base_burn))
+
+
+def traffic(rng: np.random.Generator, *, service_rps: float, weight: int, bins: int,
+            cand_share: np.ndarray | None = None, cand_median: np.ndarray | None = None
+            ) -> tuple[Variant, Variant]:
+    ones = np.ones(bins)
+    base = Variant.draw(rng, ones * service_rps * (100 - weight) / 100, ones * BASE_ERRORS,
+                        ones * MEDIAN_MS)
+    cand = Variant.draw(rng, ones * service_rps * weight / 100,
+                        cand_share if cand_share is not None else ones * BASE_ERRORS,
+                        cand_median if cand_median is not None else ones * MEDIAN_MS)
+    return base, cand
+
+
+# -- 1. healthy steps -----------------------------------------------------------------
+
+HEALTHY_CONFIGS = [(30, 10), (30, 25), (60, 10), (60, 25)]
+
+
+def healthy(rng: np.random.Generator, looks: int, step_hours: float,
+            configs: list[tuple[int, int]]) -> list[list[str]]:
+    bins = int(step_hours * 120)  # 30-second looks
+    steps = max(1, looks // (bins * len(configs)))
+    judges = {k: settings(k) for k in ("fixed", "anytime")}
+    rows = []
+    for service_rps, weight in configs:
+        failed = {k: 0 for k in judges}
+        for _ in range(steps):
+            base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins)
+            for k, s in judges.items():
+                if any(look(s, base, cand, t, weight).verdict is Verdict.FAIL
+                       for t in range(1, bins + 1)):
+                    failed[k] += 1
+        rows.append([f"{service_rps} req/s at {weight} % ({service_rps * weight / 100:.0f} "
+                     "req/s)", f"{steps} x {step_hours:g} h", f"{steps * bins:,}",
+                     f"{failed['fixed']}/{steps}", f"{failed['anytime']}/{steps}"])
+    return rows
+
+
+# -- 2. time to fail ------------------------------------------------------------------
+
+REGRESSIONS = {"5x errors": (5.0, 1.0), "p95 x1.5": (1.0, 1.5), "p95 x2": (1.0, 2.0)}
+FAIL_CONFIGS = [(30, 10), (60, 10), (283, 10), (283, 25)]
+
+
+def time_to_fail(rng: np.random.Generator, runs: int, *, onset_bins: int = 120,
+                 cap_bins: int = 120) -> list[list[str]]:
+    judges = {k: settings(k) for k in ("fixed", "anytime")}
+    rows = []
+    for name, (err, lat) in REGRESSIONS.items():
+        for service_rps, weight in FAIL_CONFIGS:
+            bins = onset_bins + cap_bins
+            got: dict[str, list[float]] = {k: [] for k in judges}
+            for _ in range(runs):
+                share = np.where(np.arange(bins) >= onset_bins, BASE_ERRORS * err, BASE_ERRORS)
+                median = np.where(np.arange(bins) >= onset_bins, MEDIAN_MS * lat, MEDIAN_MS)
+                base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins,
+                                     cand_share=share, cand_median=median)
+                for k, s in judges.items():
+                    first = next((t for t in range(onset_bins + 1, bins + 1)
+                                  if look(s, base, cand, t, weight).verdict is Verdict.FAIL),
+                                 None)
+                    got[k].append(math.inf if first is None
+                                  else (first - onset_bins) * BIN.total_seconds() / 60)
+            rows.append([name, f"{service_rps * weight / 100:.1f} req/s ({weight} % of "
+                         f"{service_rps})", _minutes(got["fixed"], cap_bins),
+                         _minutes(got["anytime"], cap_bins)])
+    return rows
+
+
+def _minutes(values: list[float], cap_bins: int) -> str:
+    m = statistics.median(values)
+    cap = cap_bins * BIN.total_seconds() / 60
+    missed = sum(1 for v in values if math.isinf(v))
+    text = f"> {cap:.0f} min" if math.isinf(m) else f"{m:.1f} min"
+    return text + (f" ({missed}/{len(values)} not in {cap:.0f} min)" if missed and not
+                   math.isinf(m) else "")
+
+
+# -- 3. time to pass ------------------------------------------------------------------
+
+PASS_CONFIGS = [(30, 10), (30, 25), (60, 10), (283, 10)]
+
+
+def time_to_pass(rng: np.random.Generator, runs: int, *, cap_bins: int = 360,
+                 after_bins: int = 60) -> list[list[str]]:
+    judges = {k: settings(k) for k in ("fixed", "anytime")}
+    rows = []
+    for service_rps, weight in PASS_CONFIGS:
+        firsts: dict[str, list[float]] = {k: [] for k in judges}
+        stays: dict[str, list[float]] = {k: [] for k in judges}
+        for _ in range(runs):
+            base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=cap_bins)
+            for k, s in judges.items():
+                verdicts: list[Verdict] = []
+                first = None
+                for t in range(1, cap_bins + 1):   # up to the first pass and an hour on
+                    verdicts.append(look(s, base, cand, t, weight).verdict)
+                    if first is None and verdicts[-1] is Verdict.PASS:
+                        first = t - 1
+                    if first is not None and t - 1 - first >= after_bins:
+                        break
+                firsts[k].append(math.inf if first is None
+                                 else (first + 1) * BIN.total_seconds() / 60)
+                if first is not None:
+                    after = verdicts[first:]
+                    stays[k].append(sum(v is Verdict.PASS for v in after) / len(after))
+        rows.append([f"{service_rps * weight / 100:.1f} req/s ({weight} % of {service_rps})",
+                     *(_pass_cell(firsts[k], stays[k], cap_bins) for k in judges)])
+    return rows
+
+
+def _pass_cell(firsts: list[float], stays: list[float], cap_bins: int) -> str:
+    cap = cap_bins * BIN.total_seconds() / 60
+    m = statistics.median(firsts)
+    if math.isinf(m):
+        return f"no pass in {cap / 60:.0f} h"
+    held = f"; pass at {100 * statistics.mean(stays):.0f} % of later looks" if stays else ""
+    return f"{m:.0f} min{held}"
+
+
+def table(title: str, head: list[str], rows: list[list[str]]) -> None:
+    print(f"\n{title}\n")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--looks", type=int, default=100_000,
+                    help="healthy looks in all, over both traffic levels and weights")
+    ap.add_argument("--step-hours", type=float, default=24.0, help="length of a healthy step")
+    ap.add_argument("--configs", type=int, default=len(HEALTHY_CONFIGS),
+                    help="how many of the healthy traffic levels (3, 7.5, 6, 15 req/s)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per regression and per pass")
+    ap.add_argument("--only", choices=("healthy", "fail", "pass"), help="one section")
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    if args.only in (None, "healthy"):
+        table("1. Healthy steps judged every 30 s: steps with any fail",
+              ["traffic", "steps", "looks", "fixed (today)", "anytime"],
+              healthy(rng, args.looks, args.step_hours,
+                      HEALTHY_CONFIGS[:args.configs]))
+    if args.only in (None, "fail"):
+        table("2. Time to a fail after a regression starts, an hour into the step (median)",
+              ["regression", "candidate", "fixed (today)", "anytime"],
+              time_to_fail(rng, args.runs))
+    if args.only in (None, "pass"):
+        table("3. Time to a pass from the step's start (median), and how it holds an hour on",
+              ["candidate", "fixed (today)", "anytime"], time_to_pass(rng, args.runs))
+    print(f"\nwall time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

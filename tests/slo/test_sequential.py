@@ -1,0 +1,159 @@
+"""Confidence sequences: they hold at every look at once, where intervals do not; the
+vectorised and the one-look paths agree; the judge under anytime inference."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from slo.judge import BurnInputs, fallible_checks, judge
+from slo.plan import Plan, ServiceSettings
+from slo.planfile import parse_plan
+from slo.sequential import (
+    block,
+    block_alpha,
+    quantile_rank_bounds,
+    quantile_rank_cs,
+    share_bounds,
+    share_cs,
+    union_alpha,
+)
+from slo.verdict import Evaluation, Verdict
+from tests.slo.judgekit import AT, figures
+
+LOOKS, PATHS, PER_LOOK = 400, 300, 60   # 400 looks of 60 more answers each, 300 paths
+
+
+def _paths(p: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    errors = rng.binomial(PER_LOOK, p, size=(PATHS, LOOKS)).cumsum(axis=1)
+    n = np.broadcast_to(np.arange(1, LOOKS + 1) * PER_LOOK, errors.shape).astype(float)
+    return errors.astype(float), n
+
+
+def test_a_share_sequence_holds_at_every_look() -> None:
+    """At 5 %, the true share is outside the sequence at some look of at most ~5 % of
+    the paths; a 95 % interval at every look misses it on far more (the reason for it)."""
+    p = 0.01
+    x, n = _paths(p, seed=3)
+    lo, hi = share_cs(x, n, 0.05)
+    ever_cs = np.any((lo > p) | (hi < p), axis=1).mean()
+    ilo = stats.beta.ppf(0.025, x, n - x + 1)
+    ihi = stats.beta.ppf(0.975, x + 1, n - x)
+    ever_interval = np.any((np.nan_to_num(ilo) > p) | (ihi < p), axis=1).mean()
+    assert ever_cs <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / PATHS)
+    assert ever_interval > 3 * 0.05
+
+
+def test_one_look_and_vectorised_agree() -> None:
+    for x, n in ((0, 1000), (3, 1000), (30, 10_000), (0.5, 3.2), (7, 7.5), (1000, 1000)):
+        lo, hi = share_bounds(x, n, 0.001)
+        vlo, vhi = share_cs(x, n, 0.001)
+        assert lo == pytest.approx(float(vlo), rel=1e-6, abs=1e-12)
+        assert hi == pytest.approx(float(vhi), rel=1e-6, abs=1e-12)
+    for n in (20.0, 1000.0, 123_456.0):
+        assert quantile_rank_bounds(n, 0.95, 0.001) == tuple(
+            float(r) for r in quantile_rank_cs(n, 0.95, 0.001))
+
+
+def test_more_errors_never_lower_a_bound() -> None:
+    x = np.arange(0, 60)
+    lo, hi = share_cs(x, 5000, 0.001)
+    assert np.all(np.diff(lo) >= 0) and np.all(np.diff(hi) >= 0)
+
+
+def test_no_answers_is_the_whole_range() -> None:
+    assert share_bounds(0, 0, 0.01) == (0.0, 1.0)
+    lo, hi = share_cs(0, 0, 0.01)
+    assert (float(lo), float(hi)) == (0.0, 1.0)
+
+
+def test_quantile_ranks_bracket_the_quantile_at_every_look() -> None:
+    """Uniform answers: the q-quantile is q; the answers at the ranks bracket it."""
+    rng = np.random.default_rng(5)
+    misses = 0
+    for _ in range(100):
+        u = rng.random(LOOKS * 20)
+        for n in range(200, len(u) + 1, 400):
+            lo_r, hi_r = quantile_rank_bounds(float(n), 0.95, 0.05)
+            s = np.sort(u[:n])
+            low = s[int(lo_r)] if lo_r >= 0 else 0.0
+            high = s[int(hi_r)] if hi_r < n else 1.0
+            if not low <= 0.95 <= high:
+                misses += 1
+                break
+    assert misses <= 5 + 2 * np.sqrt(5 * 0.95)
+
+
+def test_blocks_share_a_check_without_exceeding_it() -> None:
+    assert sum(block_alpha(0.01, k) for k in range(100_000)) < 0.01
+    start, k = block(AT, AT + timedelta(minutes=9), timedelta(minutes=2))
+    assert (start, k) == (AT + timedelta(minutes=6), 3)       # 3..4 spans of data
+    assert block(AT, AT + timedelta(seconds=50), timedelta(minutes=2)) == (AT, 0)
+    assert union_alpha(0.01, 10) == 0.001
+
+
+# -- the judge, anytime ---------------------------------------------------------------
+
+@pytest.fixture
+def anytime(plan: Plan) -> ServiceSettings:
+    s = plan.settings("auth")
+    targets = {k: v for k, v in s.targets.items() if k not in ("memory_mb", "cpu_cores")}
+    return replace(s, targets=targets, inference="anytime")
+
+
+def _run(settings: ServiceSettings, n: int, share: float, *, rps: float = 3.0) -> Evaluation:
+    span = timedelta(seconds=n / rps)
+    short = {s: figures(max(1, round(rps * s.total_seconds())),
+                        round(rps * s.total_seconds() * share), window=s)
+             for s in (timedelta(minutes=m) for m in (2, 5, 30, 60, 360))}
+    base_short = {s: figures(round(9 * rps * s.total_seconds()),
+                             round(9 * rps * s.total_seconds() * 0.003), window=s)
+                  for s in (timedelta(minutes=2), timedelta(minutes=5))}
+    return judge(service="auth", phase="week-2", weight=10, at=AT,
+                 baseline=figures(9 * n, round(9 * n * 0.003), window=span),
+                 candidate=figures(n, round(n * share), window=span), settings=settings,
+                 soak=span, step_since=AT - span, evidence_start=AT - span,
+                 burn=BurnInputs(candidate=short, baseline=base_short))
+
+
+def test_the_shipped_plan_has_ten_checks_that_can_fail_a_step(anytime: ServiceSettings) -> None:
+    # p95 ratio, error max and ratio, average max; 2 recent windows x 2; 2 burn rules
+    assert fallible_checks(anytime) == 10
+
+
+def test_a_healthy_step_passes_on_its_own_requests_and_says_its_guarantee(
+        anytime: ServiceSettings) -> None:
+    ev = _run(anytime, 60_000, 0.003)
+    assert ev.verdict is Verdict.PASS, ev.reasons
+    assert ev.reasons[-1].startswith("anytime-valid: a candidate within its targets and "
+                                     "tolerance is failed at some look of this step with "
+                                     "probability under 1.00 %")
+    assert "10 checks that can fail share it, 0.001 each" in ev.reasons[-1]
+
+
+def test_too_few_requests_says_how_long_the_step_needs(anytime: ServiceSettings) -> None:
+    ev = _run(anytime, 2_000, 0.003)
+    assert ev.verdict is Verdict.INCONCLUSIVE
+    assert ev.wait_seconds is not None and ev.wait_seconds > 0
+    assert not any("never" in r for r in ev.reasons), ev.reasons   # the step's window grows
+
+
+def test_five_times_the_errors_fails(anytime: ServiceSettings) -> None:
+    ev = _run(anytime, 20_000, 0.015)
+    assert ev.verdict is Verdict.FAIL
+    assert any(c.name == "error_rate" and c.verdict is Verdict.FAIL for c in ev.checks)
+
+
+def test_the_plan_keys(plan_text: str) -> None:
+    text = plan_text.replace("  confidence: 0.98\n",
+                             "  confidence: 0.98\n  inference: anytime\n  false_fail: 0.02\n")
+    s = parse_plan(text).settings("auth")
+    assert (s.inference, s.false_fail) == ("anytime", 0.02)
+    bad = plan_text.replace("  confidence: 0.98\n", "  confidence: 0.98\n  inference: often\n")
+    with pytest.raises(Exception, match="inference"):
+        parse_plan(bad)
