@@ -72,6 +72,11 @@ MAX_POINTS = 10_800
 #: Steps re-pulled from before the checkpoint, so a scrape that landed late is taken in.
 OVERLAP_STEPS = 2
 SOURCE_NAME = "prometheus"
+#: outage kinds of the whole source (store.series.SOURCE): it does not answer usably, or
+#: it answers every query of the plan with no series at all
+WHOLE, NO_DATA = "", "no-data"
+NO_DATA_TEXT = ("Prometheus answered every query of the plan with no series: check the "
+                "selectors and that Prometheus scrapes the services (or the time range)")
 
 Progress = Callable[[int, int], None]
 
@@ -323,6 +328,7 @@ class PrometheusCollector:
         # arenas, and memory would creep with the length of history
         fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prom-fetch")
         written: Future[_Chunk] | None = None
+        down = False
         try:
             for target, chunks in work:
                 for lo, hi in chunks:
@@ -339,6 +345,7 @@ class PrometheusCollector:
                 previous, written = written, None
                 _merge(report, previous.result())
             self._source_down(e, now=now)
+            down = True
             report.ok = False
             report.problems.append(str(e))
         finally:
@@ -349,6 +356,8 @@ class PrometheusCollector:
             fetcher.shutdown(cancel_futures=True)
             if self.client is None:
                 http.close()
+        if total and not down:
+            self._data_state(report, now=now)
         return report
 
     # -- planning -------------------------------------------------------------------
@@ -401,6 +410,7 @@ class PrometheusCollector:
         at, columns = step_columns(answers, step_seconds=self.step)
         with session_scope(self.engine) as session:
             self._source_up(session, now=now)
+            close_outages(session=session, target=target.key, at=now, kinds=[WHOLE])
             n = upsert_columns(session=session, target=target.key, step_seconds=self.step,
                                at=at, columns=columns)
             for q in target.queries:
@@ -456,7 +466,7 @@ class PrometheusCollector:
         return chunk
 
     def _source_up(self, session: Session, *, now: datetime) -> None:
-        for row in close_outages(session=session, target=SOURCE, at=now):
+        for row in close_outages(session=session, target=SOURCE, at=now, kinds=[WHOLE]):
             log.warning("Prometheus answers again after %d failed attempt(s) since %s",
                         row.attempts, row.since.isoformat())
             record_event(session=session, at=now, kind="source-recovered",
@@ -467,8 +477,14 @@ class PrometheusCollector:
 
     def _source_down(self, e: SourceUnavailable, *, now: datetime) -> None:
         with session_scope(self.engine) as session:
-            row, new = open_outage(session=session, target=SOURCE, kind="",
+            row, new = open_outage(session=session, target=SOURCE, kind=WHOLE,
                                    outcome=e.outcome.value, message=str(e), at=now)
+            # a variant never pulled would otherwise look like one the plan does not ask
+            # Prometheus about, and its verdict would not say which source is missing
+            for target in self.targets:
+                if not load_checkpoints(session=session, target=target.key):
+                    open_outage(session=session, target=target.key, kind=WHOLE,
+                                outcome=e.outcome.value, message=str(e), at=now)
             if new:
                 record_event(session=session, at=now, kind="source-down", severity="warning",
                              summary=f"Prometheus is unavailable ({e.outcome.value}): {e}",
@@ -479,6 +495,33 @@ class PrometheusCollector:
                         e.outcome.value, e)
         else:
             log.debug("Prometheus still unavailable (attempt %d): %s", row.attempts, e)
+
+
+    def _data_state(self, report: CollectReport, *, now: datetime) -> None:
+        """A Prometheus that answers every query empty is a source down too (no data):
+        recorded and alerted once, and the pass is not ok; data again ends it."""
+        empty = report.items == 0
+        with session_scope(self.engine) as session:
+            if empty:
+                _, new = open_outage(session=session, target=SOURCE, kind=NO_DATA,
+                                     outcome=PullOutcome.EMPTY.value, message=NO_DATA_TEXT,
+                                     at=now)
+                if new:
+                    record_event(session=session, at=now, kind="source-down",
+                                 severity="warning", summary=NO_DATA_TEXT,
+                                 dedup_key=f"source-down:prometheus:{NO_DATA}",
+                                 data={"outcome": PullOutcome.EMPTY.value})
+                    log.warning("%s", NO_DATA_TEXT)
+            else:
+                for row in close_outages(session=session, target=SOURCE, at=now,
+                                         kinds=[NO_DATA]):
+                    record_event(session=session, at=now, kind="source-recovered",
+                                 summary=f"Prometheus has data again (none since "
+                                 f"{row.since:%Y-%m-%d %H:%M}Z)",
+                                 dedup_key=f"source-recovered:prometheus:{NO_DATA}")
+        if empty:
+            report.ok = False
+            report.problems.insert(0, NO_DATA_TEXT)
 
 
 def _merge(report: CollectReport, chunk: _Chunk) -> None:

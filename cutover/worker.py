@@ -124,6 +124,7 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     evaluations: list[tuple[Evaluation, int]] = []
     reverted: list[Any] = []
     queued, delivered = 0, None
+    began = time.monotonic()
     with collect.run():
         reports = _collect(collectors, now=now)
         _source_events(engine=engine, collectors=collectors, reports=reports, now=now)
@@ -153,7 +154,8 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
         weights = _read_routes(engine=engine, plan=plan, router=router, now=now)
         _read_baseline(engine=engine, plan=plan, router=router, now=now)
     with alerts.run():
-        queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
+        queued, delivered = _alerts(engine=engine, plan=plan, now=now, began=began,
+                                    policy=alert_policy)
     report = RoundReport(
         at=now, steps=(collect.result, probing.result, evaluate.result, policy.result,
                        routes.result, alerts.result), probe_results=tuple(probe_results),
@@ -209,7 +211,11 @@ def _source_events(*, engine: Engine, collectors: Sequence[Collector],
                              data={"source": r.source})
 
 
-def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[int, Any]:
+def _alerts(*, engine: Engine, plan: Plan, now: datetime, began: float,
+            policy: Any) -> tuple[int, Any]:
+    """``began``: the round's start (time.monotonic()).  Delivery runs on the round's
+    clock advanced by the time the round has taken, so a Retry-After is counted from
+    when the answer came, not from the start of the round."""
     from alerts.outbox import deliver, dispatch
 
     queued = 0
@@ -217,7 +223,8 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[
         queued = dispatch(engine=engine, plan=plan, now=now)
     finally:
         # what is already in the outbox goes out even when dispatching new events failed
-        delivered = deliver(engine=engine, plan=plan, now=now, policy=policy)
+        sending = now + timedelta(seconds=time.monotonic() - began)
+        delivered = deliver(engine=engine, plan=plan, now=sending, policy=policy)
     return queued, delivered
 
 

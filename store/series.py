@@ -361,7 +361,8 @@ def _weighted_ms(rows: Sequence[PromStep], column: str) -> float | None:
 
 def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: datetime,
                        label: str, outages: Sequence[PromOutage]) -> list[str]:
-    why = "; ".join(_outage_text(o) for o in outages)
+    # a variant's own "Prometheus down" marker says what the source's row says: once
+    why = "; ".join(dict.fromkeys(_outage_text(o) for o in outages))
     because = f" ({why})" if why else ""
     if not rows:
         return [f"no Prometheus data for {label} between {_hm(start)} and {_hm(end)}"
@@ -391,7 +392,7 @@ def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: dateti
 
 
 def _outage_text(o: PromOutage) -> str:
-    who = "Prometheus" if o.target == SOURCE else f"the {o.kind} query"
+    who = ("Prometheus" if o.target == SOURCE or not o.kind else f"the {o.kind} query")
     until = f"until {_hm(o.until)}" if o.until else "still"
     return f"{who} {o.outcome} since {_hm(o.since)}, {until}: {o.message}"
 
