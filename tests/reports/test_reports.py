@@ -274,15 +274,6 @@ def test_a_sign_off_replaces_needs_sign_off_in_every_format(history: Engine,
     assert "| Team trained on new architecture | signed off | signed off by ana@example.org" in md
 
 
-def test_uptime_from_the_health_probe_is_a_success_metric(history: Engine,
-                                                          shipped_plan: Plan) -> None:
-    for k in range(4):
-        _probe(history, "healthy", Verdict.FAIL if k == 2 else Verdict.PASS,
-               T0 + timedelta(minutes=k), "200 in 9 ms")
-    report = build_report(engine=history, plan=shipped_plan, phase_id="week-3", at=AT)
-    uptime = next(m for m in report.success if m.figure == "uptime")
-    assert (uptime.value, uptime.met, uptime.target) == (0.75, False, ">= 0.999")
-    assert r"| uptime | 75.000 % | \>= 0.999 | not met |" in render(report, "md").decode()
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
     """The fail that led to an auto-revert (judged at 50 %, in the round that reverted)
     belongs to the 50 % step, not to the 0 % that followed."""

@@ -211,27 +211,3 @@ def test_without_probes_is_the_same_migration(shipped_plan: Plan, plan: Plan) ->
         [c.text for p in shipped_plan.phases for c in p.criteria]
     assert without_probes({"services": [], "phases": []}) == {"services": [], "phases": []}
 
-
-# -- uptime, a success metric measured by probes ------------------------------------------
-
-def test_uptime_is_the_share_of_health_runs_that_passed(shipped_plan: Plan) -> None:
-    from slo.success import probe_share
-
-    spec, probes = shipped_plan.success_probes()["uptime"]
-    assert probes == ["healthy"] and spec.min == 0.999
-    assert "uptime" not in shipped_plan.success_targets()
-    ok = probe_share("uptime", spec, {"healthy": {"pass": 9990, "fail": 5, "inconclusive": 40}})
-    assert ok.met is True and ok.value == pytest.approx(9990 / 9995)
-    assert ok.basis == "9995 runs of healthy: 9990 passed"
-    assert probe_share("uptime", spec, {"healthy": {"pass": 99, "fail": 1}}).met is False
-    none = probe_share("uptime", spec, {"healthy": {"inconclusive": 3}})
-    assert none.met is None and none.value is None
-
-
-def test_a_success_metric_naming_an_unknown_probe_is_refused(plan_text: str) -> None:
-    text = _with(plan_text, "data['success_metrics']['uptime']['probes'] = ['pinger']")
-    with pytest.raises(PlanError, match="'pinger' is not a probe of the plan"):
-        parse_plan(text)
-    text = _with(plan_text, "data['success_metrics']['availability'] = {'min': 0.9}")
-    with pytest.raises(PlanError, match="unknown figure 'availability'"):
-        parse_plan(text)
