@@ -55,10 +55,12 @@ _TITLES = {
     "drift-resolved": "{service}: route drift resolved",
     "phase-complete": "phase complete",
     "rolled-back": "EMERGENCY ROLLBACK: every service back to the monolith",
+    "baseline-down": "baseline cannot take the traffic back",
+    "baseline-recovered": "baseline has ready replicas again",
     "test": "cutover test message",
 }
 RESOLVED_KINDS = frozenset({"verdict-recovered", "data-recovered", "source-recovered",
-                            "drift-resolved"})
+                            "drift-resolved", "baseline-recovered"})
 
 
 @dataclass(frozen=True)

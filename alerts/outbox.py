@@ -71,6 +71,7 @@ CONDITIONS: dict[str, str] = {
     "data-stale": "data-recovered",
     "source-down": "source-recovered",
     "drift": "drift-resolved",
+    "baseline-down": "baseline-recovered",
 }
 RESOLVES: dict[str, str] = {v: k for k, v in CONDITIONS.items()}
 #: answers that mean "try again later" rather than "never"
@@ -241,6 +242,7 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
             transport: httpx.BaseTransport | None = None, env: Mapping[str, str] | None = None,
             policy: RetryPolicy | None = None, limit: int = 100) -> DeliveryReport:
     """Send the due deliveries (up to ``limit``) and record each outcome."""
+    entered = time.monotonic()   # `now` is this moment: the run's clock counts from here
     guard_logger("httpx")
     policy = policy or RetryPolicy()
     with session_scope(engine) as session:
@@ -249,7 +251,8 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
         return DeliveryReport()
     with httpx.Client(transport=transport, timeout=policy.timeout,
                       follow_redirects=False) as client:
-        run = _Run(engine=engine, plan=plan, policy=policy, env=env, client=client, start=now)
+        run = _Run(engine=engine, plan=plan, policy=policy, env=env, client=client, start=now,
+                   started=entered)
         for d in _interleave(due):
             if d.channel in run.held:
                 run.count("deferred")

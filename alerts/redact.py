@@ -1,6 +1,8 @@
 """Webhook URLs are secrets: their path is the credential.  Everything the alerts
 package logs or stores about a channel goes through :func:`scrub` first, in the same
-style as the command line's log filter: scheme and host kept, the rest ``***``."""
+style as the command line's log filter: scheme and host kept, the rest ``***``.  Tokens,
+passwords and auth headers are masked by :func:`slo.redact.redact`, which scrub applies
+first."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import logging
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from slo.redact import redact
 
 __all__ = ["MaskingFilter", "mask_url", "scrub"]
 
@@ -29,11 +33,8 @@ def mask_url(url: str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every known secret, and any URL's path, masked."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _URL_PATH.sub(r"\1/***", text)
+    """``text`` with every known secret, any credential and any URL's path masked."""
+    return _URL_PATH.sub(r"\1/***", redact(text, secrets))
 
 
 class MaskingFilter(logging.Filter):

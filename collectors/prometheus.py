@@ -48,6 +48,7 @@ from collectors.base import CollectReport
 from collectors.promql import INCREASES, MAY_BE_EMPTY, Kind, StepQuery, step_queries
 from slo.errors import ConfigError, SourceError
 from slo.plan import Plan, PrometheusSource, VariantPrometheus
+from slo.redact import known_secrets, redact
 from slo.units import format_duration
 from store.db import session_scope
 from store.events import record_event
@@ -71,6 +72,11 @@ MAX_POINTS = 10_800
 #: Steps re-pulled from before the checkpoint, so a scrape that landed late is taken in.
 OVERLAP_STEPS = 2
 SOURCE_NAME = "prometheus"
+#: outage kinds of the whole source (store.series.SOURCE): it does not answer usably, or
+#: it answers every query of the plan with no series at all
+WHOLE, NO_DATA = "", "no-data"
+NO_DATA_TEXT = ("Prometheus answered every query of the plan with no series: check the "
+                "selectors and that Prometheus scrapes the services (or the time range)")
 
 Progress = Callable[[int, int], None]
 
@@ -118,6 +124,13 @@ def _token(src: PrometheusSource, env: Mapping[str, str]) -> str | None:
     return None
 
 
+def _read_secret(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return None   # said where it is needed (the token, the channel), not here
+
+
 def _verify(src: PrometheusSource) -> ssl.SSLContext | bool:
     if not src.verify_tls:
         return False
@@ -155,15 +168,20 @@ class Series:
 
 
 class PromClient:
-    """``/api/v1/query_range`` over an httpx client, errors sorted into outcomes."""
+    """``/api/v1/query_range`` over an httpx client, errors sorted into outcomes.
 
-    def __init__(self, http: httpx.Client):
+    ``secrets`` (the token, the plan's webhook URLs) are masked, with anything else that
+    looks like a credential, in every message made from an answer: a proxy's error body
+    may quote the request's Authorization header."""
+
+    def __init__(self, http: httpx.Client, secrets: Sequence[str] = ()):
         self.http = http
+        self.secrets = tuple(secrets)
 
     def query_range(self, expr: str, *, start: datetime, end: datetime,
                     step_seconds: float) -> list[Series]:
         return parse_answer(self.fetch(expr, start=start, end=end, step_seconds=step_seconds),
-                            expr)
+                            expr, self.secrets)
 
     def fetch(self, expr: str, *, start: datetime, end: datetime,
               step_seconds: float) -> httpx.Response:
@@ -175,8 +193,8 @@ class PromClient:
             raise SourceUnavailable(PullOutcome.SLOW, f"no answer in time ({type(e).__name__})"
                                     ) from None
         except httpx.TransportError as e:
-            raise SourceUnavailable(PullOutcome.DOWN, f"cannot connect: {_short(str(e))}"
-                                    ) from None
+            raise SourceUnavailable(PullOutcome.DOWN, "cannot connect: "
+                                    + redact(_short(str(e)), self.secrets)) from None
 
 
 def _ts(t: datetime) -> str:
@@ -188,21 +206,21 @@ def _short(text: str, n: int = 200) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
-def parse_answer(resp: httpx.Response, expr: str) -> list[Series]:
+def parse_answer(resp: httpx.Response, expr: str, secrets: Sequence[str] = ()) -> list[Series]:
     # a week of points is millions of small lists: the cyclic GC would walk the growing
     # heap again and again while they are made, and none of them can form a cycle
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_body(resp, expr)
+        return _parse_body(resp, expr, secrets)
     finally:
         if enabled:
             gc.enable()
 
 
-def _parse_body(resp: httpx.Response, expr: str) -> list[Series]:
+def _parse_body(resp: httpx.Response, expr: str, secrets: Sequence[str]) -> list[Series]:
     body = _json(resp)
-    error = _short(str(body.get("error", ""))) if isinstance(body, dict) else ""
+    error = redact(_short(str(body.get("error", ""))), secrets) if isinstance(body, dict) else ""
     code = resp.status_code
     if code in (401, 403):
         raise SourceUnavailable(PullOutcome.REFUSED, f"HTTP {code}: check the bearer token")
@@ -302,7 +320,7 @@ class PrometheusCollector:
         work = [(t, self._chunks(t, start=start, end=stop)) for t in self.targets]
         total, done = sum(len(c) for _, c in work), 0
         http = self.client or build_http_client(self.source)
-        prom = PromClient(http)
+        prom = PromClient(http, known_secrets(self.plan, os.environ, _read_secret))
         # one chunk is written while the next is fetched and parsed (SQLite and PostgreSQL
         # drivers let go of the GIL while they work); at most two chunks in memory
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prom-store")
@@ -310,6 +328,7 @@ class PrometheusCollector:
         # arenas, and memory would creep with the length of history
         fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prom-fetch")
         written: Future[_Chunk] | None = None
+        down = False
         try:
             for target, chunks in work:
                 for lo, hi in chunks:
@@ -326,6 +345,7 @@ class PrometheusCollector:
                 previous, written = written, None
                 _merge(report, previous.result())
             self._source_down(e, now=now)
+            down = True
             report.ok = False
             report.problems.append(str(e))
         finally:
@@ -336,6 +356,8 @@ class PrometheusCollector:
             fetcher.shutdown(cancel_futures=True)
             if self.client is None:
                 http.close()
+        if total and not down:
+            self._data_state(report, now=now)
         return report
 
     # -- planning -------------------------------------------------------------------
@@ -371,7 +393,7 @@ class PrometheusCollector:
         try:
             for q, answer in pending:
                 try:
-                    answers[q.kind] = parse_answer(answer.result(), q.expr)
+                    answers[q.kind] = parse_answer(answer.result(), q.expr, prom.secrets)
                 except QueryFailed as e:
                     failures[q.kind] = e
         except SourceUnavailable:
@@ -388,6 +410,7 @@ class PrometheusCollector:
         at, columns = step_columns(answers, step_seconds=self.step)
         with session_scope(self.engine) as session:
             self._source_up(session, now=now)
+            close_outages(session=session, target=target.key, at=now, kinds=[WHOLE])
             n = upsert_columns(session=session, target=target.key, step_seconds=self.step,
                                at=at, columns=columns)
             for q in target.queries:
@@ -443,7 +466,7 @@ class PrometheusCollector:
         return chunk
 
     def _source_up(self, session: Session, *, now: datetime) -> None:
-        for row in close_outages(session=session, target=SOURCE, at=now):
+        for row in close_outages(session=session, target=SOURCE, at=now, kinds=[WHOLE]):
             log.warning("Prometheus answers again after %d failed attempt(s) since %s",
                         row.attempts, row.since.isoformat())
             record_event(session=session, at=now, kind="source-recovered",
@@ -454,8 +477,14 @@ class PrometheusCollector:
 
     def _source_down(self, e: SourceUnavailable, *, now: datetime) -> None:
         with session_scope(self.engine) as session:
-            row, new = open_outage(session=session, target=SOURCE, kind="",
+            row, new = open_outage(session=session, target=SOURCE, kind=WHOLE,
                                    outcome=e.outcome.value, message=str(e), at=now)
+            # a variant never pulled would otherwise look like one the plan does not ask
+            # Prometheus about, and its verdict would not say which source is missing
+            for target in self.targets:
+                if not load_checkpoints(session=session, target=target.key):
+                    open_outage(session=session, target=target.key, kind=WHOLE,
+                                outcome=e.outcome.value, message=str(e), at=now)
             if new:
                 record_event(session=session, at=now, kind="source-down", severity="warning",
                              summary=f"Prometheus is unavailable ({e.outcome.value}): {e}",
@@ -466,6 +495,33 @@ class PrometheusCollector:
                         e.outcome.value, e)
         else:
             log.debug("Prometheus still unavailable (attempt %d): %s", row.attempts, e)
+
+
+    def _data_state(self, report: CollectReport, *, now: datetime) -> None:
+        """A Prometheus that answers every query empty is a source down too (no data):
+        recorded and alerted once, and the pass is not ok; data again ends it."""
+        empty = report.items == 0
+        with session_scope(self.engine) as session:
+            if empty:
+                _, new = open_outage(session=session, target=SOURCE, kind=NO_DATA,
+                                     outcome=PullOutcome.EMPTY.value, message=NO_DATA_TEXT,
+                                     at=now)
+                if new:
+                    record_event(session=session, at=now, kind="source-down",
+                                 severity="warning", summary=NO_DATA_TEXT,
+                                 dedup_key=f"source-down:prometheus:{NO_DATA}",
+                                 data={"outcome": PullOutcome.EMPTY.value})
+                    log.warning("%s", NO_DATA_TEXT)
+            else:
+                for row in close_outages(session=session, target=SOURCE, at=now,
+                                         kinds=[NO_DATA]):
+                    record_event(session=session, at=now, kind="source-recovered",
+                                 summary=f"Prometheus has data again (none since "
+                                 f"{row.since:%Y-%m-%d %H:%M}Z)",
+                                 dedup_key=f"source-recovered:prometheus:{NO_DATA}")
+        if empty:
+            report.ok = False
+            report.problems.insert(0, NO_DATA_TEXT)
 
 
 def _merge(report: CollectReport, chunk: _Chunk) -> None:

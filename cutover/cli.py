@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the weight you looked at: a one-step revert is refused if it has "
                         "moved since (a revert to 0 never is)")
     p.add_argument("--json", action="store_true", help="--all: the rollback's outcome as JSON")
+    p.add_argument("--scale-baseline", action="store_true",
+                   help="--all: scale the baseline's Deployment up to baseline.min_replicas "
+                        "first, and wait for its replicas")
+    p.add_argument("--no-wait", action="store_true",
+                   help="with --scale-baseline: move the traffic at once, do not wait")
+    p.add_argument("--wait-timeout", help="with --scale-baseline: how long to wait for the "
+                   "replicas (default 2m); the traffic moves then, ready or not")
 
     p = cmd("decisions", "cmd_rollout:decisions", "the audit trail, newest first")
     p.add_argument("--service")
@@ -130,6 +137,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["html", "pdf", "md", "csv", "json"], default="html")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--at", help="the report's moment (default now)")
+
+    probes = sub.add_parser("probes", help="the checks no metric measures")
+    probes_sub = probes.add_subparsers(dest="probes_command", required=True, parser_class=_Parser)
+    p = cmd("run", "cmd_probes:run", "run the due probes (or the named ones) once", probes_sub)
+    p.add_argument("--probe", action="append", help="run this probe, due or not (repeatable)")
+    p.add_argument("--all", action="store_true", help="run every probe, due or not")
+    p.add_argument("--at", help="ISO 8601 time or relative; default now")
+    p.add_argument("--json", action="store_true")
+    p = cmd("list", "cmd_probes:list_", "each probe with its newest result", probes_sub)
+    p.add_argument("--at", help="ISO 8601 time or relative; default now")
+    p.add_argument("--json", action="store_true")
+
+    p = cmd("signoff", "cmd_probes:signoff", "record a person's word on a phase's criterion")
+    p.add_argument("--phase", required=True)
+    p.add_argument("--criterion", required=True, help="its number in the phase, or its text")
+    p.add_argument("--note", required=True, help="what was confirmed, and how")
+    p.add_argument("--actor")
+    p.add_argument("--json", action="store_true")
 
     alerts = sub.add_parser("alerts", help="chat channels")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, parser_class=_Parser)
@@ -143,14 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("dashboard", "cmd_worker:dashboard", "serve the dashboard")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
 
     p = cmd("up", "cmd_worker:up", "the worker and the dashboard together")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
     p.add_argument("--metrics-port", type=int,
                    default=int(os.environ.get("CUTOVER_METRICS_PORT", "9108")))
 
     p = cmd("demo", "cmd_demo:demo", "the self-contained demo (SQLite, simulated traffic)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="where the dashboard listens (default 127.0.0.1: this machine only)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     p.add_argument("--seed-only", action="store_true", help="write the history and exit")
     p.add_argument("--dir", help="where the demo keeps its log and database")

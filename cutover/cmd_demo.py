@@ -28,6 +28,7 @@ def demo(args: argparse.Namespace) -> int:
     if not 0 < args.speed <= MAX_SPEED:
         raise ConfigError(f"--speed: expected a number in (0, {MAX_SPEED:g}] (simulated seconds "
                           f"per second), got {args.speed:g}")
+    _check_address(args.address)
     paths = DemoPaths(Path(args.dir or DEFAULT_DIR).resolve())
     db_url = args.db if _db_given(args.db) else paths.db_url
     t0 = time.monotonic()
@@ -41,7 +42,20 @@ def demo(args: argparse.Namespace) -> int:
           f"({time.monotonic() - t0:.1f}s); plan {paths.plan}", file=sys.stderr)
     if args.seed_only:
         return 0
-    return _run(setup, port=args.port, speed=args.speed)
+    return _run(setup, port=args.port, speed=args.speed, address=args.address)
+
+
+def _check_address(address: str) -> None:
+    """Before minutes of seeding: the demo's dashboard is trusted the same way."""
+    from dashboard.launch import check_address, is_loopback
+
+    try:
+        check_address(address, os.environ)
+    except ValueError as e:
+        raise ConfigError(f"demo: {e}") from None
+    if not is_loopback(address):
+        print(f"cutover demo: --address {address}: whoever reaches it acts as the demo's "
+              "operator (on the dry-run router)", file=sys.stderr)
 
 
 def _db_given(db: str) -> bool:
@@ -54,7 +68,7 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _run(setup: object, *, port: int, speed: float) -> int:
+def _run(setup: object, *, port: int, speed: float, address: str = "127.0.0.1") -> int:
     from cutover.cmd_worker import Dashboard
     from cutover.demo import DEMO_OPERATOR, Demo, DemoSetup
     from cutover.simulator import CLOCK_ENV, SimClock
@@ -66,12 +80,14 @@ def _run(setup: object, *, port: int, speed: float) -> int:
                    paths=setup.paths, clock=clock)
     dash = Dashboard(port=port, plan_path=str(setup.paths.plan), db_url=setup.db_url,
                      extra_env={CLOCK_ENV: clock.to_text(),
-                                "CUTOVER_DASHBOARD_OPERATOR": DEMO_OPERATOR})
+                                "CUTOVER_DASHBOARD_OPERATOR": DEMO_OPERATOR},
+                     address=address)
     stop = threading.Event()
     try:
         running.start()
         dash.start()
-        print(f"\ncutover demo: open {dash.url}  (signed in as {DEMO_OPERATOR})\n"
+        print(f"\ncutover demo: open {dash.url}  (signed in as {DEMO_OPERATOR}; "
+              f"listening on {address})\n"
               f"  time runs at {speed:g}x; traffic in {setup.paths.access_log}; "
               f"alerts in {setup.paths.alerts_log}\n"
               "  the story: push the AI service (ai) to 50 % and watch the verdict turn "

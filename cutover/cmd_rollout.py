@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from rollout.routers import TrafficRouter, build_router
 from rollout.state import DecisionOutcome, DecisionRecord, ServiceStatus, iso
 from slo.errors import ConfigError
 from slo.plan import Plan
+from slo.units import parse_duration
 
 __all__ = ["approve", "decisions", "revert", "status"]
 
@@ -57,6 +59,8 @@ def approve(args: argparse.Namespace) -> int:
 def revert(args: argparse.Namespace) -> int:
     if args.all == bool(args.service):
         raise ConfigError("revert: give a service, or --all for every service (not both)")
+    if args.scale_baseline and not args.all:
+        raise ConfigError("revert: --scale-baseline goes with --all")
     if args.all and args.from_weight is not None:
         raise ConfigError("revert --all: --from-weight is for one service's one-step revert")
     ctx, plan, engine, router = _wire(args)
@@ -67,8 +71,16 @@ def revert(args: argparse.Namespace) -> int:
                           from_weight=args.from_weight)
         print(_outcome_line(out))
         return 0
-    done = rollback.roll_back(engine=engine, plan=plan, router=router, actor=actor,
-                              reason=args.reason, now=ctx.now)
+    if (args.no_wait or args.wait_timeout) and not args.scale_baseline:
+        raise ConfigError("revert: --no-wait and --wait-timeout go with --scale-baseline")
+    try:
+        timeout = parse_duration(args.wait_timeout or "2m")
+    except ValueError as e:
+        raise ConfigError(f"revert: --wait-timeout: {e}") from None
+    done = rollback.emergency(engine=engine, plan=plan, router=router, actor=actor,
+                              reason=args.reason, now=ctx.now,
+                              scale_baseline=args.scale_baseline, wait=not args.no_wait,
+                              wait_timeout=timeout, say=_say)
     if args.json:
         print(json.dumps(done.contract(), indent=2))
     else:
@@ -115,6 +127,10 @@ def _outcome_line(out: DecisionOutcome) -> str:
                 f" applied{mark}{where}; the router reads {_pct(out.read_back)}")
     return (f"{out.service}: {out.action} {_pct(out.from_weight)} -> {_pct(out.to_weight)} "
             f"{out.state}{where}: {_clean(out.message)}")
+
+
+def _say(line: str) -> None:
+    print(_clean(line), file=sys.stderr, flush=True)
 
 
 def _rollback_text(done: rollback.Rollback) -> str:

@@ -30,17 +30,20 @@ class WorkerSetup:
     router: Any
     collectors: list[Any]
     interval: timedelta
+    probes: Any = None
 
     @classmethod
     def build(cls, *, plan: Any, plan_hash: str, engine: Any,
               interval: timedelta | None = None) -> WorkerSetup:
         from collectors.registry import build_collectors
+        from cutover.probing import ProbeRunner
         from rollout.routers import build_router
 
         return cls(plan=plan, plan_hash=plan_hash, engine=engine,
                    router=build_router(plan, engine),
                    collectors=build_collectors(plan, engine),
-                   interval=interval or plan.interval)
+                   interval=interval or plan.interval,
+                   probes=ProbeRunner(plan=plan, engine=engine))
 
 
 def _interval(text: str | None) -> timedelta | None:
@@ -104,7 +107,7 @@ def _once(setup: WorkerSetup) -> int:
             return 1
         report = run_round(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                            router=setup.router, collectors=setup.collectors,
-                           now=datetime.now(UTC))
+                           now=datetime.now(UTC), probes=setup.probes)
     for r in report.collect_reports:
         print(r.line())
     for s in report.steps:
@@ -122,6 +125,7 @@ def _loop(setup: WorkerSetup, *, stop: threading.Event, metrics: Any,
     return run_forever(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                        router=setup.router, collectors=setup.collectors,
                        interval=setup.interval, stop=stop, metrics=metrics,
+                       probes=setup.probes,
                        clock=clock.now if clock is not None else None,
                        wall_seconds=clock.wall_seconds if clock is not None else None)
 
@@ -136,19 +140,44 @@ class Dashboard:
     plan_path: str
     db_url: str
     extra_env: Mapping[str, str] | None = None
+    address: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}"
+        from dashboard.launch import url
 
-    def start(self) -> Dashboard:
-        from dashboard.launch import command, environment
+        return url(self.address, self.port)
+
+    def env(self) -> dict[str, str]:
+        from dashboard.launch import environment
 
         env = environment(self.plan_path, self.db_url)
         env.update(self.extra_env or {})
+        return env
+
+    def check(self) -> str:
+        """Refuse a configuration that would trust a header anyone can send (ConfigError,
+        exit 2), before anything listens; else the line that says how it listens."""
+        from dashboard.launch import ENV_TRUST_FORWARDED, check_address, trusts_forwarded_user
+
+        env = self.env()
         try:
-            argv = command(self.port, self.plan_path, self.db_url)
+            check_address(self.address, env)
+        except ValueError as e:
+            raise ConfigError(f"dashboard: {e}") from None
+        if trusts_forwarded_user(env):
+            return (f"trusting the forwarded user header ({ENV_TRUST_FORWARDED}=1): "
+                    f"listening on {self.address} only, for the proxy in front")
+        return f"listening on {self.address}"
+
+    def start(self) -> Dashboard:
+        from dashboard.launch import command
+
+        self.check()
+        env = self.env()
+        try:
+            argv = command(self.port, self.plan_path, self.db_url, self.address)
         except ValueError as e:
             raise ConfigError(f"dashboard: {e}") from None
         # its own process group: a Ctrl-C in the terminal reaches us, and we stop it
@@ -177,8 +206,11 @@ def dashboard(args: argparse.Namespace) -> int:
     load_plan(args.plan)  # a broken plan is a clear error here, not a broken page
     from cutover.worker import handle_signals
 
-    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db).start()
-    print(f"cutover dashboard: {dash.url}  (Ctrl-C stops)", file=sys.stderr)
+    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db,
+                     address=args.address)
+    listening = dash.check()
+    dash.start()
+    print(f"cutover dashboard: {dash.url}, {listening}  (Ctrl-C stops)", file=sys.stderr)
     stop = threading.Event()
     # SIGTERM as well as Ctrl-C (what a pod's stop or systemd sends): the child runs in a
     # session of its own, so nothing else would stop it, and it would keep the port
@@ -194,10 +226,13 @@ def dashboard(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
+    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db,
+                     address=args.address)
+    listening = dash.check()   # refused before the worker starts, not after
     setup = _setup(args)
     metrics = _metrics(setup, args.metrics_port)
-    dash = Dashboard(port=args.port, plan_path=args.plan, db_url=args.db).start()
-    print(f"cutover up: dashboard at {dash.url}, worker every "
+    dash.start()
+    print(f"cutover up: dashboard at {dash.url} ({listening}), worker every "
           f"{setup.interval.total_seconds():g}s, /metrics on port {args.metrics_port}; "
           "Ctrl-C stops both", file=sys.stderr)
     stop = threading.Event()

@@ -41,6 +41,7 @@ from cutover.simulator import (
     service_rps,
 )
 from slo.plan import Plan
+from slo.planfile import without_probes
 from slo.sketch import _LOG_GAMMA, LogSketch, bucket_value
 
 __all__ = [
@@ -96,6 +97,8 @@ def demo_plan_text(source: str, *, paths: DemoPaths) -> str:
     data = yaml.safe_load(source)
     if not isinstance(data, dict):
         raise ValueError("expected a plan (a YAML mapping)")
+    # the shipped probes need the cluster's databases, file stores and API
+    data = without_probes(data)
     data["sources"] = {"logs": [{"name": "gateway", "path": str(paths.access_log),
                                  "format": "json"}]}
     data["router"] = {"kind": "dry-run"}

@@ -38,10 +38,12 @@ __all__ = ["RoundReport", "StepName", "StepResult", "handle_signals", "run_forev
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+ProbesFn = Callable[[datetime], Sequence[Any]]
 
 
 class StepName(StrEnum):
     COLLECT = "collect"        # pull every source into the store
+    PROBES = "probes"          # run the probes that are due, store their results
     EVALUATE = "evaluate"      # judge the services in play, store the evaluations
     POLICY = "auto-revert"     # revert services whose verdicts kept failing
     ROUTES = "routes"          # read every route back: drift is recorded, pending settles
@@ -68,6 +70,7 @@ class RoundReport:
     alerts_queued: int = 0
     alerts_delivered: Any = None
     weights: dict[str, int] = field(default_factory=dict)
+    probe_results: tuple[Any, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -106,19 +109,22 @@ class _Step:
 
 def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
               collectors: Sequence[Collector], now: datetime, metrics: Any = None,
-              alert_policy: Any = None) -> RoundReport:
-    """One round: collect -> settle pending decisions and evaluate -> auto-revert policy ->
-    read the routes back ->
-    dispatch and deliver alerts (so a drift found this round is told this round).
+              alert_policy: Any = None, probes: ProbesFn | None = None) -> RoundReport:
+    """One round: collect -> run the due probes -> settle pending decisions and evaluate ->
+    auto-revert policy -> read the routes back -> dispatch and deliver alerts (so a drift
+    found this round is told this round).
 
     ``alert_policy``: the outbox's RetryPolicy (default: its own, which paces each
-    channel to one message a second)."""
-    collect, evaluate, policy, routes, alerts = (_Step(n) for n in StepName)
+    channel to one message a second); ``probes``: runs the due probes at a time
+    (``cutover.probing.ProbeRunner``; None: no probes run, their results age)."""
+    collect, probing, evaluate, policy, routes, alerts = (_Step(n) for n in StepName)
+    probe_results: list[Any] = []
     weights: dict[str, int] = {}
     reports: list[CollectReport] = []
     evaluations: list[tuple[Evaluation, int]] = []
     reverted: list[Any] = []
     queued, delivered = 0, None
+    began = time.monotonic()
     with collect.run():
         reports = _collect(collectors, now=now)
         _source_events(engine=engine, collectors=collectors, reports=reports, now=now)
@@ -126,6 +132,8 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     if bad:  # the reports already say what; the step is failed, the round goes on
         collect.result = StepResult(StepName.COLLECT, False, collect.result.seconds,
                                     "; ".join(r.line() for r in bad))
+    with probing.run():
+        probe_results = list(probes(now)) if probes is not None else []
     with evaluate.run():
         from rollout.evaluation import evaluate as judge
 
@@ -144,11 +152,13 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
             f"{getattr(o, 'service', '?')}: {getattr(o, 'message', '')}" for o in failed))
     with routes.run():
         weights = _read_routes(engine=engine, plan=plan, router=router, now=now)
+        _read_baseline(engine=engine, plan=plan, router=router, now=now)
     with alerts.run():
-        queued, delivered = _alerts(engine=engine, plan=plan, now=now, policy=alert_policy)
+        queued, delivered = _alerts(engine=engine, plan=plan, now=now, began=began,
+                                    policy=alert_policy)
     report = RoundReport(
-        at=now, steps=(collect.result, evaluate.result, policy.result, routes.result,
-                       alerts.result),
+        at=now, steps=(collect.result, probing.result, evaluate.result, policy.result,
+                       routes.result, alerts.result), probe_results=tuple(probe_results),
         collect_reports=tuple(reports), evaluations=tuple(evaluations),
         reverted=tuple(reverted), alerts_queued=queued, alerts_delivered=delivered,
         weights=weights)
@@ -201,7 +211,11 @@ def _source_events(*, engine: Engine, collectors: Sequence[Collector],
                              data={"source": r.source})
 
 
-def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[int, Any]:
+def _alerts(*, engine: Engine, plan: Plan, now: datetime, began: float,
+            policy: Any) -> tuple[int, Any]:
+    """``began``: the round's start (time.monotonic()).  Delivery runs on the round's
+    clock advanced by the time the round has taken, so a Retry-After is counted from
+    when the answer came, not from the start of the round."""
     from alerts.outbox import deliver, dispatch
 
     queued = 0
@@ -209,7 +223,8 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime, policy: Any) -> tuple[
         queued = dispatch(engine=engine, plan=plan, now=now)
     finally:
         # what is already in the outbox goes out even when dispatching new events failed
-        delivered = deliver(engine=engine, plan=plan, now=now, policy=policy)
+        sending = now + timedelta(seconds=time.monotonic() - began)
+        delivered = deliver(engine=engine, plan=plan, now=sending, policy=policy)
     return queued, delivered
 
 
@@ -224,6 +239,18 @@ def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> d
         if row.router_error:
             log.warning("worker: cannot read the route of %s: %s", row.service, row.router_error)
     return {r.service: r.router_weight for r in rows if r.router_weight is not None}
+
+
+def _read_baseline(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
+    """The baseline's capacity: no ready replica while a service is below 100 % is an
+    alert and holds every approve (rollout.baseline)."""
+    from rollout.baseline import observe
+
+    cap = observe(engine=engine, plan=plan, router=router, now=now)
+    if cap is not None and not cap.known:
+        log.warning("worker: cannot read the baseline's capacity: %s", cap.error)
+    elif cap is not None and not cap.enough:
+        log.warning("worker: %s", cap.words)
 
 
 def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,
@@ -262,7 +289,8 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
                 stop: threading.Event, clock: Clock | None = None,
                 wall_seconds: Callable[[timedelta], float] | None = None,
                 metrics: Any = None, lease: Any = None,
-                on_round: Callable[[RoundReport], None] | None = None) -> int:
+                on_round: Callable[[RoundReport], None] | None = None,
+                probes: ProbesFn | None = None) -> int:
     """Rounds every ``interval`` (of ``clock``'s time) until ``stop`` is set; rounds run.
 
     ``lease`` (default: the store's worker lease): only its holder does rounds, the
@@ -283,7 +311,7 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
             if leading:
                 report = run_round(plan=plan, plan_hash=plan_hash, engine=engine,
                                    router=router, collectors=collectors, now=now_of(),
-                                   metrics=metrics)
+                                   metrics=metrics, probes=probes)
                 rounds += 1
                 if on_round is not None:
                     on_round(report)

@@ -10,6 +10,7 @@ back to the baseline from wherever the service is.  The gate checks everything a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from rollout import gate
+from rollout import gate, rollback
 from rollout.routers import build_router
 from rollout.state import DecisionOutcome
 from slo.errors import (
@@ -31,7 +32,8 @@ from slo.errors import (
 from slo.plan import Plan
 from store.views import StateView
 
-__all__ = ["ActionKind", "ActionResult", "Outcome", "Proposal", "perform", "propose"]
+__all__ = ["ActionKind", "ActionResult", "Outcome", "Proposal", "perform", "propose",
+           "roll_back_all", "rollback_preview", "rollback_row"]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +152,35 @@ def _result(proposal: Proposal, outcome: DecisionOutcome) -> ActionResult:
                             proposal, weight=weight)
     return ActionResult(Outcome.FAILED, outcome.message or f"the decision is {outcome.state}",
                         proposal)
+
+
+# -- the emergency rollback --------------------------------------------------------------
+
+def rollback_preview(*, plan: Plan, engine: Engine) -> rollback.Preview:
+    """What "Roll back everything" would move now, and the baseline's capacity."""
+    return rollback.preview(plan, engine=engine, router=build_router(plan, engine))
+
+
+def roll_back_all(*, plan: Plan, engine: Engine, actor: str, reason: str, scale: bool,
+                  wait: bool, now: datetime,
+                  on_result: Callable[[rollback.ServiceResult], None] | None = None,
+                  ) -> rollback.Rollback | str:
+    """Every service to 0 % as ``actor``; the rollback, or the refusal in words (not an
+    operator, no reason, a store or cluster that cannot be reached)."""
+    said: list[str] = []
+    try:
+        return rollback.emergency(engine=engine, plan=plan, router=build_router(plan, engine),
+                                  actor=actor, reason=reason.strip(), now=now,
+                                  scale_baseline=scale, wait=wait, say=said.append,
+                                  on_result=on_result)
+    except GateError as e:
+        return f"the gate refused: {e.reason}"
+    except CutoverError as e:
+        return str(e)
+
+
+def rollback_row(r: rollback.ServiceResult) -> dict[str, object]:
+    """One service's outcome, for a table."""
+    return {"service": r.service, "route": r.route, "from": f"{r.from_weight} %",
+            "result": r.result.value, "route reads": "-" if r.read_back is None
+            else f"{r.read_back} %", "after": f"{r.seconds:.2f} s", "message": r.message}

@@ -15,7 +15,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import components, page  # noqa: E402
+from dashboard import components, page, rollback  # noqa: E402
 
 # a file of our own: a Material or emoji icon makes the browser fetch it from a CDN, which a
 # control room cut off from the internet cannot reach
@@ -39,4 +39,6 @@ with st.sidebar:
     st.caption("Plan")
     st.text(ctx.plan.name)
     components.render_viewer(ctx.viewer)
+    rollback.render_button(ctx, where="sidebar")
+    rollback.render_last(compact=True)
 nav.run()

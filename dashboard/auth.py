@@ -5,8 +5,9 @@ Three ways to know, tried in this order:
 1. OIDC through ``st.login`` when ``.streamlit/secrets.toml`` has an ``[auth]`` section:
    ``st.user`` then carries ``is_logged_in`` and the identity provider's claims.
 2. Behind an OpenShift oauth-proxy, the forwarded user header (``X-Forwarded-Email``,
-   else ``X-Forwarded-User``), but only when ``CUTOVER_TRUST_FORWARDED_USER=1``: without a
-   proxy in front, anyone could send that header.
+   else ``X-Forwarded-User``), but only when ``CUTOVER_TRUST_FORWARDED_USER=1`` and
+   Streamlit listens on loopback: without a proxy in front, anyone could send that
+   header (``cutover dashboard`` refuses the combination; this is the second lock).
 3. ``CUTOVER_DASHBOARD_OPERATOR``: a local operator name, for development.
 
 Otherwise the viewer is anonymous and the dashboard is read-only.  Controls are enabled
@@ -23,13 +24,13 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.launch import ENV_TRUST_FORWARDED, is_loopback, trusts_forwarded_user
 from slo.plan import Plan
 
 __all__ = ["Identity", "Viewer", "current_viewer", "resolve_viewer"]
 
 log = logging.getLogger(__name__)
 
-ENV_TRUST_FORWARDED = "CUTOVER_TRUST_FORWARDED_USER"
 ENV_LOCAL_OPERATOR = "CUTOVER_DASHBOARD_OPERATOR"
 FORWARDED_HEADERS = ("X-Forwarded-Email", "X-Forwarded-User")
 
@@ -62,14 +63,20 @@ _VIA = {Identity.OIDC: "single sign-on", Identity.FORWARDED: "the OpenShift oaut
 
 
 def resolve_viewer(*, plan: Plan, user_info: Mapping[str, Any], headers: Mapping[str, str],
-                   env: Mapping[str, str]) -> Viewer:
-    """The viewer from what Streamlit and the environment say (pure, for tests)."""
+                   env: Mapping[str, str], address: str = "127.0.0.1") -> Viewer:
+    """The viewer from what Streamlit and the environment say (pure, for tests).
+
+    ``address`` is where Streamlit listens: off loopback the forwarded header is ignored
+    even when trusted, since it may not have come through the proxy."""
     auth_configured = "is_logged_in" in user_info   # Streamlit adds it only with [auth]
     if auth_configured and user_info.get("is_logged_in"):
         name = _first(user_info, ("email", "preferred_username", "name", "sub"))
         if name:
             return _named(plan, name, Identity.OIDC)
-    if env.get(ENV_TRUST_FORWARDED) == "1":
+    if trusts_forwarded_user(env) and not is_loopback(address):
+        log.warning("%s=1 but the dashboard listens on %r, not loopback: the forwarded "
+                    "user header is ignored", ENV_TRUST_FORWARDED, address or "every interface")
+    elif trusts_forwarded_user(env):
         name = _first({k.lower(): v for k, v in headers.items()},
                       tuple(h.lower() for h in FORWARDED_HEADERS))
         if name:
@@ -105,4 +112,5 @@ def current_viewer(plan: Plan) -> Viewer:
         headers: Mapping[str, str] = dict(st.context.headers)
     except Exception:  # AppTest and bare runs have no request headers
         headers = {}
-    return resolve_viewer(plan=plan, user_info=user_info, headers=headers, env=os.environ)
+    return resolve_viewer(plan=plan, user_info=user_info, headers=headers, env=os.environ,
+                          address=str(st.get_option("server.address") or ""))

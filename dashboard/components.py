@@ -30,13 +30,14 @@ from dashboard.status import (
     SuccessRow,
     verdict_caption,
 )
+from slo.probe_results import ProbeResult
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
 __all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "render_card", "render_checks",
-           "render_decisions", "render_figures", "render_rejects", "render_result",
-           "render_success", "render_table", "render_timeline", "render_verdict",
-           "render_viewer", "visible"]
+           "render_decisions", "render_figures", "render_probe_history", "render_probes",
+           "render_rejects", "render_result", "render_success", "render_table",
+           "render_timeline", "render_verdict", "render_viewer", "visible"]
 
 # Any ASCII punctuation may be backslash-escaped in CommonMark; these are the ones that
 # mean something to it or to Streamlit's own syntax (:red[...], :emoji:, $latex$).
@@ -197,6 +198,32 @@ def render_checks(card: ServiceCard) -> None:
         st.text(f"• {reason}")
     if card.wait:
         st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
+
+
+def render_probes(placed: Sequence[tuple[str, str, str]], latest: Mapping[str, ProbeResult],
+                  now: datetime) -> None:
+    """One row per probe: where it sits, its newest verdict, how old, and why.
+    ``placed``: (probe name, kind, where: the phase or the service)."""
+    if not placed:
+        st.info("The plan gives no probes here.")
+        return
+    rows = []
+    for name, kind, where in placed:
+        r = latest.get(name)
+        rows.append({"probe": name, "kind": kind, "where": where,
+                     "verdict": r.verdict.value if r else "not run yet",
+                     "at": r.at if r else None,
+                     "age": f"{(now - r.at).total_seconds() / 60:.0f} min" if r else None,
+                     "why": "; ".join(r.reasons[:3]) if r else "never run: inconclusive"})
+    render_table(rows)
+
+
+def render_probe_history(history: Sequence[ProbeResult]) -> None:
+    if not history:
+        st.caption("no results stored yet")
+        return
+    render_table([{"at": r.at, "verdict": r.verdict.value, "value": r.value,
+                   "limit": r.limit, "why": "; ".join(r.reasons[:3])} for r in history])
 
 
 def visible(text: str) -> str:

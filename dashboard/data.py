@@ -21,15 +21,18 @@ from sqlalchemy.engine import Engine
 
 from slo.plan import Plan
 from slo.planfile import parse_plan
+from slo.probe_results import ProbeResult
 from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
+from store.probes import latest_probe_results
+from store.probes import probe_history as store_probe_history
 from store.rollups import list_rejects
 
 __all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "latest", "now", "plan", "refresh", "rejects", "series", "settings", "state_now",
-           "states"]
+           "latest", "now", "plan", "probe_history", "probe_results", "refresh", "rejects",
+           "series", "settings", "state_now", "states"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,20 @@ def events(db_url: str, limit: int = 50) -> list[views.EventView]:
 def event_counts(db_url: str, since: datetime | None = None) -> dict[str, int]:
     with session_scope(engine(db_url)) as s:
         return views.event_counts(session=s, since=since)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def probe_results(db_url: str) -> dict[str, ProbeResult]:
+    """Each probe's newest result, by probe name."""
+    with session_scope(engine(db_url)) as s:
+        return latest_probe_results(session=s)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=64)
+def probe_history(db_url: str, probe: str, limit: int = 30) -> list[ProbeResult]:
+    """``probe``'s newest results, newest first."""
+    with session_scope(engine(db_url)) as s:
+        return store_probe_history(session=s, probe=probe, limit=limit)
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)

@@ -24,7 +24,7 @@ table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}
 th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass,.met{color:#116329;font-weight:600}.fail,.not-met{color:#cf222e;font-weight:600}
-.inconclusive,.no-data{color:#9a6700;font-weight:600}.needs-sign-off{color:#57606a}
+.inconclusive,.no-data{color:#9a6700;font-weight:600}.needs-sign-off{color:#57606a}.signed-off{color:#1a7f37}
 .banner{padding:.8rem 1rem;border-radius:6px;margin:1rem 0}
 .banner.ready{background:#dafbe1;border:1px solid #116329}
 .banner.not-ready{background:#fff8c5;border:1px solid #9a6700}

@@ -15,10 +15,12 @@ from sqlmodel import Session, col, func, select
 
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
-from slo.success import SuccessResult, success_metrics
+from slo.probe_results import ProbeResult, Signoff
+from slo.success import SuccessResult, probe_share, success_metrics
 from store.alerts import AlertDelivery
 from store.evaluations import EvaluationRow, latest_evaluation
 from store.events import EventRow
+from store.probes import latest_probe_results, signoffs, verdict_counts
 from store.rollout import Decision, ServiceState
 from store.views import evaluation_series
 
@@ -62,8 +64,9 @@ class ServiceReport:
 class CriterionResult:
     text: str
     figures: list[str]
-    status: str        # met | not met | no data | needs sign-off
+    status: str        # met | not met | no data | needs sign-off | signed off
     evidence: str
+    probes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,11 @@ def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> 
         decisions = _decisions(session, phase.services, at)
         alerts = _alerts(session, phase.services, at)
         success = _success_metrics(session, plan, at)
-    criteria = [_criterion(c.text, c.figures, services) for c in phase.criteria]
+        probed = latest_probe_results(session=session, at=at)
+        words = [w for w in signoffs(session=session, phase=phase.id) if w.at <= at]
+    criteria = [_criterion(c.text, c.figures, services, probes=c.probes, probed=probed,
+                           signed=[w for w in words if w.criterion == c.text])
+                for c in phase.criteria]
     starts = [s.steps[0].started for s in services if s.steps]
     ready, summary = _summary(services, decisions, criteria)
     return PhaseReport(
@@ -191,10 +198,37 @@ def _alerts(session: Session, services: list[str], at: datetime) -> list[dict[st
 
 # -- criteria, success metrics, summary -------------------------------------------------
 
-def _criterion(text: str, figures: list[str], services: list[ServiceReport]) -> CriterionResult:
-    if not figures:
+def _criterion(text: str, figures: list[str], services: list[ServiceReport], *,
+               probes: list[str], probed: dict[str, ProbeResult],
+               signed: list[Signoff]) -> CriterionResult:
+    """Met, not met or no data from the figures and the probes that give evidence for
+    it; with neither, a person's sign-off (or the need for one)."""
+    if not figures and not probes:
+        if signed:
+            return CriterionResult(text, figures, "signed off", "; ".join(
+                f"signed off by {w.actor} at {w.at:%Y-%m-%d %H:%M} UTC: {w.note}"
+                for w in signed))
         return CriterionResult(text, figures, "needs sign-off",
                                "no figure measures this: a person confirms it")
+    parts = [_by_figures(figures, services)] if figures else []
+    parts += [_by_probe(name, probed.get(name)) for name in probes]
+    statuses = [status for status, _ in parts]
+    status = ("not met" if "not met" in statuses else "no data" if "no data" in statuses
+              else "met")
+    evidence = "; ".join(e for st, e in parts if st == status or status == "met")
+    return CriterionResult(text, figures, status, evidence, probes=list(probes))
+
+
+def _by_probe(name: str, result: ProbeResult | None) -> tuple[str, str]:
+    if result is None:
+        return "no data", f"probe {name} has not run"
+    status = {"pass": "met", "fail": "not met"}.get(result.verdict.value, "no data")
+    return status, (f"probe {name} {result.verdict.value} at {result.at:%Y-%m-%d %H:%M} UTC: "
+                    + "; ".join(result.reasons[:3]))
+
+
+def _by_figures(figures: list[str], services: list[ServiceReport]
+                ) -> tuple[str, str]:
     verdicts = []
     for svc in services:
         closing = next((s.closing for s in reversed(svc.steps) if s.closing), None)
@@ -204,13 +238,11 @@ def _criterion(text: str, figures: list[str], services: list[ServiceReport]) -> 
             if check["name"] in figures:
                 verdicts.append((svc.name, check["name"], check["verdict"], check.get("detail", "")))
     if not verdicts:
-        return CriterionResult(text, figures, "no data", "no evaluation checked "
-                               + ", ".join(figures))
+        return "no data", "no evaluation checked " + ", ".join(figures)
     bad = [v for v in verdicts if v[2] != "pass"]
     status = "met" if not bad else ("not met" if any(v[2] == "fail" for v in bad) else "no data")
     shown = bad or verdicts
-    evidence = "; ".join(f"{s} {n}: {v}" + (f" ({d})" if d else "") for s, n, v, d in shown)
-    return CriterionResult(text, figures, status, evidence)
+    return status, "; ".join(f"{s} {n}: {v}" + (f" ({d})" if d else "") for s, n, v, d in shown)
 
 
 def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[SuccessResult]:
@@ -223,7 +255,9 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
             .order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)).first()
         if row is not None:
             latest[svc.name] = row.figures.get("candidate", {})
-    return success_metrics(plan.success_targets(), latest)
+    return success_metrics(plan.success_targets(), latest) + [
+        probe_share(name, spec, verdict_counts(session=session, probes=probes, until=at))
+        for name, (spec, probes) in plan.success_probes().items()]
 
 
 def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],

@@ -17,6 +17,8 @@ def fmt_value(name: str, value: float | None) -> str:
         return "n/a"
     if name == "error_rate":
         return f"{value * 100:.2f} %"
+    if name == "uptime":   # a share of probe runs: 99.9 % and 99.95 % must read apart
+        return f"{value * 100:.3f} %"
     if name == "requests":
         return f"{value:,.0f}"
     if name == "cpu_cores":

@@ -1,7 +1,9 @@
 """Evaluations: which services to judge, with which figures, stored with their events.
 
 The judge (``slo.judge``) is pure; this module gathers what it needs from the store at a
-time ``at`` (the step each service is on, the figures of both variants over the plan's
+time ``at`` (and the newest results of the probes each service weighs in, which
+``slo.probes.weigh`` adds to the judge's checks: a failed probe fails or holds the step,
+one never run or stale keeps it inconclusive) (the step each service is on, the figures of both variants over the plan's
 window and the burn windows, the phase's totals), stores each evaluation, and records a
 ``verdict-failed`` event when a service's verdict turns fail (``verdict-recovered`` when
 it turns back to pass) in the same transaction.  Evaluating the same service at the same
@@ -22,6 +24,8 @@ from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
 from slo.plan import Plan, ServiceSettings
+from slo.probe_results import ProbeResult
+from slo.probes import probe_checks, weigh
 from slo.sequential import block
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
@@ -33,6 +37,7 @@ from store.evaluations import (
 )
 from store.events import record_event
 from store.figures import variant_figures
+from store.probes import latest_probe_results
 from store.rollout import Decision, ServiceState
 
 __all__ = ["FiguresFn", "StepState", "evaluate", "evidence_settle", "services_to_evaluate"]
@@ -111,13 +116,24 @@ def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
         names = [service] if service else services_to_evaluate(
             plan, {k: v.weight for k, v in states.items()})
         cache = _FiguresCache(session, figures_fn, at, states)
+        probed = _probe_results(session, plan, names, at)
         out = []
         for name in names:
             evaluation = _judge_one(plan, name, states.get(name, StepState()), cache,
                                     at=at, plan_hash=plan_hash)
+            evaluation = weigh(evaluation, probe_checks(plan.probes_for(name), probed, at=at))
             row = _store(session, evaluation)
             out.append((evaluation, _row_id(row)))
         return out
+
+
+def _probe_results(session: Session, plan: Plan, names: Sequence[str],
+                   at: datetime) -> dict[str, ProbeResult]:
+    """The newest result at or before ``at`` of every probe the services weigh in."""
+    wanted = sorted({p.name for n in names for p in plan.probes_for(n)})
+    if not wanted:
+        return {}
+    return latest_probe_results(session=session, at=at, probes=wanted)
 
 
 def _row_id(row: EvaluationRow) -> int:

@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from rollout import baseline
 from rollout.routers.base import TrafficRouter
 from rollout.state import (
     Action,
@@ -565,6 +566,7 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
         _refuse_if_pending(s, service)
+        held = baseline.hold(s)
     _check_version(state, expected_version)
     _check_fresh(engine, service, state, looked)
     nxt = settings.next_step(state.weight)
@@ -574,6 +576,11 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
                          step_since=state.step_since, settings=settings, seen=seen, now=now)
     observed = router.read_weight(service)
     used_override = False
+    if held:
+        if not override:
+            raise GateError(service, f"not approved: {held} (--override with a reason goes "
+                            "past it)")
+        used_override = True
     if not _may_approve(status, state.weight):
         if not override:
             raise GateError(service, f"not approved: {why} (--override with a reason goes "

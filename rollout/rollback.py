@@ -19,15 +19,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from rollout import gate
+from rollout import baseline, gate
+from rollout.baseline import Capacity
 from rollout.routers.base import TrafficRouter
 from rollout.state import Action, DecisionState
 from slo.errors import ConflictError, CutoverError, GateError
@@ -38,7 +39,7 @@ from store.groups import close_group, group_decisions, open_group, open_groups
 from store.rollout import get_state, pending_decisions, settle_decision
 
 __all__ = ["GroupOutcome", "Preview", "PreviewRow", "Result", "Rollback", "ServiceResult",
-           "preview", "roll_back"]
+           "emergency", "preview", "roll_back"]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ class PreviewRow:
 @dataclass(frozen=True)
 class Preview:
     rows: tuple[PreviewRow, ...]
-    #: the baseline's capacity (rollout.baseline), when the plan's cluster has one
-    baseline: Any = None
+    #: the baseline's capacity, when the plan's cluster has one to read
+    baseline: Capacity | None = None
 
     @property
     def moving(self) -> tuple[PreviewRow, ...]:
@@ -135,10 +136,10 @@ class Rollback:
 
 # -- preview ------------------------------------------------------------------------
 
-def preview(plan: Plan, *, engine: Engine, router: TrafficRouter,
-            baseline: Any = None) -> Preview:
+def preview(plan: Plan, *, engine: Engine, router: TrafficRouter) -> Preview:
     """What a rollback would do now: each service's weight on the store and its route,
-    and what is pending.  Reads only (it records no drift and settles nothing)."""
+    what is pending, and the baseline's capacity.  Reads only (it records no drift and
+    settles nothing)."""
     rows = []
     for svc in plan.services:
         observed, error = gate._try_read(router, svc.name)
@@ -149,21 +150,22 @@ def preview(plan: Plan, *, engine: Engine, router: TrafficRouter,
                                weight=state.weight if state else 0, router_weight=observed,
                                router_error=error,
                                pending_decision=pending[0].id if pending else None))
-    return Preview(rows=tuple(rows), baseline=baseline)
+    return Preview(rows=tuple(rows), baseline=baseline.read(baseline.reader_for(plan, router)))
 
 
 # -- the rollback ---------------------------------------------------------------------
 
 def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, reason: str,
               now: datetime, clock: Callable[[], float] = time.monotonic,
-              started: float | None = None,
-              baseline: dict[str, Any] | None = None) -> Rollback:
+              started: float | None = None, prepared: dict[str, Any] | None = None,
+              on_result: Callable[[ServiceResult], None] | None = None) -> Rollback:
     """Every service to 0 % at once; one group, one alert.  Only an operator may, with a
     reason (ConfigError, GateError otherwise: the only refusals, and before anything).
 
     ``started``: the ``clock()`` reading when the command began (default: now), so the
-    seconds include what came first (a baseline scale-up, say); ``baseline``: what was
-    done to the baseline's capacity, kept on the group."""
+    seconds include what came first (a baseline scale-up, say); ``prepared``: what was
+    done to the baseline's capacity, kept on the group; ``on_result``: called in the
+    caller's thread with each service's result as it comes."""
     t0 = clock() if started is None else started
     gate._check_operator(plan, "all services", actor)
     gate._check_reason("all services", reason)
@@ -175,20 +177,48 @@ def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
         group_id = group.id
     log.warning("rollback #%d of %d services by %s: %s", group_id, len(names), actor, reason)
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="rollback") as pool:
-        results = tuple(pool.map(lambda name: _one(
-            engine=engine, plan=plan, router=router, service=name, actor=actor,
-            reason=reason, group_id=group_id, now=now, clock=clock, t0=t0), names))
+        futures = [pool.submit(_one, engine=engine, plan=plan, router=router, service=name,
+                               actor=actor, reason=reason, group_id=group_id, now=now,
+                               clock=clock, t0=t0) for name in names]
+        for fut in as_completed(futures):
+            if on_result is not None:
+                on_result(fut.result())
+        results = tuple(f.result() for f in futures)
     seconds = clock() - t0
     outcome = _outcome(results)
     closed = _close_interrupted(engine, plan, before=now, keep=group_id)
     with session_scope(engine) as s:
         close_group(session=s, group_id=group_id, outcome=outcome.value, at=now,
-                    seconds=seconds, baseline=baseline)
+                    seconds=seconds, baseline=prepared)
         _alert(s, group_id=group_id, actor=actor, reason=reason, outcome=outcome,
-               results=results, seconds=seconds, now=now, baseline=baseline or {})
+               results=results, seconds=seconds, now=now, prepared=prepared or {})
     log.warning("rollback #%d %s in %.2f s", group_id, outcome, seconds)
     return Rollback(group_id=group_id, outcome=outcome, results=results, seconds=seconds,
-                    baseline=baseline or {}, closed_interrupted=closed)
+                    baseline=prepared or {}, closed_interrupted=closed)
+
+
+def emergency(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, reason: str,
+              now: datetime, scale_baseline: bool = False, wait: bool = True,
+              wait_timeout: timedelta = timedelta(minutes=2),
+              say: Callable[[str], None] = log.warning,
+              on_result: Callable[[ServiceResult], None] | None = None,
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> Rollback:
+    """The whole emergency procedure: who and why checked first, then the baseline's
+    capacity (read; scaled up to ``baseline.min_replicas`` with ``scale_baseline``; its
+    replicas waited for unless ``wait`` is False, at most ``wait_timeout``), then every
+    route to 0 %.  The baseline never stops the rollback: short of replicas, forbidden
+    to scale or slow to come ready, the traffic moves all the same, and the group
+    records what was found and done.  The seconds count from the start."""
+    t0 = clock()
+    gate._check_operator(plan, "all services", actor)
+    gate._check_reason("all services", reason)
+    prepared = baseline.make_ready(baseline.reader_for(plan, router), scale=scale_baseline,
+                                   wait=wait, timeout=wait_timeout, say=say, clock=clock,
+                                   sleep=sleep)
+    return roll_back(engine=engine, plan=plan, router=router, actor=actor, reason=reason,
+                     now=now, clock=clock, started=t0, prepared=prepared,
+                     on_result=on_result)
 
 
 def _one(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
@@ -311,7 +341,7 @@ def _close_interrupted(engine: Engine, plan: Plan, *, before: datetime,
 
 def _alert(s: Any, *, group_id: int, actor: str, reason: str, outcome: GroupOutcome,
            results: Sequence[ServiceResult], seconds: float, now: datetime,
-           baseline: dict[str, Any]) -> None:
+           prepared: dict[str, Any]) -> None:
     counts = {r: sum(1 for x in results if x.result is r) for r in Result}
     said = ", ".join(f"{n} {r.value}" for r, n in counts.items() if n)
     lines = [_line(r) for r in sorted(results, key=lambda r: r.ok)]
@@ -324,7 +354,7 @@ def _alert(s: Any, *, group_id: int, actor: str, reason: str, outcome: GroupOutc
                        "outcome": outcome.value, "seconds": seconds,
                        "services": [r.service for r in results if r.result is not Result.ALREADY],
                        "reasons": lines, "results": [r.contract() for r in results],
-                       "baseline": baseline})
+                       "baseline": prepared})
 
 
 def _line(r: ServiceResult) -> str:

@@ -46,22 +46,16 @@ class Figures:
         return value
 
     def contract(self) -> dict[str, Any]:
-        """The ``figures.<variant>`` object of ``cutover evaluate --json``: shares at full
-        precision with the count behind them (``errors`` beside ``error_rate``)."""
-        out = {k: (getattr(self, k) if k == "error_rate" else _round(getattr(self, k)))
-               for k in FIGURES}
+        """The ``figures.<variant>`` object of ``cutover evaluate --json``: machine output,
+        so every figure at full precision, with the count behind the error share
+        (``errors`` beside ``error_rate``) so a reader can redo the arithmetic."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in FIGURES}
         out["errors"] = self.errors
         return out
 
     @property
     def empty(self) -> bool:
         return all(getattr(self, k) is None for k in FIGURES)
-
-
-def _round(v: float | None) -> float | int | None:
-    if v is None:
-        return None
-    return round(v, 6) if abs(v) < 1 else round(v, 3)
 
 
 def combine(primary: Figures, secondary: Figures) -> Figures:

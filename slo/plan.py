@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
 
 __all__ = [
@@ -52,7 +54,8 @@ QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_byt
               "cpu_cores", "up")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
-          "drift", "drift-resolved", "phase-complete", "rolled-back", "test")
+          "drift", "drift-resolved", "phase-complete", "rolled-back", "baseline-down",
+          "baseline-recovered", "probe-failed", "probe-recovered", "test")
 
 
 def _duration(v: Any) -> timedelta:
@@ -74,6 +77,8 @@ class TargetSpec(_Model):
     """Limits on one figure.  Absolute (``max``, ``min``), relative to the baseline
     (``max_ratio_to_baseline``), per service or summed over a group (``scope``)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     max: float | None = None
     min: float | None = None
     max_ratio_to_baseline: float | None = Field(default=None, gt=0)
@@ -90,18 +95,44 @@ class TargetSpec(_Model):
         return self.max is None and self.min is None and self.max_ratio_to_baseline is None
 
 
+class TargetOverride(_Model):
+    """One layer's limits on a figure, as written: each field may be left out (inherited)
+    or set to null (the inherited limit removed), so the merge sees which.  Validated as
+    the plan is read, so an error names the value's own line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    max: float | None = None
+    min: float | None = None
+    max_ratio_to_baseline: float | None = Field(default=None, gt=0)
+    scope: Literal["service", "total"] | None = None
+    #: success metrics only: the probes whose runs measure it (uptime)
+    probes: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetOverride:
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    def raw(self) -> dict[str, Any]:
+        """The fields as written (a null kept: it removes an inherited limit)."""
+        return self.model_dump(exclude_unset=True)
+
+
 Targets = dict[str, TargetSpec]
 
 
-def _check_target_keys(v: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if v is None:
-        return v
-    if not isinstance(v, Mapping):
-        raise ValueError(f"expected a mapping of figure to limits, got {type(v).__name__}")
-    for key in v:
-        if key not in FIGURES:
-            raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
-    return v
+def _figure_name(key: str) -> str:
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {key!r}; expected one of {', '.join(FIGURES)}")
+    return key
+
+
+#: a figure named as a key of ``targets`` or ``success_metrics``
+FigureName = Annotated[str, AfterValidator(_figure_name)]
+#: figure -> limits, as a layer writes them (null: every inherited limit removed)
+TargetLayer = dict[FigureName, TargetOverride | None]
 
 
 class AutoRevert(_Model):
@@ -145,7 +176,7 @@ class Overridable(_Model):
     false_fail: float | None = Field(default=None, gt=0, lt=0.5)
     auto_revert: AutoRevert | None = None
     tolerance: Tolerance | None = None
-    targets: dict[str, dict[str, Any] | None] | None = None
+    targets: TargetLayer | None = None
 
     @field_validator("steps")
     @classmethod
@@ -160,31 +191,6 @@ class Overridable(_Model):
         if any(b <= a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError(f"steps must be strictly increasing, got {v}")
         return v
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _targets(cls, v: Any) -> Any:
-        _check_target_keys(v)
-        if v:
-            for key, spec in v.items():
-                if spec is not None:
-                    try:
-                        TargetSpec.model_validate(
-                            {k: x for k, x in spec.items() if x is not None}
-                            if isinstance(spec, Mapping) else spec
-                        )
-                    except Exception as e:  # re-raised with the figure named
-                        raise ValueError(f"{key}: {_first_error(e)}") from None
-        return v
-
-
-def _first_error(e: Exception) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
-    return str(e)
 
 
 class Defaults(Overridable):
@@ -332,6 +338,11 @@ class Variant(_Model):
 
     name: str
     backend: str
+    #: the Deployment behind ``backend`` (default: the same name), read for its capacity
+    deployment: str | None = None
+    #: replicas a rollback wants ready (the guide's `oc scale ... --replicas=3`); unset:
+    #: the baseline's capacity is not checked
+    min_replicas: int | None = Field(default=None, ge=1)
     prometheus: VariantPrometheus | None = None
     logs: VariantLogs | None = None
 
@@ -344,14 +355,17 @@ class ServiceDef(Overridable):
     rule: int | None = Field(default=None, ge=0)   # gateway-api: which rule of the HTTPRoute
     prometheus: VariantPrometheus | None = None
     logs: VariantLogs | None = None
+    probes: list[ProbeSpec] = Field(default_factory=list)
 
 
 class Criterion(_Model):
     """A success criterion of a phase, as the seed states it; ``figures`` name the
-    evaluate figures that give evidence for it (none: it needs a person's word)."""
+    evaluate figures and ``probes`` the probes (of the phase or its services) that give
+    evidence for it (neither: it needs a person's word, given with ``cutover signoff``)."""
 
     text: str
     figures: list[str] = Field(default_factory=list)
+    probes: list[str] = Field(default_factory=list)
 
     @field_validator("figures")
     @classmethod
@@ -369,6 +383,7 @@ class Phase(Overridable):
     starts: date | None = None
     ends: date | None = None
     criteria: list[Criterion] = Field(default_factory=list)
+    probes: list[ProbeSpec] = Field(default_factory=list)
 
     @field_validator("criteria", mode="before")
     @classmethod
@@ -423,7 +438,7 @@ class Plan(_Model):
     router: RouterConfig = RouterConfig()
     baseline: Variant
     defaults: Defaults = Defaults()
-    success_metrics: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    success_metrics: TargetLayer = Field(default_factory=dict)
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
@@ -449,6 +464,21 @@ class Plan(_Model):
             if service in p.services:
                 return p
         return None
+
+    def probes(self) -> list[tuple[Phase, ServiceDef | None, Any]]:
+        """Every probe with where it sits: (phase, service or None for a phase's own)."""
+        out: list[tuple[Phase, ServiceDef | None, Any]] = []
+        for phase in self.phases:
+            out += [(phase, None, p) for p in phase.probes]
+            for name in phase.services:
+                svc = next((s for s in self.services if s.name == name), None)
+                out += [(phase, svc, p) for p in svc.probes] if svc else []
+        return out
+
+    def probes_for(self, service: str) -> list[Any]:
+        """The probes weighed in ``service``'s evaluations: its phase's and its own."""
+        phase = self.phase_of(service)
+        return (list(phase.probes) if phase else []) + list(self.service(service).probes)
 
     def may_operate(self, actor: str) -> bool:
         if self.operators == "any":
@@ -479,7 +509,20 @@ class Plan(_Model):
 
     def success_targets(self) -> dict[str, TargetSpec]:
         """Migration-wide success metrics (the seed's), judged over every service."""
-        return _build_targets(merge_targets({}, self.success_metrics))
+        figures = {k: v for k, v in self.success_metrics.items()
+                   if not (v and v.probes)}
+        return _build_targets(merge_targets({}, figures))
+
+    def success_probes(self) -> dict[str, tuple[TargetSpec, list[str]]]:
+        """Success metrics measured by probes (``uptime: {min: 0.999, probes: [...]}``):
+        the share of those probes' runs that passed, against the limits."""
+        out = {}
+        for name, raw in self.success_metrics.items():
+            if raw and raw.probes:
+                spec = TargetSpec.model_validate(raw.model_dump(exclude={"probes"},
+                                                                exclude_none=True))
+                out[name] = (spec, list(raw.probes))
+        return out
 
 
 #: Every key a phase or a service may set over ``defaults``, read off the model itself, so
@@ -489,7 +532,8 @@ OVERRIDABLE_KEYS: tuple[str, ...] = tuple(k for k in Overridable.model_fields if
 
 
 def merge_targets(base: dict[str, dict[str, Any]],
-                  over: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+                  over: Mapping[str, TargetOverride | Mapping[str, Any] | None]
+                  ) -> dict[str, dict[str, Any]]:
     """Field-level merge of raw target specs; an explicit ``None`` drops the field
     (or, for a whole figure, every limit on it)."""
     out = {k: dict(v) for k, v in base.items()}
@@ -498,7 +542,8 @@ def merge_targets(base: dict[str, dict[str, Any]],
             out.pop(figure, None)
             continue
         cur = out.setdefault(figure, {})
-        for field, value in spec.items():
+        fields = spec.raw() if isinstance(spec, TargetOverride) else spec
+        for field, value in fields.items():
             if value is None:
                 cur.pop(field, None)
             else:

@@ -10,10 +10,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slo import planyaml
 from slo.errors import PlanError, PlanProblem
-from slo.plan import FIGURES, Plan
+from slo.plan import FIGURES, Plan, TargetSpec
+from slo.probe_specs import PROBE_KINDS
 
-__all__ = ["parse_plan", "plan_schema", "plan_warnings"]
+__all__ = ["parse_plan", "plan_schema", "plan_warnings", "without_probes"]
 
 Path = tuple[str | int, ...]
 
@@ -21,13 +23,16 @@ Path = tuple[str | int, ...]
 def parse_plan(text: str, *, source: str = "plan") -> Plan:
     """Validate ``text``; raise :class:`PlanError` listing every problem with its line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = planyaml.load(text)
+    except planyaml.YamlLimitError as e:
+        raise PlanError(source, [PlanProblem("", f"refused: {e}", e.line)]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
         raise PlanError(source, [PlanProblem("", f"not valid YAML: {problem}", line)]) from None
+    except ValueError as e:   # a scalar YAML's constructor refuses, as 2026-02-30
+        raise PlanError(source, [PlanProblem("", f"not valid YAML: {e}")]) from None
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise PlanError(source, [PlanProblem("", f"expected a mapping at the top, got {got}", 1)])
@@ -40,6 +45,32 @@ def parse_plan(text: str, *, source: str = "plan") -> Plan:
     if problems:
         raise PlanError(source, problems)
     return plan
+
+
+def without_probes(data: dict[str, Any]) -> dict[str, Any]:
+    """Plan data (as loaded from YAML) with every ``probes:`` list and every criterion's
+    reference to a probe taken out: the same migration judged on its figures alone."""
+    out = dict(data)
+    out["services"] = [{k: v for k, v in s.items() if k != "probes"}
+                       for s in data.get("services") or []]
+    out["phases"] = [_phase_without_probes(p) for p in data.get("phases") or []]
+    if "success_metrics" in data:
+        out["success_metrics"] = {k: v for k, v in (data["success_metrics"] or {}).items()
+                                  if not (isinstance(v, dict) and "probes" in v)}
+    return out
+
+
+def _phase_without_probes(phase: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in phase.items() if k != "probes"}
+    criteria = []
+    for c in phase.get("criteria") or []:
+        if isinstance(c, dict) and "probes" in c:
+            c = {k: v for k, v in c.items() if k != "probes"}
+            c = c["text"] if set(c) == {"text"} else c
+        criteria.append(c)
+    if "criteria" in phase:
+        out["criteria"] = criteria
+    return out
 
 
 def plan_warnings(plan: Plan) -> list[str]:
@@ -98,19 +129,22 @@ def _cross_checks(plan: Plan) -> Iterator[tuple[Path, str]]:
             yield ("phases", i, "ends"), f"ends {phase.ends} before it starts {phase.starts}"
     yield from _check_upstreams(plan)
     yield from _check_channels(plan)
+    yield from _check_probes(plan)
+    yield from _check_success(plan)
     if plan.operators is None and plan.router.kind != "dry-run":
         yield ("router", "kind"), (
             f"a {plan.router.kind} router changes real traffic: the plan needs "
             "'operators: [...]' (who may approve and revert, as the cluster names them), "
             "or 'operators: any' to let every actor")
-    for key in plan.success_metrics:
-        if key not in FIGURES:
-            yield ("success_metrics", key), f"unknown figure {key!r}"
+    try:   # each figure's limits are checked as read; here, that they make targets
+        plan.success_targets()
+    except ValueError as e:
+        yield ("success_metrics",), f"do not make targets: {_plain(e)}"
     for i, service in enumerate(plan.services):
         try:
             plan.settings(service.name)
         except ValueError as e:
-            yield ("services", i), f"targets do not merge: {e}"
+            yield ("services", i), f"targets do not merge: {_plain(e)}"
 
 
 def _check_upstreams(plan: Plan) -> Iterator[tuple[Path, str]]:
@@ -134,6 +168,71 @@ def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
         for j, svc in enumerate(ch.services or []):
             if svc not in services:
                 yield ("alerts", "channels", i, "services", j), f"{svc!r} is not a defined service"
+
+
+def _check_success(plan: Plan) -> Iterator[tuple[Path, str]]:
+    probes = {p.name for _, _, p in plan.probes()}
+    for key, raw in plan.success_metrics.items():
+        if raw and raw.probes:
+            yield from _check_success_probes(key, raw.model_dump(exclude_none=True), probes)
+        elif key not in FIGURES:
+            yield ("success_metrics", key), (f"unknown figure {key!r}; a metric of another "
+                                             "name needs the probes that measure it")
+
+
+def _check_success_probes(key: str, raw: dict[str, Any], probes: set[str]
+                          ) -> Iterator[tuple[Path, str]]:
+    names = raw["probes"]
+    if not isinstance(names, list) or not names:
+        yield ("success_metrics", key, "probes"), "expected a list of probe names"
+        return
+    for i, name in enumerate(names):
+        if name not in probes:
+            yield ("success_metrics", key, "probes", i), f"{name!r} is not a probe of the plan"
+    try:
+        TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
+    except ValueError as e:
+        yield ("success_metrics", key), f"{e}".splitlines()[-1].strip()
+
+
+def _check_probes(plan: Plan) -> Iterator[tuple[Path, str]]:
+    seen: set[str] = set()
+    for i, phase in enumerate(plan.phases):
+        mine = {p.name for p in phase.probes}
+        for j, probe in enumerate(phase.probes):
+            if probe.name in seen:
+                yield ("phases", i, "probes", j, "name"), f"probe {probe.name!r} is defined twice"
+            seen.add(probe.name)
+        for member in phase.services:
+            if member not in {s.name for s in plan.services}:
+                continue
+            k = [s.name for s in plan.services].index(member)
+            for j, probe in enumerate(plan.services[k].probes):
+                if probe.name in seen:
+                    yield (("services", k, "probes", j, "name"),
+                           f"probe {probe.name!r} is defined twice")
+                seen.add(probe.name)
+                mine.add(probe.name)
+        for c, criterion in enumerate(phase.criteria):
+            for j, name in enumerate(criterion.probes):
+                if name not in mine:
+                    yield (("phases", i, "criteria", c, "probes", j),
+                           f"{name!r} is not a probe of phase {phase.id!r} or its services")
+    for k, svc in enumerate(plan.services):
+        if svc.probes and plan.phase_of(svc.name) is None:
+            yield ("services", k, "probes"), f"service {svc.name!r} is in no phase: its probes " \
+                "would never run"
+
+
+def _plain(e: ValueError) -> str:
+    """A pydantic error's first message without its banner; any other error's text."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+    return str(e)
 
 
 # -- line numbers ---------------------------------------------------------------------
@@ -164,7 +263,9 @@ def _line(path: Path, lines: dict[Path, int]) -> int | None:
 
 def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:
     # pydantic adds tagged-union and validator names to loc; keep the YAML keys only
-    loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and ("[" in x or x.startswith("function-"))))
+    loc = tuple(x for i, x in enumerate(err["loc"])
+                if not (isinstance(x, str) and ("[" in x or x.startswith("function-")))
+                and not _probe_tag(err["loc"], i))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         msg = "is required"
@@ -173,6 +274,12 @@ def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:
     elif err["type"] == "literal_error":
         msg = f"expected {err['ctx']['expected']}, got {err['input']!r}"
     return PlanProblem(_dotted(loc), msg, _line(loc, lines))
+
+
+def _probe_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """pydantic names the ``kind`` a probe was read as after its index: not a YAML key."""
+    return (i >= 2 and loc[i] in PROBE_KINDS and isinstance(loc[i - 1], int)
+            and loc[i - 2] == "probes")
 
 
 def _dotted(path: Path) -> str:

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slo.plan import TargetSpec
+from slo.verdict import Verdict
 
-__all__ = ["SuccessResult", "success_metrics", "target_text"]
+__all__ = ["SuccessResult", "probe_share", "success_metrics", "target_text"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,21 @@ def target_text(spec: TargetSpec) -> str:
     if spec.max_ratio_to_baseline is not None:
         parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
     return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
+
+
+def probe_share(figure: str, spec: TargetSpec, counts: Mapping[str, Mapping[str, int]]
+                ) -> SuccessResult:
+    """A success metric measured by probes (uptime: "> 99.9 % availability"): the share of
+    the probes' runs that passed; ``counts`` maps each probe to its runs by verdict.
+    Inconclusive runs (the probe could not look) count neither way; with no run that
+    could look, there is no figure."""
+    passed = sum(c.get(Verdict.PASS.value, 0) for c in counts.values())
+    judged = passed + sum(c.get(Verdict.FAIL.value, 0) for c in counts.values())
+    names = ", ".join(counts)
+    if not judged:
+        return SuccessResult(figure=figure, target=target_text(spec), value=None, met=None,
+                             basis=f"no run of {names} could look yet")
+    share = passed / judged
+    return SuccessResult(figure=figure, target=target_text(spec), value=share,
+                         met=meets(spec, share),
+                         basis=f"{judged} runs of {names}: {passed} passed")

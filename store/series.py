@@ -31,6 +31,7 @@ from sqlalchemy import Column, Float, Index, Text, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.figures import Figures
+from slo.redact import redact
 from slo.sketch import BucketHistogram
 from store.db import UtcDateTime
 
@@ -209,7 +210,9 @@ def open_outages(*, session: Session, target: str | None = None) -> list[PromOut
 
 def open_outage(*, session: Session, target: str, kind: str, outcome: str, message: str,
                 at: datetime) -> tuple[PromOutage, bool]:
-    """The open outage of (target, kind), created if none; True when it is new."""
+    """The open outage of (target, kind), created if none; True when it is new.  The
+    message (often a remote answer's words) is stored scrubbed of credentials."""
+    message = redact(message)
     q = (select(PromOutage).where(PromOutage.target == target, PromOutage.kind == kind,
                                   col(PromOutage.until).is_(None)))
     row = session.exec(q).first()
@@ -358,7 +361,8 @@ def _weighted_ms(rows: Sequence[PromStep], column: str) -> float | None:
 
 def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: datetime,
                        label: str, outages: Sequence[PromOutage]) -> list[str]:
-    why = "; ".join(_outage_text(o) for o in outages)
+    # a variant's own "Prometheus down" marker says what the source's row says: once
+    why = "; ".join(dict.fromkeys(_outage_text(o) for o in outages))
     because = f" ({why})" if why else ""
     if not rows:
         return [f"no Prometheus data for {label} between {_hm(start)} and {_hm(end)}"
@@ -388,7 +392,7 @@ def _coverage_problems(rows: Sequence[PromStep], *, start: datetime, end: dateti
 
 
 def _outage_text(o: PromOutage) -> str:
-    who = "Prometheus" if o.target == SOURCE else f"the {o.kind} query"
+    who = ("Prometheus" if o.target == SOURCE or not o.kind else f"the {o.kind} query")
     until = f"until {_hm(o.until)}" if o.until else "still"
     return f"{who} {o.outcome} since {_hm(o.since)}, {until}: {o.message}"
 

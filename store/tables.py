@@ -2,6 +2,15 @@
 
 from sqlmodel import SQLModel
 
-from store import alerts, evaluations, events, groups, rollout, rollups, series  # noqa: F401
+from store import (  # noqa: F401
+    alerts,
+    evaluations,
+    events,
+    groups,
+    probes,
+    rollout,
+    rollups,
+    series,
+)
 
 metadata = SQLModel.metadata

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from slo.plan import Plan
-from slo.planfile import parse_plan
+from slo.planfile import parse_plan, without_probes
 from store.db import make_engine, upgrade
 
 # under CI a skipped test fails: tests/support/strict.py
@@ -34,8 +35,20 @@ def plan_text() -> str:
 
 
 @pytest.fixture(scope="session")
-def plan(plan_text: str) -> Plan:
+def shipped_plan(plan_text: str) -> Plan:
+    """The shipped plan as it is, probes and all."""
     return parse_plan(plan_text, source=str(PLAN_PATH))
+
+
+@pytest.fixture(scope="session")
+def plan(plan_text: str) -> Plan:
+    """The shipped plan without its probes: the gate judges figures alone (the probes'
+    own tests use ``shipped_plan``)."""
+    return parse_plan(plan_text_without_probes(plan_text), source=str(PLAN_PATH))
+
+
+def plan_text_without_probes(text: str) -> str:
+    return yaml.safe_dump(without_probes(yaml.safe_load(text)), sort_keys=False)
 
 
 @pytest.fixture(scope="session")

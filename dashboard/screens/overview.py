@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from dashboard import components, data, page, status
+from dashboard import components, data, page, rollback, status
 from dashboard.components import md
 
 ctx = page.context()
 st.title("Migration overview")
 st.caption(md(ctx.plan.name))
+rollback.render_last()
+rollback.render_button(ctx, where="overview")
 
 
 @st.fragment(run_every=page.LIVE_EVERY)
@@ -25,6 +27,11 @@ def live() -> None:
                 components.render_card(card)
                 st.page_link("screens/service.py", label=f"{card.service}: charts and actions",
                              icon=":material/monitoring:", query_params={"service": card.service})
+    placed = [(p.name, p.kind, f"{ph.id}/{svc.name}" if svc else ph.id)
+              for ph, svc, p in ctx.plan.probes()]
+    if placed:
+        st.subheader("Probes")
+        components.render_probes(placed, data.probe_results(ctx.db_url), now)
     st.subheader("Migration-wide success metrics")
     components.render_success(status.success_rows(ctx.plan, latest))
     st.caption(f"Read from the store at {now:%Y-%m-%d %H:%M:%S} UTC; refreshes every "

@@ -125,6 +125,18 @@ def live() -> None:
 
 live()
 actions()
+phase = ctx.plan.phase_of(service)
+mine = [(p.name, p.kind, phase.id if phase and p in phase.probes else service)
+        for p in ctx.plan.probes_for(service)]
+if mine:
+    st.subheader("Probes")
+    st.caption("What no figure measures, checked by the worker on each probe's interval and "
+               "weighed by the gate: a failed probe fails or holds the step, one never run or "
+               "stale keeps it inconclusive.")
+    components.render_probes(mine, data.probe_results(ctx.db_url), data.now())
+    for name, _kind, _where in mine:
+        with st.expander(f"{name}: history"):
+            components.render_probe_history(data.probe_history(ctx.db_url, name))
 st.subheader("Over time")
 span = st.segmented_control("Range", list(RANGES), default="7 d", key="range") or "7 d"
 start = data.now().replace(second=0, microsecond=0) - RANGES[span]

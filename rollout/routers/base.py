@@ -16,9 +16,10 @@ from sqlalchemy.engine import Engine
 
 from slo.errors import ConfigError, RouterError
 from slo.plan import Plan
+from slo.redact import redact
 
 __all__ = ["ROUTERS", "TrafficRouter", "api_client_for", "build_router", "kube_api_client",
-           "kube_errors"]
+           "client_secrets", "kube_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +118,32 @@ def api_client_for(host: str, *, token: str | None = None, ca_file: str | None =
     return client.ApiClient(cfg)
 
 
+def client_secrets(api: Any) -> tuple[str, ...]:
+    """The credentials an API object (or ApiClient) sends: its bearer token, a password."""
+    cfg = getattr(getattr(api, "api_client", api), "configuration", None)
+    keys = dict(getattr(cfg, "api_key", None) or {})
+    found = [str(v) for v in keys.values() if v]
+    found += [v.split(None, 1)[1] for v in found if " " in v]   # "Bearer <token>"
+    password = getattr(cfg, "password", None)
+    return tuple(found + ([password] if password else []))
+
+
 @contextmanager
-def kube_errors(route: str, doing: str) -> Iterator[None]:
+def kube_errors(route: str, doing: str, api: Any = None) -> Iterator[None]:
     """Kubernetes client failures as RouterError with the HTTP status and the API
-    server's own message (its Status object), never the request's headers."""
+    server's own message (its Status object), never the request's headers: the message
+    is scrubbed of ``api``'s token and anything else that looks like a credential."""
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     try:
         yield
     except ApiException as e:
-        raise RouterError(route, f"{doing}: HTTP {e.status} {_status_message(e)}",
-                          status=e.status) from None
+        said = redact(_status_message(e), client_secrets(api))
+        raise RouterError(route, f"{doing}: HTTP {e.status} {said}", status=e.status) from None
     except HTTPError as e:
-        raise RouterError(route, f"{doing}: API server unreachable: {e}") from None
+        said = redact(str(e), client_secrets(api))
+        raise RouterError(route, f"{doing}: API server unreachable: {said}") from None
 
 
 def _status_message(e: Any) -> str:
@@ -147,7 +160,7 @@ def get_object(api: Any, *, kind: tuple[str, str, str], namespace: str, name: st
                what: str) -> dict[str, Any]:
     """One custom object (``kind`` = group, version, plural) read as a JSON object."""
     group, version, plural = kind
-    with kube_errors(name, f"reading the {what}"):
+    with kube_errors(name, f"reading the {what}", api):
         obj = api.get_namespaced_custom_object(group, version, namespace, plural, name,
                                                _request_timeout=REQUEST_TIMEOUT)
     if not isinstance(obj, dict):
@@ -179,6 +192,11 @@ class KubeObjectRouter:
         self._namespace = plan.router.namespace or "default"
         self._api = client.CustomObjectsApi(api_client)
 
+    @property
+    def api_client(self) -> Any:
+        """The kubernetes ApiClient it talks through (the baseline's reader shares it)."""
+        return self._api.api_client
+
     def read_weight(self, service: str) -> int:
         svc = self._plan.service(service)
         return self._percent(svc, self._get(svc))
@@ -209,7 +227,7 @@ class KubeObjectRouter:
     def _send(self, svc: Any, body: Any, weight: int) -> None:
         group, version, plural = self.resource
         extra: dict[str, Any] = {"_content_type": self.content_type} if self.content_type else {}
-        with kube_errors(svc.route, f"setting {svc.backend} to {weight} %"):
+        with kube_errors(svc.route, f"setting {svc.backend} to {weight} %", self._api):
             self._api.patch_namespaced_custom_object(
                 group, version, self._namespace, plural, svc.route, body,
                 _request_timeout=REQUEST_TIMEOUT, **extra)

@@ -44,6 +44,9 @@ def _closed_port() -> int:
 
 def test_no_secret_in_logs_or_stored_errors(engine, plan, receiver, caplog):
     caplog.set_level(logging.DEBUG)
+    # a command run earlier in this process (main() sets httpx to WARNING) must not hide
+    # httpx's request lines, which are what this test reads
+    caplog.set_level(logging.DEBUG, logger="httpx")
     ok, echo, hang, limited = (channel("ok", "slack"), channel("echo", "teams"),
                                channel("hang", "discord"), channel("limited", "mattermost"))
     signed = channel("signed", "generic", secret_env="SIGNING_SECRET")

@@ -87,3 +87,17 @@ def test_store_behind_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     db = f"sqlite:///{tmp_path / 'new.db'}"
     assert main(["evaluate", "--plan", PLAN, "--db", db]) == 2
     assert "run `cutover db upgrade` first" in capsys.readouterr().err
+
+
+def test_machine_output_carries_full_precision_and_the_counts() -> None:
+    """``error_rate`` 0.0040306... was printed as 0.00403: a reader could not redo the
+    arithmetic.  Now the share is exact and ``errors`` says what it was made of."""
+    from slo.figures import Figures
+
+    f = Figures(start=AT - timedelta(minutes=10), end=AT, requests=2481.0, errors=10.0,
+                error_rate=10 / 2481, latency_p95_ms=41.23456789, rps=4.135)
+    out = json.loads(json.dumps(f.contract()))
+    assert out["error_rate"] == 10 / 2481 and out["errors"] == 10 and out["requests"] == 2481
+    assert out["error_rate"] * out["requests"] == pytest.approx(out["errors"], rel=1e-12)
+    assert out["latency_p95_ms"] == 41.23456789 and out["rps"] == 4.135
+    assert out["memory_mb"] is None   # no source gives it: null, never a number

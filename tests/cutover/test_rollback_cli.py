@@ -26,6 +26,7 @@ from rollout.routers import api_client_for, build_router
 from store.db import make_engine, session_scope
 from store.groups import DecisionGroup
 from store.rollout import Decision, ServiceState
+from tests.support.k8s_cluster import FakeCluster
 from tests.support.k8s_fake import FakeApiServer, route
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +160,7 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
          "--actor", LEE, *cli], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180   # a bound for a loaded machine, not a speed
         while time.monotonic() < deadline:
             done = [d for d in store_rows(db_url, Decision)
                     if d.group_id is not None and d.state == "applied"]
@@ -195,7 +196,7 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
     again = subprocess.run(
         [sys.executable, "-m", "cutover", "revert", "--all", "--json", "--reason",
          "incident, again", "--actor", LEE, *cli], cwd=ROOT, capture_output=True, text=True,
-        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
     assert doc["outcome"] in ("applied", "nothing") and doc["closed_interrupted"] == [1]
@@ -204,3 +205,40 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
     assert not [d for d in store_rows(db_url, Decision) if d.state == "pending"]
     groups = {g.id: g.outcome for g in store_rows(db_url, DecisionGroup)}
     assert groups == {1: "interrupted", 2: doc["outcome"]}
+
+
+def test_scale_baseline_then_roll_back(cluster: tuple[FakeApiServer, list[str]],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    fake, cli = cluster
+    with FakeCluster(fake, step=0.05) as controllers:
+        controllers.monolith(ready=1)
+        capsys.readouterr()
+        code, out, err = run(capsys, "revert", "--all", "--scale-baseline", "--wait-timeout",
+                             "30s", "--json", "--reason", "incident", "--actor", LEE, *cli)
+        assert controllers.ready() == 3
+    doc = json.loads(out)
+    assert code == 0 and doc["outcome"] == "applied"
+    assert doc["baseline"]["scaled"] == {"from": 1, "to": 3, "error": None}
+    said = [line for line in err.splitlines() if " WARNING " not in line]   # not the log's
+    assert said[:3] == [
+        "warning: Deployment nanopore-monolith: 1 of 1 replicas ready; a rollback wants 3",
+        "scaled nanopore-monolith from 1 to 3 replicas",
+        "waiting up to 30 s for 3 ready replicas"]
+    assert said[-1] == "  3 of 3 ready"
+    assert all(route_weight(fake, s) == 0 for s in AT)
+
+
+@pytest.mark.parametrize("argv", [["revert", "auth", "--scale-baseline"],
+                                  ["revert", "--all", "--no-wait"],
+                                  ["revert", "--all", "--scale-baseline", "--wait-timeout",
+                                   "soon"]],
+                         ids=["scale_one_service", "no_wait_alone", "bad_timeout"])
+def test_bad_rollback_arguments_exit_2(cluster: tuple[FakeApiServer, list[str]],
+                                       capsys: pytest.CaptureFixture[str],
+                                       argv: list[str]) -> None:
+    fake, cli = cluster
+    patches = fake.count("PATCH")
+    capsys.readouterr()
+    code, _, err = run(capsys, *argv, "--reason", "x", "--actor", LEE, *cli)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cutover: ")
+    assert fake.count("PATCH") == patches

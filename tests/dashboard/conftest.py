@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from slo.plan import Plan
 from slo.planfile import parse_plan
 from store.db import make_engine
-from tests.conftest import PLAN_PATH
+from tests.conftest import PLAN_PATH, plan_text_without_probes
 from tests.dashboard import demo as demo_process
 from tests.dashboard.demo import RunningDemo
 from tests.dashboard.seed import Seeded, seed_store
@@ -25,11 +25,13 @@ from tests.dashboard.seed import Seeded, seed_store
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 
-def dry_run_plan_text() -> str:
+def dry_run_plan_text(*, probes: bool = False) -> str:
+    """The shipped plan on the dry-run router; without its probes unless asked."""
     text = PLAN_PATH.read_text()
     line = "router: {kind: openshift-route, namespace: nanopore}"
     assert line in text, "the shipped plan's router line moved: update this fixture"
-    return text.replace(line, "router: {kind: dry-run}")
+    text = text.replace(line, "router: {kind: dry-run}")
+    return text if probes else plan_text_without_probes(text)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.support.listening import listening_on
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "plans" / "nanopore.yaml"
@@ -48,6 +49,7 @@ def test_the_demo_in_chromium(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
+        assert listening_on(port) == {"127.0.0.1"}   # the demo's operator is anyone who reaches it
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

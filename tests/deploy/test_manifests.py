@@ -338,7 +338,8 @@ def test_dashboard_scales_out_behind_the_oauth_proxy(rendered: list[dict[str, An
     app, proxy = _container(pod, "dashboard"), _container(pod, "oauth-proxy")
     env = {e["name"]: e.get("value") for e in app["env"]}
     # Streamlit on loopback: the forwarded-user header can only come from the proxy
-    assert env["STREAMLIT_SERVER_ADDRESS"] == "127.0.0.1"
+    assert app["args"][app["args"].index("--address") + 1] == "127.0.0.1"
+    assert "STREAMLIT_SERVER_ADDRESS" not in env   # the flag outranks it: one place
     assert env["CUTOVER_TRUST_FORWARDED_USER"] == "1"
     port = app["args"][app["args"].index("--port") + 1]
     args = dict(a.split("=", 1) for a in proxy["args"])

@@ -212,6 +212,68 @@ def test_alerts_show_where_they_went(history: Engine, plan: Plan) -> None:
     assert "journal: pending; team-slack: pending" in render(after, "md").decode()
 
 
+# -- probes and sign-offs ---------------------------------------------------------------
+
+def _probe(engine: Engine, probe: str, verdict: Verdict, at: datetime, *reasons: str) -> None:
+    from slo.probe_results import ProbeResult
+    from store.probes import save_probe_result
+
+    with session_scope(engine) as s:
+        save_probe_result(session=s, result=ProbeResult(
+            probe=probe, kind="files", at=at, verdict=verdict, reasons=reasons,
+            phase="week-3"))
+
+
+def test_criteria_a_probe_covers_say_met_or_not_met_with_its_evidence(
+        history: Engine, shipped_plan: Plan) -> None:
+    _probe(history, "files-intact", Verdict.PASS, T0 + timedelta(hours=3),
+           "50 files match by size and SHA-256")
+    _probe(history, "files-intact", Verdict.FAIL, T0 + timedelta(hours=9),
+           "runs/fc-7.pod5: same size, different SHA-256 (corrupted)")
+    _probe(history, "files-intact", Verdict.PASS, AT + timedelta(minutes=5), "later: fixed")
+    crit = {c.text: c for c in build_report(engine=history, plan=shipped_plan,
+                                            phase_id="week-3", at=AT).criteria}
+    lost = crit["No data loss or corruption"]
+    assert lost.status == "not met" and lost.probes == ["files-intact"]
+    assert lost.evidence == ("probe files-intact fail at 2026-11-30 18:00 UTC: "
+                             "runs/fc-7.pod5: same size, different SHA-256 (corrupted)")
+    early = build_report(engine=history, plan=shipped_plan, phase_id="week-3",
+                         at=T0 + timedelta(hours=4)).criteria
+    assert {c.text: c.status for c in early}["All files accessible through new service"] == "met"
+
+
+def test_a_probe_never_run_is_no_data(history: Engine, shipped_plan: Plan) -> None:
+    crit = {c.text: c for c in build_report(engine=history, plan=shipped_plan,
+                                            phase_id="week-3", at=AT).criteria}
+    assert crit["No data loss or corruption"].status == "no data"
+    assert crit["No data loss or corruption"].evidence == "probe files-intact has not run"
+
+
+def test_a_sign_off_replaces_needs_sign_off_in_every_format(history: Engine,
+                                                            shipped_plan: Plan) -> None:
+    from slo.probe_results import Signoff
+    from store.probes import record_signoff
+
+    with session_scope(history) as s:
+        record_signoff(session=s, signoff=Signoff(
+            phase="week-6", criterion="Team trained on new architecture", actor="ana@example.org",
+            at=T0 + timedelta(hours=1), note=f"two sessions, 9 of 9 attended {HOSTILE}"))
+        record_signoff(session=s, signoff=Signoff(   # after the report's moment: not shown
+            phase="week-6", criterion="Documentation updated", actor="lee@example.org",
+            at=AT + timedelta(hours=1), note="runbooks"))
+    report = build_report(engine=history, plan=shipped_plan, phase_id="week-6", at=AT)
+    crit = {c.text: c for c in report.criteria}
+    trained = crit["Team trained on new architecture"]
+    assert trained.status == "signed off"
+    assert trained.evidence.startswith("signed off by ana@example.org at 2026-11-30 10:00 UTC: "
+                                       "two sessions, 9 of 9 attended")
+    assert crit["Documentation updated"].status == "needs sign-off"
+    html = render(report, "html").decode()
+    assert "<td class='signed-off'>signed off</td>" in html and "<script>alert" not in html
+    md = render(report, "md").decode()
+    assert "| Team trained on new architecture | signed off | signed off by ana@example.org" in md
+
+
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
     """The fail that led to an auto-revert (judged at 50 %, in the round that reverted)
     belongs to the 50 % step, not to the 0 % that followed."""

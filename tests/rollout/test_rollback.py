@@ -152,7 +152,9 @@ def test_unreadable_route_with_a_pending_decision_is_gone_past(
                               reason="incident", now=T0 + timedelta(seconds=5))
     assert done.outcome is GroupOutcome.APPLIED
     (old,) = [d for d in rows(engine, Decision) if d.reason == "in flight"]
-    assert old.state == "failed" and f"superseded by rollback #{done.group_id}" in old.error
+    # settled from a later read if one answers, else gone past; either way not pending
+    assert old.state == "failed" and (f"superseded by rollback #{done.group_id}" in old.error
+                                      or "not applied" in old.error)
     assert candidate_weights(k8s, "nanopore-auth", "python-auth") == (100, 0)
 
 

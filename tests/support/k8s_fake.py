@@ -387,6 +387,7 @@ class FakeApiServer:
         #: called (with the server) before each PATCH is processed: a concurrent edit
         self.before_patch: Callable[[FakeApiServer], None] | None = None
         self._fail: list[tuple[int, str | None]] = []
+        self._fail_message: str | None = None
         self._held: list[HeldPatch] = []
         self._lock = threading.RLock()
         self._rv = 1000
@@ -545,9 +546,14 @@ class FakeApiServer:
                  "lastTransitionTime": _stamp(started)}]}
         dep["metadata"]["resourceVersion"] = self._next_rv()
 
-    def fail_next(self, status: int, *, method: str | None = None, times: int = 1) -> None:
+    def fail_next(self, status: int, *, method: str | None = None, times: int = 1,
+                  message: str | None = None) -> None:
+        """The next ``times`` requests (of ``method``) answer ``status``; ``message`` is the
+        Status message, where ``{authorization}`` stands for the request's header (an API
+        server, or a proxy before it, that quotes what it was sent)."""
         with self._lock:
             self._fail.extend([(status, method)] * times)
+            self._fail_message = message
 
     def hold_next_patch(self, *, timeout: float = 60.0) -> HeldPatch:
         """Hold the next PATCH in flight until the returned handle is released."""
@@ -575,8 +581,10 @@ class FakeApiServer:
             for i, (status, only) in enumerate(self._fail):
                 if only is None or only == method:
                     del self._fail[i]
+                    said = (self._fail_message or f"injected failure {status}").replace(
+                        "{authorization}", str(headers.get("Authorization")))
                     return _status(status, "InternalError" if status >= 500 else "Failure",
-                                   f"injected failure {status}")
+                                   said)
         bare, _, query = path.partition("?")
         m = _PATH.match(bare)
         kind = (m["group"] or "", m["version"], m["plural"]) if m else None
