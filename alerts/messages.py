@@ -25,9 +25,13 @@ from slo.plan import FIGURES, Plan
 from store.alerts import AlertEvent
 
 __all__ = [
+    "CONDITIONS",
+    "CONDITION_SEVERITY",
+    "RESOLVES",
     "FigureRow",
     "Message",
     "card_escape",
+    "condition_key",
     "discord_escape",
     "html_escape",
     "markdown_escape",
@@ -59,8 +63,26 @@ _TITLES = {
     "baseline-recovered": "baseline has ready replicas again",
     "test": "cutover test message",
 }
-RESOLVED_KINDS = frozenset({"verdict-recovered", "data-recovered", "source-recovered",
-                            "drift-resolved", "baseline-recovered"})
+#: ongoing condition -> the event kind that resolves it
+CONDITIONS: dict[str, str] = {
+    "verdict-failed": "verdict-recovered",
+    "data-stale": "data-recovered",
+    "source-down": "source-recovered",
+    "drift": "drift-resolved",
+    "baseline-down": "baseline-recovered",
+}
+RESOLVES: dict[str, str] = {v: k for k, v in CONDITIONS.items()}
+RESOLVED_KINDS = frozenset(RESOLVES)
+#: the ``severity`` label a condition carries in Alertmanager.  A condition's firing and
+#: resolved alerts must carry the same labels (Alertmanager names an alert by its label
+#: set), so the severity belongs to the condition, not to whichever event said it.
+CONDITION_SEVERITY: dict[str, str] = {
+    "verdict-failed": "critical",
+    "data-stale": "warning",
+    "source-down": "warning",
+    "drift": "warning",
+    "baseline-down": "critical",
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,8 @@ class Message:
     reasons: tuple[str, ...]
     link: str | None
     at: datetime
+    #: the condition this message starts, repeats or ends (its dedup key); None for acts
+    condition: str | None = None
 
     @property
     def plain(self) -> str:
@@ -117,7 +141,26 @@ def render(event: AlertEvent, plan: Plan) -> Message:
         summary=event.summary, service=event.service, phase=phase, step=step,
         facts=_facts(event, phase=phase, step=step), figures=_figures(data),
         reasons=tuple(_text(r) for r in _list(data.get("reasons")))[:MAX_REASONS],
-        link=_link(plan.alerts.dashboard_url, event.service), at=event.at)
+        link=_link(plan.alerts.dashboard_url, event.service), at=event.at,
+        condition=condition_key(event))
+
+
+def condition_key(event: AlertEvent) -> str | None:
+    """The dedup key of the condition ``event`` starts, repeats or ends; None for acts.
+
+    A resolved event names its condition by ``data.resolves``, else by its own key with
+    the kind swapped (``verdict-recovered:auth`` ends ``verdict-failed:auth``), else
+    shares the condition's key."""
+    if event.kind in CONDITIONS:
+        return event.dedup_key
+    if event.kind not in RESOLVES:
+        return None
+    if event.data.get("resolves"):
+        return str(event.data["resolves"])
+    prefix = f"{event.kind}:"
+    if event.dedup_key.startswith(prefix):
+        return f"{RESOLVES[event.kind]}:{event.dedup_key[len(prefix):]}"
+    return event.dedup_key
 
 
 def test_event(*, now: datetime) -> AlertEvent:

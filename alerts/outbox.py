@@ -33,13 +33,13 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from alerts.messages import render, test_event
+from alerts.messages import CONDITIONS, RESOLVES, condition_key, render, test_event
 from alerts.notifiers import Notifier, build_notifier
 from alerts.redact import guard_logger, scrub
 from slo.errors import NotifyError
@@ -65,15 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ongoing condition -> the event kind that resolves it
-CONDITIONS: dict[str, str] = {
-    "verdict-failed": "verdict-recovered",
-    "data-stale": "data-recovered",
-    "source-down": "source-recovered",
-    "drift": "drift-resolved",
-    "baseline-down": "baseline-recovered",
-}
-RESOLVES: dict[str, str] = {v: k for k, v in CONDITIONS.items()}
 #: answers that mean "try again later" rather than "never"
 RETRYABLE_4XX = frozenset({408, 425})
 
@@ -87,6 +78,10 @@ class RetryPolicy:
     min_interval: float = 1.0      # seconds between two messages to one channel
     lease: timedelta = timedelta(minutes=2)   # a claim outlives any one request
     budget: float = 20.0           # seconds one deliver() may run; the rest waits a round
+    #: channel kinds that never give up on an unreachable or failing far side: an alert
+    #: for Alertmanager carries its own times, so a late one is still right, and dropping
+    #: it would leave a condition unannounced (or never resolved)
+    unbounded: frozenset[str] = frozenset({"alertmanager"})
 
     def backoff(self, attempts: int) -> timedelta:
         """10 s, 20 s, 40 s, ... capped: the wait after the ``attempts``-th failure."""
@@ -102,6 +97,7 @@ class DeliveryReport:
     deferred: int = 0     # held back by a channel's 429
     skipped: int = 0      # another worker had the row
     postponed: int = 0    # due, but this run's time budget was spent (next round)
+    refreshed: int = 0    # firing conditions said again to Alertmanager channels
     errors: tuple[str, ...] = ()
 
 
@@ -118,28 +114,14 @@ class TestResult:
 
 def matches(channel: AlertChannel, event: AlertEvent) -> bool:
     """Channel filters: ``events`` by kind; ``services`` by service.  An event about no
-    service in particular (a source down for all) passes every service filter."""
-    if channel.events is not None and event.kind not in channel.events:
+    service in particular (a source down for all) passes every service filter.  On an
+    Alertmanager channel a condition's end passes wherever its start does: a firing alert
+    must be told to resolve."""
+    kinds = channel.events
+    if kinds is not None and event.kind not in kinds and not (
+            channel.kind == "alertmanager" and RESOLVES.get(event.kind) in kinds):
         return False
     return channel.services is None or event.service is None or event.service in channel.services
-
-
-def condition_key(event: AlertEvent) -> str | None:
-    """The dedup key of the condition ``event`` starts, repeats or ends; None for acts.
-
-    A resolved event names its condition by ``data.resolves``, else by its own key with
-    the kind swapped (``verdict-recovered:auth`` ends ``verdict-failed:auth``), else
-    shares the condition's key."""
-    if event.kind in CONDITIONS:
-        return event.dedup_key
-    if event.kind not in RESOLVES:
-        return None
-    if event.data.get("resolves"):
-        return str(event.data["resolves"])
-    prefix = f"{event.kind}:"
-    if event.dedup_key.startswith(prefix):
-        return f"{RESOLVES[event.kind]}:{event.dedup_key[len(prefix):]}"
-    return event.dedup_key
 
 
 def should_send(*, kind: str, active: bool | None, last_sent_at: datetime | None,
@@ -247,7 +229,8 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
     policy = policy or RetryPolicy()
     with session_scope(engine) as session:
         due = store.due_deliveries(session=session, now=now, limit=limit)
-    if not due:
+    refreshing = [c for c in plan.alerts.channels if c.kind == "alertmanager"]
+    if not due and not refreshing:
         return DeliveryReport()
     with httpx.Client(transport=transport, timeout=policy.timeout,
                       follow_redirects=False) as client:
@@ -261,11 +244,35 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
                 run.count("postponed")
             else:
                 _attempt(run, d)
+        for channel in refreshing:
+            _refresh(run, channel)
     t = run.tally
     return DeliveryReport(sent=t.get("sent", 0), retrying=t.get("retrying", 0),
                           failed=t.get("failed", 0), deferred=t.get("deferred", 0),
                           skipped=t.get("skipped", 0), postponed=t.get("postponed", 0),
-                          errors=tuple(run.errors))
+                          refreshed=t.get("refreshed", 0), errors=tuple(run.errors))
+
+
+def _refresh(run: _Run, channel: AlertChannel) -> None:
+    """Say every condition still firing on ``channel`` again, with a new ``endsAt``
+    (alerts/notifiers/alertmanager.py).  Best effort: the condition's own delivery row
+    carried the guarantee; a miss here is retried next round."""
+    if channel.name in run.held:
+        return
+    with session_scope(run.engine) as session:
+        firing = store.firing_events(session=session, channel=channel.name)
+    if not firing:
+        return
+    try:
+        notifier = run.notifier(channel)
+        notifier.post(run.client, [render(e, run.plan) for e in firing],  # type: ignore[attr-defined]
+                      now=datetime.now(UTC))
+    except NotifyError as e:
+        run.errors.append(str(e))
+        log.warning("%s: could not say %d firing conditions again: %s", channel.name,
+                    len(firing), e)
+        return
+    run.tally["refreshed"] = run.tally.get("refreshed", 0) + len(firing)
 
 
 def _interleave(rows: list[DeliveryRecord]) -> Iterator[DeliveryRecord]:
@@ -328,7 +335,8 @@ def _failed_attempt(run: _Run, d: DeliveryRecord, token: str, e: NotifyError,
         log.warning("%s: rate limited; holding the channel until %s", e, until.isoformat())
         return
     permanent = e.status is not None and 400 <= e.status < 500 and e.status not in RETRYABLE_4XX
-    if permanent or attempts >= run.policy.max_attempts:
+    spent = attempts >= run.policy.max_attempts and d.channel_kind not in run.policy.unbounded
+    if permanent or spent:
         why = "refused" if permanent else f"gave up after {attempts} attempts"
         _fail(run, d, token, e.status, f"{why}: {error}")
         return

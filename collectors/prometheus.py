@@ -47,7 +47,7 @@ from sqlmodel import Session
 from collectors.base import CollectReport
 from collectors.promql import INCREASES, MAY_BE_EMPTY, Kind, StepQuery, step_queries
 from slo.errors import ConfigError, SourceError
-from slo.plan import Plan, PrometheusSource, VariantPrometheus
+from slo.plan import Plan, PrometheusSource
 from slo.redact import known_secrets, redact
 from slo.units import format_duration
 from store.db import session_scope
@@ -63,7 +63,7 @@ from store.series import (
 )
 
 __all__ = ["MAX_POINTS", "PromClient", "PrometheusCollector", "PullOutcome", "QueryFailed",
-           "SourceUnavailable", "build_http_client", "parse_answer"]
+           "SourceUnavailable", "build_http_client", "parse_answer", "prometheus_connect"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,25 @@ def _verify(src: PrometheusSource) -> ssl.SSLContext | bool:
         except (OSError, ssl.SSLError) as e:
             raise ConfigError(f"cannot load the Prometheus CA file {src.ca_file}: {e}") from None
     return True
+
+
+def prometheus_connect(src: PrometheusSource, *,
+                       env: Mapping[str, str] | None = None) -> Any:
+    """``prometheus-api-client``'s ``PrometheusConnect`` for ``src`` (token, CA file or
+    no verification, extra headers): what ``plan check --live`` and the Explore page
+    ask through."""
+    import requests
+    from prometheus_api_client import PrometheusConnect
+
+    headers = dict(src.headers)
+    token = _token(src, os.environ if env is None else env)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    session = requests.Session()
+    session.verify = src.ca_file or src.verify_tls
+    return PrometheusConnect(url=src.url, headers=headers, session=session,
+                             disable_ssl=not src.verify_tls,
+                             timeout=int(src.timeout.total_seconds()))
 
 
 def build_http_client(src: PrometheusSource, *,
@@ -540,15 +559,9 @@ def _label(target: Target) -> str:
 
 
 def _targets(plan: Plan, *, window: str) -> Iterator[Target]:
-    def build(key: str, service: str | None, vp: VariantPrometheus) -> Target:
-        qs = step_queries(selector=vp.selector, step=window, overrides=vp.overrides())
-        return Target(key=key, service=service, queries=tuple(qs))
-
-    if plan.baseline.prometheus is not None:
-        yield build(BASELINE, None, plan.baseline.prometheus)
-    for svc in plan.services:
-        if svc.prometheus is not None:
-            yield build(svc.name, svc.name, svc.prometheus)
+    for vq in plan.variant_queries():
+        qs = step_queries(selector=vq.selector, step=window, overrides=vq.templates)
+        yield Target(key=vq.service or BASELINE, service=vq.service, queries=tuple(qs))
 
 
 # -- pure helpers -------------------------------------------------------------------

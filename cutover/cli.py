@@ -52,8 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="check or describe the plan")
     plan_sub = plan.add_subparsers(dest="plan_command", required=True, parser_class=_Parser)
-    cmd("check", "cmd_plan:check", "validate the plan", plan_sub)
+    p = cmd("check", "cmd_plan:check", "validate the plan", plan_sub)
+    p.add_argument("--live", action="store_true",
+                   help="also ask the plan's Prometheus whether every query answers")
+    p.add_argument("--at", help="with --live: ask as of T (ISO 8601 or -2h; default now)")
     cmd("schema", "cmd_plan:schema", "print the plan's JSON Schema", plan_sub)
+    p = cmd("import-openslo", "cmd_plan:import_openslo",
+            "turn OpenSLO v1 SLO/SLI documents into plan targets and queries", plan_sub)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p = cmd("export-openslo", "cmd_plan:export_openslo",
+            "write the plan's targets as OpenSLO v1 SLO documents", plan_sub)
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p = cmd("suggest-logs", "cmd_plan:suggest_logs",
             "say which known log format some access-log lines fit, and print the plan "
             "snippet that reads them", plan_sub)

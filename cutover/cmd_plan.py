@@ -42,7 +42,41 @@ def check(args: argparse.Namespace) -> int:
           f"{', '.join(c.name for c in plan.alerts.channels) or 'none'}")
     for w in plan_warnings(plan):
         print(f"warning: {w}", file=sys.stderr)
-    return 0
+    return _live(plan, getattr(args, "at", None)) if getattr(args, "live", False) else 0
+
+
+def _live(plan: Plan, at_text: str | None) -> int:
+    """Every variant's every query asked once (collectors/coverage.py)."""
+    from datetime import UTC, datetime
+
+    from collectors.coverage import monitoring_coverage
+    from collectors.prometheus import prometheus_connect
+    from slo.units import parse_time
+
+    if plan.sources.prometheus is None:
+        print("cutover: --live: the plan has no sources.prometheus to ask", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    try:
+        at = parse_time(at_text, now=now) if at_text else now
+    except ValueError as e:
+        raise ConfigError(f"--at: {e}") from None
+    prom = prometheus_connect(plan.sources.prometheus)
+    if not prom.check_prometheus_connection():
+        print(f"cutover: --live: no answer from Prometheus at {plan.sources.prometheus.url}",
+              file=sys.stderr)
+        return 1
+    cov = monitoring_coverage(prom, plan, at)
+    for c in cov.checks:
+        print(("  ok    " if c.ok else "  FAIL  ") + c.line())
+    for variant, interval in cov.coarse:
+        print(f"  FAIL  {variant}: the step ({cov.step_seconds:g}s) is below the scrape "
+              f"interval (a sample every {interval:g}s): set sources.prometheus.step to at "
+              "least that")
+    bad = len(cov.missing()) + len(cov.coarse)
+    print(f"live: {len(cov.checks) - len(cov.missing())} of {len(cov.checks)} queries answer"
+          + (f"; {bad} problem(s)" if bad else ""))
+    return 1 if bad else 0
 
 
 def _format_problems(plan: Plan) -> list[str]:
@@ -91,4 +125,61 @@ def _first_lines(path: str | None, n: int) -> list[bytes]:
 
 def schema(args: argparse.Namespace) -> int:
     print(schema_json())
+    return 0
+
+
+def import_openslo(args: argparse.Namespace) -> int:
+    """OpenSLO documents -> a plan fragment on stdout; what could not be mapped on
+    stderr (exit 1 when anything could not)."""
+    import yaml
+
+    from slo.openslo import OpenSLOError, import_documents
+
+    plan, _ = load_plan(args.plan)
+    docs: list[object] = []
+    for path in args.files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                docs += [d for d in yaml.safe_load_all(f) if d is not None]
+        except OSError as e:
+            raise ConfigError(f"{path}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not YAML: {e}") from None
+    try:
+        result = import_documents(docs, plan)  # type: ignore[arg-type]
+    except OpenSLOError as e:
+        raise ConfigError(f"{', '.join(args.files)}: {e}") from None
+    if result.fragment:
+        print("# merge into the plan (cutover plan import-openslo)")
+        print(yaml.safe_dump(result.fragment, sort_keys=False, allow_unicode=True), end="")
+    for line in result.mapped:
+        print(f"mapped: {line}", file=sys.stderr)
+    for line in result.unmapped:
+        print(f"not mapped: {line}", file=sys.stderr)
+    return 1 if result.unmapped else 0
+
+
+def export_openslo(args: argparse.Namespace) -> int:
+    import yaml
+
+    from collectors.explore import base_queries
+    from slo.openslo import export_documents
+
+    plan, _ = load_plan(args.plan)
+    queries = {}
+    for vq in plan.variant_queries():
+        if vq.service is not None:
+            window = plan.settings(vq.service).window
+            for figure, q in base_queries(vq, window=window).items():
+                queries[(vq.service, figure)] = q
+    result = export_documents(plan, queries=queries)
+    text = yaml.safe_dump_all(result.documents, sort_keys=False, allow_unicode=True)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        print(text, end="")
+    for line in result.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"{len(result.documents)} SLO documents", file=sys.stderr)
     return 0

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from cutover.context import Context, default_actor
+from cutover.context import Context
 from cutover.probing import ProbeRunner
+from rollout.identity import cli_identity
+from rollout.routers.base import kube_api_client
 from slo.errors import ConfigError, GateError
+from slo.plan import Plan
 from slo.probe_results import ProbeResult, Signoff
 from store.db import session_scope
 from store.probes import latest_probe_results, record_signoff, signoffs
@@ -66,7 +69,7 @@ def signoff(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown phase {args.phase!r}; expected one of "
                           f"{', '.join(p.id for p in plan.phases)}") from None
     criterion = _criterion(phase, args.criterion)
-    actor = default_actor(args.actor)
+    actor = _signer(plan, args.actor)
     if not plan.may_operate(actor):
         raise GateError("-", f"{actor} is not an operator of this plan; only operators sign off")
     if not args.note.strip():
@@ -116,3 +119,9 @@ def _text(results: list[ProbeResult], *, empty: str) -> str:
     width = max(len(r.probe) for r in results)
     return "\n".join(f"{r.probe:<{width}}  {r.verdict.value.upper():<12} "
                      f"{'; '.join(r.reasons[:3])}" for r in results)
+
+
+def _signer(plan: Plan, given: str | None) -> str:
+    """Who signs off: as for the gate, the cluster's word with a cluster router
+    (rollout/identity.py)."""
+    return cli_identity(plan, flag=given, api_client=lambda: kube_api_client(plan)).name

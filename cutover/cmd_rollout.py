@@ -1,7 +1,9 @@
 """``cutover status | approve | revert | decisions``: the gate on the command line.
 
-The actor is ``--actor``, else ``CUTOVER_ACTOR``, else the OS user; the gate checks it
-against the plan's operators.  A refusal (GateError), a conflict or a router failure
+The actor: with a cluster router, who the cluster says the credentials belong to
+(SelfSubjectReview; ``--actor`` refused unless the plan's ``router.allow_actor``);
+otherwise ``--actor``, else ``CUTOVER_ACTOR``, else the OS user (rollout/identity.py).
+The gate checks it against the plan's operators and records where it came from.  A refusal (GateError), a conflict or a router failure
 exits 1 with one line on stderr (cutover.cli maps the exception)."""
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from cutover.context import Context, default_actor
+from cutover.context import Context
 from rollout import gate, rollback
+from rollout.identity import Identity, cli_identity
 from rollout.routers import TrafficRouter, build_router
+from rollout.routers.base import kube_api_client
 from rollout.state import DecisionOutcome, DecisionRecord, ServiceStatus, iso
 from slo.errors import ConfigError
 from slo.plan import Plan
@@ -30,6 +34,10 @@ def _wire(args: argparse.Namespace) -> tuple[Context, Plan, Engine, TrafficRoute
     plan = ctx.plan
     engine = ctx.ready_engine()
     return ctx, plan, engine, build_router(plan, engine)
+
+
+def _actor(plan: Plan, given: str | None) -> Identity:
+    return cli_identity(plan, flag=given, api_client=lambda: kube_api_client(plan))
 
 
 def status(args: argparse.Namespace) -> int:
@@ -49,8 +57,9 @@ def status(args: argparse.Namespace) -> int:
 
 def approve(args: argparse.Namespace) -> int:
     ctx, plan, engine, router = _wire(args)
+    who = _actor(plan, args.actor)
     out = gate.approve(engine=engine, plan=plan, router=router, service=args.service,
-                       actor=default_actor(args.actor), reason=args.reason,
+                       actor=who.name, actor_source=who.source, reason=args.reason,
                        override=args.override, now=ctx.now, from_weight=args.from_weight)
     print(_outcome_line(out))
     return 0
@@ -64,11 +73,11 @@ def revert(args: argparse.Namespace) -> int:
     if args.all and args.from_weight is not None:
         raise ConfigError("revert --all: --from-weight is for one service's one-step revert")
     ctx, plan, engine, router = _wire(args)
-    actor = default_actor(args.actor)
+    who = _actor(plan, args.actor)
     if not args.all:
         out = gate.revert(engine=engine, plan=plan, router=router, service=args.service,
-                          actor=actor, reason=args.reason, to=args.to, now=ctx.now,
-                          from_weight=args.from_weight)
+                          actor=who.name, actor_source=who.source, reason=args.reason,
+                          to=args.to, now=ctx.now, from_weight=args.from_weight)
         print(_outcome_line(out))
         return 0
     if (args.no_wait or args.wait_timeout) and not args.scale_baseline:
@@ -77,8 +86,8 @@ def revert(args: argparse.Namespace) -> int:
         timeout = parse_duration(args.wait_timeout or "2m")
     except ValueError as e:
         raise ConfigError(f"revert: --wait-timeout: {e}") from None
-    done = rollback.emergency(engine=engine, plan=plan, router=router, actor=actor,
-                              reason=args.reason, now=ctx.now,
+    done = rollback.emergency(engine=engine, plan=plan, router=router, actor=who.name,
+                              actor_source=who.source, reason=args.reason, now=ctx.now,
                               scale_baseline=args.scale_baseline, wait=not args.no_wait,
                               wait_timeout=timeout, say=_say)
     if args.json:

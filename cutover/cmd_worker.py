@@ -73,9 +73,24 @@ def _metrics(setup: WorkerSetup, port: int | None) -> Any:
     metrics = WorkerMetrics()
     metrics.set_interval(setup.interval.total_seconds())
     if port:
-        metrics.serve(port)
-        log.info("worker: /metrics and /healthz on port %d", port)
+        posts = {"/alertmanager": _inbox(setup)} if setup.plan.alerts.inbox else {}
+        metrics.serve(port, posts=posts)
+        log.info("worker: /metrics and /healthz%s on port %d",
+                 ", /alertmanager" if posts else "", port)
     return metrics
+
+
+def _inbox(setup: WorkerSetup) -> Any:
+    """Alertmanager's webhooks, recorded by every replica (the store is shared)."""
+    from datetime import UTC, datetime
+
+    from alerts.inbox import receive
+
+    def post(body: bytes, authorization: str | None) -> tuple[int, str]:
+        answer = receive(engine=setup.engine, plan=setup.plan, body=body,
+                         authorization=authorization, now=datetime.now(UTC))
+        return answer.status, answer.text
+    return post
 
 
 def worker(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,9 +75,6 @@ class Context:
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
-
-def default_actor(given: str | None) -> str:
-    return given or os.environ.get("CUTOVER_ACTOR") or getpass.getuser()
 
 
 def _safe_url(url: str) -> str:

@@ -159,10 +159,12 @@ class WorkerMetrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
-    def serve(self, port: int, *, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
-        """Serve ``/metrics`` and ``/healthz`` on a daemon thread; port 0 picks a free one
+    def serve(self, port: int, *, host: str = "0.0.0.0",  # noqa: S104
+              posts: Mapping[str, PostHandler] | None = None) -> ThreadingHTTPServer:
+        """Serve ``/metrics`` and ``/healthz`` (and ``posts``: path -> handler, such as
+        the Alertmanager inbox) on a daemon thread; port 0 picks a free one
         (``server.server_address[1]``).  Stop with ``server.shutdown()``."""
-        server = ThreadingHTTPServer((host, port), _handler_for(self))
+        server = ThreadingHTTPServer((host, port), _handler_for(self, dict(posts or {})))
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, name="cutover-metrics",
                                   daemon=True)
@@ -171,8 +173,30 @@ class WorkerMetrics:
         return server
 
 
-def _handler_for(metrics: WorkerMetrics) -> type[BaseHTTPRequestHandler]:
+#: a POST handler: (body, Authorization header) -> (HTTP status, plain-text answer)
+PostHandler = Callable[[bytes, str | None], tuple[int, str]]
+MAX_POST = 8 * 1024 * 1024
+
+
+def _handler_for(metrics: WorkerMetrics,
+                 posts: dict[str, PostHandler]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            handler = posts.get(self.path.split("?", 1)[0])
+            if handler is None:
+                self._answer(404, b"not found\n", "text/plain; charset=utf-8")
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_POST:
+                self._answer(413 if length > MAX_POST else 411, b"expected a Content-Length "
+                             b"of at most 8 MiB\n", "text/plain; charset=utf-8")
+                return
+            status, text = handler(self.rfile.read(length), self.headers.get("Authorization"))
+            self._answer(status, (text + "\n").encode(), "text/plain; charset=utf-8")
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = self.path.split("?", 1)[0]
             if path == "/metrics":

@@ -100,7 +100,8 @@ def propose(plan: Plan, service: str, state: StateView | None,
 
 
 def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reason: str,
-            current: StateView | None, now: datetime) -> ActionResult:
+            current: StateView | None, now: datetime,
+            actor_source: str = "unknown") -> ActionResult:
     """Do ``proposal`` as ``actor``; the gate refuses it if the step moved since it was
     made (``current``: the state now, for the weight shown after a refusal)."""
     if not reason.strip():
@@ -108,7 +109,7 @@ def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reaso
     shown = current.weight if current else None
     try:
         outcome = _call_gate(engine=engine, plan=plan, proposal=proposal, actor=actor,
-                             reason=reason.strip(), now=now)
+                             actor_source=actor_source, reason=reason.strip(), now=now)
     except StaleError as e:
         return ActionResult(Outcome.CHANGED, f"{proposal.service} {e.reason}", proposal,
                             weight=e.current)
@@ -128,11 +129,11 @@ def perform(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reaso
 
 
 def _call_gate(*, engine: Engine, plan: Plan, proposal: Proposal, actor: str, reason: str,
-               now: datetime) -> DecisionOutcome:
+               now: datetime, actor_source: str) -> DecisionOutcome:
     router = build_router(plan, engine)
     common: dict[str, Any] = dict(engine=engine, plan=plan, router=router,
                                   service=proposal.service, actor=actor, reason=reason,
-                                  now=now)
+                                  actor_source=actor_source, now=now)
     if proposal.kind is ActionKind.REVERT_ALL:   # a rollback: from wherever it is now
         return gate.revert(to="0", **common)
     # the weight the operator saw: the gate refuses if the step has moved since

@@ -34,6 +34,7 @@ nav = st.navigation([
     st.Page("screens/decisions.py", title="Decisions", icon=":material/history:"),
     st.Page("screens/reports.py", title="Reports", icon=":material/description:"),
     st.Page("screens/alerts.py", title="Alerts", icon=":material/notifications:"),
+    st.Page("screens/explore.py", title="Explore", icon=":material/query_stats:"),
 ])
 with st.sidebar:
     st.caption("Plan")

@@ -4,10 +4,11 @@ Three ways to know, tried in this order:
 
 1. OIDC through ``st.login`` when ``.streamlit/secrets.toml`` has an ``[auth]`` section:
    ``st.user`` then carries ``is_logged_in`` and the identity provider's claims.
-2. Behind an OpenShift oauth-proxy, the forwarded user header (``X-Forwarded-Email``,
-   else ``X-Forwarded-User``), but only when ``CUTOVER_TRUST_FORWARDED_USER=1`` and
-   Streamlit listens on loopback: without a proxy in front, anyone could send that
-   header (``cutover dashboard`` refuses the combination; this is the second lock).
+2. Behind an OpenShift oauth-proxy, the forwarded user header (``X-Forwarded-User``,
+   the cluster's user name, else ``X-Forwarded-Email``), but only when
+   ``CUTOVER_TRUST_FORWARDED_USER=1`` and Streamlit listens on loopback: without a proxy
+   in front, anyone could send that header (``cutover dashboard`` refuses the
+   combination; this is the second lock).
 3. ``CUTOVER_DASHBOARD_OPERATOR``: a local operator name, for development.
 
 Otherwise the viewer is anonymous and the dashboard is read-only.  Controls are enabled
@@ -32,7 +33,10 @@ __all__ = ["Identity", "Viewer", "current_viewer", "resolve_viewer"]
 log = logging.getLogger(__name__)
 
 ENV_LOCAL_OPERATOR = "CUTOVER_DASHBOARD_OPERATOR"
-FORWARDED_HEADERS = ("X-Forwarded-Email", "X-Forwarded-User")
+#: the user name first: it is the cluster's name for the person (what SelfSubjectReview
+#: says on the command line, so one ``operators`` entry serves both); the e-mail only
+#: where a proxy sends no user name
+FORWARDED_HEADERS = ("X-Forwarded-User", "X-Forwarded-Email")
 
 
 class Identity(StrEnum):
@@ -51,6 +55,11 @@ class Viewer:
     can_log_in: bool = False
 
     @property
+    def source(self) -> str:
+        """Where the name came from, as decisions record it (rollout.identity.Source)."""
+        return _SOURCE[self.identity]
+
+    @property
     def label(self) -> str:
         if self.name is None:
             return "not signed in (read-only)"
@@ -58,6 +67,8 @@ class Viewer:
         return f"{self.name} ({role}, via {_VIA[self.identity]})"
 
 
+_SOURCE = {Identity.OIDC: "oidc", Identity.FORWARDED: "oauth-proxy",
+           Identity.LOCAL: "env", Identity.ANONYMOUS: "unknown"}
 _VIA = {Identity.OIDC: "single sign-on", Identity.FORWARDED: "the OpenShift oauth-proxy",
         Identity.LOCAL: "CUTOVER_DASHBOARD_OPERATOR", Identity.ANONYMOUS: "nothing"}
 

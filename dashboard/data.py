@@ -139,6 +139,41 @@ def probe_history(db_url: str, probe: str, limit: int = 30) -> list[ProbeResult]
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def inbox(db_url: str, limit: int = 50) -> list[dict[str, Any]]:
+    """What the cluster's Alertmanager told us, firing first, then newest."""
+    from store.inbox import recent_alerts
+
+    with session_scope(engine(db_url)) as s:
+        found = recent_alerts(session=s, limit=limit)
+    found.sort(key=lambda a: not a.firing)
+    return [{"alert": a.alertname, "service": a.service, "status": a.status,
+             "severity": a.severity, "since": a.starts_at,
+             "summary": a.annotations.get("summary", ""), "last heard": a.received_at}
+            for a in found]
+
+
+@st.cache_resource(show_spinner=False)
+def _prometheus(path: str, mtime_ns: int) -> Any:
+    from collectors.prometheus import prometheus_connect
+
+    source = _plan(path, mtime_ns).sources.prometheus
+    return prometheus_connect(source) if source is not None else None
+
+
+def prometheus(path: str) -> Any:
+    """The plan's Prometheus as a ``PrometheusConnect`` (None: the plan has none)."""
+    return _prometheus(path, Path(path).stat().st_mtime_ns)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=32)
+def prom_range(path: str, query: str, start: datetime, end: datetime, step: str) -> Any:
+    """A range query's answer as a pandas frame (collectors.explore.run_range)."""
+    from collectors.explore import run_range
+
+    return run_range(prometheus(path), query, start=start, end=end, step=step)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
 def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict[str, Any]]:
     """Rejected log lines of these sources, most frequent first, with their samples."""
     with session_scope(engine(db_url)) as s:

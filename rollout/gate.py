@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from rollout import baseline
+from rollout.holds import Hold, holds, revert_holds
 from rollout.routers.base import TrafficRouter
 from rollout.state import (
     Action,
@@ -251,7 +252,8 @@ def _record(d: Decision) -> DecisionRecord:
         id=d.id, at=d.at, service=d.service, action=Action(d.action),
         from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor, reason=d.reason,
         override=d.override, state=DecisionState(d.state), evaluation_id=d.evaluation_id,
-        error=d.error, applied_at=d.applied_at, read_back=d.read_back, group_id=d.group_id)
+        error=d.error, applied_at=d.applied_at, read_back=d.read_back, group_id=d.group_id,
+        actor_source=d.actor_source)
 
 
 # -- claim, router, settle -------------------------------------------------------------
@@ -267,6 +269,7 @@ class _Move:
     override: bool = False
     evaluation_id: int | None = None
     expected_router: int | None = None   # refuse to overwrite a route moved meanwhile
+    actor_source: str = "unknown"        # rollout.identity.Source
     group_id: int | None = None          # one act over many services (rollout.rollback)
 
     def outcome(self, state: DecisionState, *, decision_id: int | None,
@@ -289,7 +292,8 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
         d = add_decision(session=s, at=now, service=move.service, action=move.action.value,
                          from_weight=move.from_weight, to_weight=move.to_weight,
                          actor=move.actor, reason=move.reason, override=move.override,
-                         evaluation_id=move.evaluation_id, group_id=move.group_id)
+                         evaluation_id=move.evaluation_id, group_id=move.group_id,
+                         actor_source=move.actor_source)
         assert d.id is not None
         return d.id, new_version
 
@@ -535,8 +539,10 @@ def _record_refusal(r: _Refusals, why: str) -> None:
 def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
             reason: str, override: bool = False, now: datetime,
             expected_version: int | None = None,
-            from_weight: int | None = None) -> DecisionOutcome:
+            from_weight: int | None = None,
+            actor_source: str = "unknown") -> DecisionOutcome:
     """Move ``service`` to its next step if the gate allows (or ``override``).
+    ``actor_source`` says where ``actor`` came from (rollout.identity.Source).
 
     ``from_weight``: the weight the caller looked at (default: the stored weight at the
     start of the call); a step that has moved since is refused.  Raises GateError
@@ -556,15 +562,18 @@ def approve(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
             _settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
             return _approve(engine=engine, plan=plan, router=router, settings=settings,
                             service=service, actor=actor, reason=reason, override=override,
-                            now=now, expected_version=expected_version, looked=looked)
+                            now=now, expected_version=expected_version, looked=looked,
+                            actor_source=actor_source)
 
 
 def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: ServiceSettings,
              service: str, actor: str, reason: str, override: bool, now: datetime,
-             expected_version: int | None, looked: int) -> DecisionOutcome:
+             expected_version: int | None, looked: int,
+             actor_source: str = "unknown") -> DecisionOutcome:
     with session_scope(engine) as s:
         state = _state(s, service)
         seen = _seen_at_step(s, state, now)
+        alarms = holds(session=s, plan=plan, service=service)
         _refuse_if_pending(s, service)
         held = baseline.hold(s)
     _check_version(state, expected_version)
@@ -586,6 +595,11 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
             raise GateError(service, f"not approved: {why} (--override with a reason goes "
                             "past a verdict)")
         used_override = True
+    if alarms:
+        if not override:
+            raise GateError(service, f"held: {alarms[0].reason} (--override with a reason "
+                            "goes past it)")
+        used_override = True
     if observed != state.weight:
         if not override:
             raise GateError(service, _drift_words(plan, service, observed, state.weight) +
@@ -594,7 +608,8 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
         used_override = True
     move = _Move(service=service, action=Action.APPROVE, from_weight=state.weight,
                  to_weight=nxt, actor=actor, reason=reason, override=used_override,
-                 evaluation_id=seen.id if seen else None, expected_router=observed)
+                 evaluation_id=seen.id if seen else None, expected_router=observed,
+                 actor_source=actor_source)
     return _raise_unless_applied(_apply(engine=engine, plan=plan, router=router, move=move,
                                         version=state.version, now=now))
 
@@ -602,7 +617,8 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
 def revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
            reason: str, to: str = "previous", now: datetime,
            expected_version: int | None = None,
-           from_weight: int | None = None) -> DecisionOutcome:
+           from_weight: int | None = None,
+           actor_source: str = "unknown") -> DecisionOutcome:
     """Step ``service`` back one step (``to="previous"``) or to 0 (``to="0"``).
 
     Always allowed to an operator, whatever is pending (settled from the route first);
@@ -612,12 +628,14 @@ def revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, a
     return _raise_unless_applied(_revert(engine=engine, plan=plan, router=router,
                                          service=service, actor=actor, reason=reason, to=to,
                                          now=now, expected_version=expected_version,
-                                         from_weight=from_weight))
+                                         from_weight=from_weight,
+                                         actor_source=actor_source))
 
 
 def _revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
             reason: str, to: str, now: datetime, expected_version: int | None = None,
-            from_weight: int | None = None) -> tuple[DecisionOutcome, CutoverError | None]:
+            from_weight: int | None = None,
+            actor_source: str = "unknown") -> tuple[DecisionOutcome, CutoverError | None]:
     if to not in ("previous", "0"):
         raise ConfigError(f"{service}: revert --to takes previous or 0, got {to!r}")
     settings = _settings(plan, service)
@@ -645,13 +663,15 @@ def _revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, 
                 raise GateError(service, f"already at {target} % on the store and on the "
                                 "route: nothing to revert")
             move = _Move(service=service, action=Action.REVERT, from_weight=state.weight,
-                         to_weight=target, actor=actor, reason=reason)
+                         to_weight=target, actor=actor, reason=reason,
+                         actor_source=actor_source)
             return _apply(engine=engine, plan=plan, router=router, move=move,
                           version=state.version, now=now)
 
 
 def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
-               reason: str, now: datetime) -> list[DecisionOutcome]:
+               reason: str, now: datetime,
+               actor_source: str = "unknown") -> list[DecisionOutcome]:
     """Every service back to the baseline (0 %), the emergency rollback.  A service
     already at 0 on the store and on its route (once what is pending is settled) is
     skipped; one that fails does not stop the others: its outcome says FAILED and why."""
@@ -669,7 +689,8 @@ def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
             continue
         outcomes.append(_guarded(lambda name=svc.name: _revert(
             engine=engine, plan=plan, router=router, service=name, actor=actor,
-            reason=reason, to="0", now=now), service=svc.name, action=Action.REVERT,
+            reason=reason, to="0", now=now, actor_source=actor_source),
+            service=svc.name, action=Action.REVERT,
             from_weight=weight, actor=actor))
     return outcomes
 
@@ -690,13 +711,21 @@ def _guarded(run: Any, *, service: str, action: Action, from_weight: int,
 def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
                 now: datetime) -> list[DecisionOutcome]:
     """The worker's policy: a service with ``auto_revert.after_failures`` consecutive
-    fail verdicts at its current step goes back to 0 %, actor ``cutover``."""
+    fail verdicts at its current step goes back to 0 %, actor ``cutover``; so does one
+    with an Alertmanager alert firing that the plan reverts on (rollout/holds.py)."""
     _ensure(engine, plan)
     outcomes = []
+    with session_scope(engine) as s:
+        alarms = revert_holds(session=s, plan=plan)
     for svc in plan.services:
         settings = _settings(plan, svc.name)
         with session_scope(engine) as s:
             state = _state(s, svc.name)
+        if svc.name in alarms and state.weight > 0:
+            outcomes.append(_alarm_revert(engine=engine, plan=plan, router=router,
+                                          hold=alarms[svc.name], weight=state.weight, now=now))
+            continue
+        with session_scope(engine) as s:
             if not settings.auto_revert.enabled or state.weight == 0:
                 continue
             # consecutive fails within this one step: a fail of an earlier step, even
@@ -724,6 +753,20 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
     return outcomes
 
 
+def _alarm_revert(*, engine: Engine, plan: Plan, router: TrafficRouter, hold: Hold,
+                  weight: int, now: datetime) -> DecisionOutcome:
+    """A firing alert the plan reverts on (rollout/holds.py): back to 0 %."""
+    reason = f"{hold.reason}; the plan reverts on it (alerts.inbox.revert_on)"
+    out = _guarded(lambda: _auto(engine=engine, plan=plan, router=router,
+                                 service=hold.service, reason=reason, evaluation_id=None,
+                                 now=now), service=hold.service, action=Action.AUTO_REVERT,
+                   from_weight=weight, actor=AUTO_ACTOR)
+    if not out.ok:
+        log.error("%s: auto-revert on alert %s %d -> 0 %% %s: %s", hold.service,
+                  hold.alertname, weight, out.state, out.message)
+    return out
+
+
 def _auto(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, reason: str,
           evaluation_id: int | None,
           now: datetime) -> tuple[DecisionOutcome, CutoverError | None]:
@@ -732,7 +775,8 @@ def _auto(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, re
         with session_scope(engine) as s:
             state = _state(s, service)
         move = _Move(service=service, action=Action.AUTO_REVERT, from_weight=state.weight,
-                     to_weight=0, actor=AUTO_ACTOR, reason=reason, evaluation_id=evaluation_id)
+                     to_weight=0, actor=AUTO_ACTOR, reason=reason, evaluation_id=evaluation_id,
+                     actor_source="system")
         return _apply(engine=engine, plan=plan, router=router, move=move,
                       version=state.version, now=now)
 

@@ -158,7 +158,8 @@ def preview(plan: Plan, *, engine: Engine, router: TrafficRouter) -> Preview:
 def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, reason: str,
               now: datetime, clock: Callable[[], float] = time.monotonic,
               started: float | None = None, prepared: dict[str, Any] | None = None,
-              on_result: Callable[[ServiceResult], None] | None = None) -> Rollback:
+              on_result: Callable[[ServiceResult], None] | None = None,
+              actor_source: str = "unknown") -> Rollback:
     """Every service to 0 % at once; one group, one alert.  Only an operator may, with a
     reason (ConfigError, GateError otherwise: the only refusals, and before anything).
 
@@ -178,8 +179,9 @@ def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
     log.warning("rollback #%d of %d services by %s: %s", group_id, len(names), actor, reason)
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="rollback") as pool:
         futures = [pool.submit(_one, engine=engine, plan=plan, router=router, service=name,
-                               actor=actor, reason=reason, group_id=group_id, now=now,
-                               clock=clock, t0=t0) for name in names]
+                               actor=actor, actor_source=actor_source, reason=reason,
+                               group_id=group_id, now=now, clock=clock, t0=t0)
+                   for name in names]
         for fut in as_completed(futures):
             if on_result is not None:
                 on_result(fut.result())
@@ -203,7 +205,8 @@ def emergency(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
               say: Callable[[str], None] = log.warning,
               on_result: Callable[[ServiceResult], None] | None = None,
               clock: Callable[[], float] = time.monotonic,
-              sleep: Callable[[float], None] = time.sleep) -> Rollback:
+              sleep: Callable[[float], None] = time.sleep,
+              actor_source: str = "unknown") -> Rollback:
     """The whole emergency procedure: who and why checked first, then the baseline's
     capacity (read; scaled up to ``baseline.min_replicas`` with ``scale_baseline``; its
     replicas waited for unless ``wait`` is False, at most ``wait_timeout``), then every
@@ -218,12 +221,12 @@ def emergency(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
                                    sleep=sleep)
     return roll_back(engine=engine, plan=plan, router=router, actor=actor, reason=reason,
                      now=now, clock=clock, started=t0, prepared=prepared,
-                     on_result=on_result)
+                     on_result=on_result, actor_source=actor_source)
 
 
 def _one(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
          reason: str, group_id: int, now: datetime, clock: Callable[[], float],
-         t0: float) -> ServiceResult:
+         t0: float, actor_source: str = "unknown") -> ServiceResult:
     """One service to 0 %; never raises (a failure is its result)."""
     route = plan.service(service).route
     try:
@@ -231,7 +234,8 @@ def _one(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, act
             with gate.move_lease(engine, service, wait=gate.REVERT_WAIT, go_ahead=True):
                 result = _attempt(engine=engine, plan=plan, router=router, service=service,
                                   actor=actor, reason=reason, group_id=group_id, now=now,
-                                  clock=clock, t0=t0, attempt=attempt)
+                                  clock=clock, t0=t0, attempt=attempt,
+                                  actor_source=actor_source)
             if result is not None:
                 return result
     except CutoverError as e:
@@ -252,7 +256,8 @@ def _weight(engine: Engine, service: str) -> int:
 
 def _attempt(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,
              reason: str, group_id: int, now: datetime, clock: Callable[[], float],
-             t0: float, attempt: int) -> ServiceResult | None:
+             t0: float, attempt: int,
+             actor_source: str = "unknown") -> ServiceResult | None:
     """One try under the service's move lease (gate.move_lease): None when the claim lost
     to a concurrent decision and the rollback goes again."""
     route = plan.service(service).route
@@ -266,7 +271,8 @@ def _attempt(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str,
                              result=Result.ALREADY, read_back=0,
                              message="already at 0 %", seconds=clock() - t0)
     move = gate._Move(service=service, action=Action.REVERT, from_weight=state.weight,
-                      to_weight=0, actor=actor, reason=reason, group_id=group_id)
+                      to_weight=0, actor=actor, reason=reason, group_id=group_id,
+                      actor_source=actor_source)
     try:
         outcome, _error = gate._apply(engine=engine, plan=plan, router=router,
                                       move=move, version=state.version, now=now)

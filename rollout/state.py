@@ -105,6 +105,7 @@ class DecisionRecord:
     error: str | None = None
     applied_at: datetime | None = None
     read_back: int | None = None
+    actor_source: str = "unknown"
     group_id: int | None = None
 
     def contract(self) -> dict[str, Any]:
@@ -117,6 +118,7 @@ class DecisionRecord:
             # additions to the contract
             "error": self.error, "applied_at": iso(self.applied_at),
             "read_back": self.read_back, "group_id": self.group_id,
+            "actor_source": self.actor_source,
         }
 
 

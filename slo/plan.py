@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from slo.presets import PRESETS, label_selector
 from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
 
@@ -52,6 +53,8 @@ ROUTER_KINDS = ("openshift-route", "gateway-api", "dry-run")
 CHANNEL_KINDS = ("slack", "teams", "google-chat", "discord", "mattermost", "generic", "log")
 QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_bytes",
               "cpu_cores", "up")
+#: the labels cutover itself sets on an Alertmanager alert (a channel's labels may not)
+ALERT_LABELS = ("alertname", "severity", "service", "phase", "condition", "event")
 EVENTS = ("verdict-failed", "verdict-recovered", "auto-reverted", "approved", "reverted",
           "override", "data-stale", "data-recovered", "source-down", "source-recovered",
           "drift", "drift-resolved", "phase-complete", "rolled-back", "baseline-down",
@@ -218,6 +221,8 @@ class PrometheusSource(_Model):
     verify_tls: bool = True
     timeout: Duration = timedelta(seconds=30)
     headers: dict[str, str] = Field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir
+    #: fill every variant's queries from a platform's metric names (slo/presets.py)
+    preset: Literal["openshift-router"] | None = None
 
     @field_validator("url")
     @classmethod
@@ -286,6 +291,9 @@ class RouterConfig(_Model):
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False
+    #: a cluster router takes who acts from the cluster (rollout/identity.py); true lets
+    #: --actor / CUTOVER_ACTOR name someone instead (recorded as typed)
+    allow_actor: bool = False
 
     @model_validator(mode="after")
     def _ns(self) -> RouterConfig:
@@ -295,7 +303,7 @@ class RouterConfig(_Model):
 
 
 class VariantPrometheus(_Model):
-    selector: str
+    selector: str | None = None    # required unless sources.prometheus.preset fills it
     rps: str | None = None
     error_rps: str | None = None
     latency_quantile: str | None = None
@@ -395,11 +403,19 @@ class Phase(Overridable):
 
 class AlertChannel(_Model):
     name: str
-    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log"]
+    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log",
+                  "alertmanager"]
     url_env: str | None = None
     url_file: str | None = None
     secret_env: str | None = None     # generic: HMAC-SHA256 signing secret
     path: str | None = None           # log: a file to append to (default: the logger)
+    # alertmanager: a bearer token (OpenShift's alertmanager-main sits behind an auth
+    # proxy), labels added to every alert (e.g. namespace, for the cluster's routing), and
+    # how long a firing condition lasts there unless cutover says it again
+    token_env: str | None = None
+    token_file: str | None = None
+    labels: dict[str, str] | None = None
+    resolve_timeout: Duration = timedelta(minutes=15)
     events: list[str] | None = None   # None: every event
     services: list[str] | None = None  # None: every service
 
@@ -414,6 +430,12 @@ class AlertChannel(_Model):
     def _where(self) -> AlertChannel:
         if self.kind != "log" and not (self.url_env or self.url_file):
             raise ValueError(f"a {self.kind} channel needs url_env or url_file")
+        if self.kind != "alertmanager" and (self.token_env or self.token_file or self.labels):
+            raise ValueError("token_env, token_file and labels are for alertmanager channels")
+        for name in self.labels or {}:
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or name in ALERT_LABELS:
+                raise ValueError(f"label {name!r}: expected a Prometheus label name other than "
+                                 f"{', '.join(ALERT_LABELS)}")
         return self
 
     @field_validator("events")
@@ -425,8 +447,29 @@ class AlertChannel(_Model):
         return v
 
 
+class Inbox(_Model):
+    """Alertmanager's webhooks in (``POST /alertmanager`` on the worker's metrics port)."""
+
+    token_env: str | None = None       # the bearer token Alertmanager's webhook_config sends
+    token_file: str | None = None
+    #: labels whose value may name a service (its name, its backend or its route)
+    service_labels: list[str] = Field(default_factory=lambda: ["service", "job", "route"])
+    #: a firing alert of these severities holds the service's next approve
+    hold_severities: list[str] = Field(default_factory=lambda: ["critical"])
+    #: alertnames that, firing on a service, revert its step (the worker's policy round)
+    revert_on: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _token(self) -> Inbox:
+        if not (self.token_env or self.token_file):
+            raise ValueError("the inbox needs token_env or token_file: Alertmanager's "
+                             "webhook_config sends it as a bearer token")
+        return self
+
+
 class Alerts(_Model):
     channels: list[AlertChannel] = Field(default_factory=list)
+    inbox: Inbox | None = None
     repeat_interval: Duration = timedelta(hours=4)
     dashboard_url: str | None = None
 
@@ -445,6 +488,21 @@ class Plan(_Model):
     #: who may approve and revert, as the cluster names them; ``any`` lets every actor
     #: (said on purpose); left out, only on the dry-run router (a cluster router refuses)
     operators: list[str] | Literal["any"] | None = None
+
+    @model_validator(mode="after")
+    def _queries(self) -> Plan:
+        src = self.sources.prometheus
+        if src is not None and src.preset:
+            if not self.router.namespace:
+                raise ValueError(f"the {src.preset} preset selects by namespace: give "
+                                 "router.namespace")
+            return self
+        for name, v in [("baseline", self.baseline)] + [(f"service {s.name}", s)
+                                                         for s in self.services]:
+            if v.prometheus is not None and not v.prometheus.selector:
+                raise ValueError(f"{name}: prometheus needs a selector (or "
+                                 "sources.prometheus.preset)")
+        return self
 
     # -- lookups -----------------------------------------------------------------
     def service(self, name: str) -> ServiceDef:
@@ -479,6 +537,29 @@ class Plan(_Model):
         """The probes weighed in ``service``'s evaluations: its phase's and its own."""
         phase = self.phase_of(service)
         return (list(phase.probes) if phase else []) + list(self.service(service).probes)
+
+    def variant_queries(self) -> list[VariantQueries]:
+        """Each variant's Prometheus queries: the default templates, then the preset's,
+        then the variant's own overrides; the baseline first (``service`` None)."""
+        src = self.sources.prometheus
+        preset = PRESETS[src.preset] if src is not None and src.preset else None
+        out = []
+        variants: list[tuple[str | None, Variant | ServiceDef]] = [(None, self.baseline)]
+        variants += [(s.name, s) for s in self.services]
+        for service, v in variants:
+            if v.prometheus is None and preset is None:
+                continue
+            own = {"namespace": self.router.namespace or "", "service": v.backend}
+            selector = v.prometheus.selector if v.prometheus and v.prometheus.selector else (
+                label_selector(own))
+            templates: dict[str, str] = {}
+            if preset is not None:
+                route = {"route": v.route} if isinstance(v, ServiceDef) else {}
+                templates = preset.fill(router=label_selector({**own, **route}))
+            templates.update(v.prometheus.overrides() if v.prometheus else {})
+            out.append(VariantQueries(service=service, variant=v.name, selector=selector,
+                                      templates=templates))
+        return out
 
     def may_operate(self, actor: str) -> bool:
         if self.operators == "any":
@@ -554,6 +635,16 @@ def merge_targets(base: dict[str, dict[str, Any]],
 def _build_targets(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, TargetSpec]:
     built = {k: TargetSpec.model_validate(dict(v)) for k, v in raw.items()}
     return {k: v for k, v in built.items() if not v.empty}
+
+
+@dataclass(frozen=True)
+class VariantQueries:
+    """What Prometheus is asked about one variant (Plan.variant_queries)."""
+
+    service: str | None          # None: the baseline
+    variant: str                 # the baseline's or the service's name
+    selector: str                # fills {selector}
+    templates: dict[str, str]    # figure key -> template, where not the default
 
 
 @dataclass(frozen=True)

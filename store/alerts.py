@@ -34,6 +34,7 @@ __all__ = [
     "defer_channel",
     "delivery_counts",
     "due_deliveries",
+    "firing_events",
     "mark_dispatched",
     "mark_failed",
     "mark_retry",
@@ -266,6 +267,17 @@ def defer_channel(*, session: Session, channel: str, until: datetime) -> int:
 
 
 # -- reading -----------------------------------------------------------------------------
+
+def firing_events(*, session: Session, channel: str) -> list[AlertEvent]:
+    """The last event of every condition still active whose delivery to ``channel`` was
+    sent (from the delivery's snapshot: retention may have pruned the event)."""
+    q = (select(AlertDelivery)
+         .join(AlertCondition, col(AlertCondition.last_event_id) == col(AlertDelivery.event_id))
+         .where(col(AlertCondition.active).is_(True), col(AlertDelivery.channel) == channel,
+                col(AlertDelivery.state) == DeliveryState.SENT.value)
+         .order_by(col(AlertDelivery.event_id)))
+    return [_from_snapshot(d.event) for d in session.exec(q).all()]
+
 
 def delivery_counts(*, session: Session) -> dict[str, int]:
     q = select(AlertDelivery.state, func.count()).group_by(AlertDelivery.state)

@@ -70,6 +70,8 @@ class Decision(SQLModel, table=True):
     from_weight: int
     to_weight: int
     actor: str = Field(max_length=200)
+    #: where the actor's name came from (rollout.identity.Source)
+    actor_source: str = Field(default="unknown", max_length=32)
     reason: str = ""
     override: bool = False
     state: str = Field(default="pending", max_length=16)   # pending | applied | failed | refused
@@ -160,10 +162,11 @@ def set_failures(*, session: Session, service: str, count: int) -> None:
 def add_decision(*, session: Session, at: datetime, service: str, action: str,
                  from_weight: int, to_weight: int, actor: str, reason: str,
                  override: bool = False, evaluation_id: int | None = None,
-                 group_id: int | None = None) -> Decision:
+                 group_id: int | None = None, actor_source: str = "unknown") -> Decision:
     row = Decision(at=at, service=service, action=action, from_weight=from_weight,
                    to_weight=to_weight, actor=actor, reason=reason, override=override,
-                   state="pending", evaluation_id=evaluation_id, group_id=group_id)
+                   state="pending", evaluation_id=evaluation_id, group_id=group_id,
+                   actor_source=actor_source)
     session.add(row)
     session.flush()
     return row

@@ -1,4 +1,4 @@
-"""Chat notifiers behind one small Protocol, chosen by kind from :data:`NOTIFIERS`.
+"""Chat notifiers (and Alertmanager) behind one small Protocol, chosen by kind from :data:`NOTIFIERS`.
 
 Adding a platform: a module with a pure ``payload(message) -> dict`` and one entry here."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from alerts.notifiers import discord, generic, google_chat, mattermost, slack, teams
+from alerts.notifiers import alertmanager, discord, generic, google_chat, mattermost, slack, teams
 from alerts.notifiers.base import Notifier, WebhookNotifier, parse_retry_after, resolve_url
 from alerts.notifiers.log import LogNotifier
 from slo.errors import NotifyError
@@ -48,6 +48,7 @@ NOTIFIERS: dict[str, Builder] = {
     "mattermost": _webhook(mattermost.payload),
     "generic": _generic,
     "log": _log,
+    "alertmanager": alertmanager.build,
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from collectors.probes.base import Outcome, ProbeContext, ProbeUnreachable
 from collectors.prometheus import QueryFailed, SourceUnavailable
 from collectors.promql import MAY_BE_EMPTY, Kind, step_queries
-from slo.plan import Plan, VariantPrometheus
+from slo.plan import Plan, VariantQueries
 from slo.probe_specs import CoverageProbe
 from slo.units import format_duration
 from slo.verdict import Verdict
@@ -57,14 +57,16 @@ class Coverage:
         return not self.gaps
 
 
-def _variants(plan: Plan) -> Iterator[tuple[str, VariantPrometheus | None, set[str]]]:
-    """(name, its queries, the figures its targets need) for the baseline and each service."""
+def _variants(plan: Plan) -> Iterator[tuple[str, VariantQueries | None, set[str]]]:
+    """(name, its queries, the figures its targets need) for the baseline and each
+    service; the queries as the plan fills them (a preset's, then its own overrides)."""
+    queries = {vq.variant: vq for vq in plan.variant_queries()}
     needed: set[str] = set()
     for svc in plan.services:
         figures = set(plan.settings(svc.name).targets)
         needed |= figures
-        yield svc.name, svc.prometheus, figures
-    yield plan.baseline.name, plan.baseline.prometheus, needed
+        yield svc.name, queries.get(svc.name), figures
+    yield plan.baseline.name, queries.get(plan.baseline.name), needed
 
 
 def monitoring_coverage(prom: object, plan: Plan, at: datetime) -> Coverage:
@@ -91,10 +93,10 @@ def monitoring_coverage(prom: object, plan: Plan, at: datetime) -> Coverage:
     return Coverage(tuple(names), tuple(gaps))
 
 
-def _live_kinds(prom: object, vp: VariantPrometheus, *, window: str, at: datetime,
+def _live_kinds(prom: object, vp: VariantQueries, *, window: str, at: datetime,
                 step: timedelta, gaps: list[Gap], name: str) -> set[Kind]:
     live: set[Kind] = set()
-    for q in step_queries(selector=vp.selector, step=window, overrides=vp.overrides()):
+    for q in step_queries(selector=vp.selector, step=window, overrides=vp.templates):
         try:
             series = prom.query_range(q.expr, start=at - 2 * step, end=at,  # type: ignore[attr-defined]
                                       step_seconds=step.total_seconds())

@@ -33,6 +33,16 @@ def live() -> None:
         render_table(recent)
     else:
         st.info("Nothing delivered yet.")
+    if ctx.plan.alerts.inbox is not None:
+        st.subheader("From Alertmanager")
+        st.caption("Firing alerts about a service hold its next step"
+                   + (f"; {', '.join(ctx.plan.alerts.inbox.revert_on)} revert it"
+                      if ctx.plan.alerts.inbox.revert_on else "") + ".")
+        inbox = data.inbox(ctx.db_url)
+        if inbox:
+            render_table(inbox)
+        else:
+            st.info("Nothing received from Alertmanager yet.")
     st.subheader("Recent events")
     events = data.events(ctx.db_url, limit=50)
     if events:

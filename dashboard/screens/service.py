@@ -47,7 +47,8 @@ def _confirm(proposal: Proposal) -> None:
     if go.button(proposal.verb, key="action_confirm", type="primary",
                  disabled=not (reason.strip() and sure)):
         result = perform(engine=data.engine(ctx.db_url), plan=ctx.plan, proposal=proposal,
-                         actor=ctx.viewer.name or "", reason=reason,
+                         actor=ctx.viewer.name or "", actor_source=ctx.viewer.source,
+                         reason=reason,
                          current=data.state_now(ctx.db_url, proposal.service), now=data.now())
         st.session_state["action_result"] = result
         _close()

@@ -47,6 +47,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     its weight in ``AT`` by the gate (override past the missing verdicts)."""
     monkeypatch.delenv("CUTOVER_ACTOR", raising=False)
     with FakeApiServer(token=TOKEN) as fake:
+        fake.users[TOKEN] = LEE   # who the cluster says the kubeconfig's token is
         for name, backend in ROUTES.values():
             fake.put(route(name, alternates=[{"kind": "Service", "name": backend, "weight": 0}]))
         kubeconfig = tmp_path / "kubeconfig"
@@ -102,15 +103,14 @@ def test_table_then_json_then_nothing_to_do(cluster: tuple[FakeApiServer, list[s
                                             capsys: pytest.CaptureFixture[str]) -> None:
     fake, cli = cluster
     capsys.readouterr()
-    code, out, _ = run(capsys, "revert", "--all", "--reason", "incident 7", "--actor", LEE, *cli)
+    code, out, _ = run(capsys, "revert", "--all", "--reason", "incident 7", *cli)
     head, header, *rows = out.strip().splitlines()
     assert code == 0 and head.startswith("rollback #1: applied in ")
     assert [r.split()[:4] for r in rows] == [
         [s, ROUTES[s][0], str(w), "%"] for s, w in AT.items()]
     assert all(r.split()[4:7] == ["APPLIED", "0", "%"] for r in rows)
     assert all(route_weight(fake, s) == 0 for s in AT)
-    code, out, _ = run(capsys, "revert", "--all", "--json", "--reason", "again", "--actor",
-                       LEE, *cli)
+    code, out, _ = run(capsys, "revert", "--all", "--json", "--reason", "again", *cli)
     doc = json.loads(out)
     assert code == 0 and doc["outcome"] == "nothing" and doc["group_id"] == 2
     assert {r["service"]: r["result"] for r in doc["results"]} == dict.fromkeys(AT, "already")
@@ -124,15 +124,14 @@ def test_partial_failure_exits_3_and_names_the_route(cluster: tuple[FakeApiServe
     fake, cli = cluster
     capsys.readouterr()
     fake.fail_next(500, method="PATCH")
-    code, out, _ = run(capsys, "revert", "--all", "--json", "--reason", "incident", "--actor",
-                       LEE, *cli)
+    code, out, _ = run(capsys, "revert", "--all", "--json", "--reason", "incident", *cli)
     doc = json.loads(out)
     (bad,) = [r for r in doc["results"] if r["result"] == "failed"]
     assert code == 3 and doc["outcome"] == "partial" and "HTTP 500" in bad["message"]
     assert route_weight(fake, bad["service"]) == AT[bad["service"]]
     # every route failing is exit 1
     fake.fail_next(500, method="PATCH", times=10)
-    code, out, _ = run(capsys, "revert", "--all", "--reason", "incident", "--actor", LEE, *cli)
+    code, out, _ = run(capsys, "revert", "--all", "--reason", "incident", *cli)
     assert code == 1 and out.startswith("rollback #2: failed")
 
 
@@ -157,7 +156,7 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
     db_url = cli[3]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cutover", "revert", "--all", "--reason", "incident",
-         "--actor", LEE, *cli], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         *cli], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         deadline = time.monotonic() + 180   # a bound for a loaded machine, not a speed
@@ -195,7 +194,7 @@ def test_killed_mid_rollback_then_run_again(cluster: tuple[FakeApiServer, list[s
 
     again = subprocess.run(
         [sys.executable, "-m", "cutover", "revert", "--all", "--json", "--reason",
-         "incident, again", "--actor", LEE, *cli], cwd=ROOT, capture_output=True, text=True,
+         "incident, again", *cli], cwd=ROOT, capture_output=True, text=True,
         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
@@ -214,7 +213,7 @@ def test_scale_baseline_then_roll_back(cluster: tuple[FakeApiServer, list[str]],
         controllers.monolith(ready=1)
         capsys.readouterr()
         code, out, err = run(capsys, "revert", "--all", "--scale-baseline", "--wait-timeout",
-                             "30s", "--json", "--reason", "incident", "--actor", LEE, *cli)
+                             "30s", "--json", "--reason", "incident", *cli)
         assert controllers.ready() == 3
     doc = json.loads(out)
     assert code == 0 and doc["outcome"] == "applied"
@@ -239,6 +238,6 @@ def test_bad_rollback_arguments_exit_2(cluster: tuple[FakeApiServer, list[str]],
     fake, cli = cluster
     patches = fake.count("PATCH")
     capsys.readouterr()
-    code, _, err = run(capsys, *argv, "--reason", "x", "--actor", LEE, *cli)
+    code, _, err = run(capsys, *argv, "--reason", "x", *cli)
     assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("cutover: ")
     assert fake.count("PATCH") == patches

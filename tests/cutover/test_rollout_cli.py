@@ -179,7 +179,8 @@ def openshift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_openshift_route_through_a_kubeconfig(openshift: tuple[FakeApiServer, list[str]],
                                               capsys: pytest.CaptureFixture[str]) -> None:
     fake, cli = openshift
-    code, out, _ = run(capsys, "approve", "auth", "--reason", "go", "--actor", ANA, *cli)
+    fake.users[TOKEN] = ANA    # who the cluster says the kubeconfig's token is
+    code, out, _ = run(capsys, "approve", "auth", "--reason", "go", *cli)
     assert code == 0 and "the router reads 10 %" in out
     spec = fake.get("nanopore-auth")["spec"]
     assert spec["to"]["weight"] == 90 and spec["alternateBackends"][0]["weight"] == 10
@@ -189,7 +190,54 @@ def test_openshift_route_through_a_kubeconfig(openshift: tuple[FakeApiServer, li
     auth = json.loads(out)["services"][0]
     assert (auth["weight"], auth["router_weight"], auth["drift"]) == (10, 30, True)
     fake.fail_next(500, method="PATCH")
-    code, out, err = run(capsys, "revert", "auth", "--reason", "undo", "--actor", LEE, *cli)
+    fake.users[TOKEN] = LEE
+    code, out, err = run(capsys, "revert", "auth", "--reason", "undo", *cli)
     assert code == 1 and err.count("\n") == 1 and "HTTP 500" in err
     code, out, _ = run(capsys, "decisions", "--json", *cli)
     assert json.loads(out)["decisions"][0]["state"] == "failed"
+
+
+def test_on_a_cluster_the_actor_is_who_the_cluster_says(
+        openshift: tuple[FakeApiServer, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    fake, cli = openshift
+    fake.users[TOKEN] = ANA
+    code, _, err = run(capsys, "approve", "auth", "--reason", "go", "--actor", LEE, *cli)
+    assert code == 2 and "--actor is refused with the openshift-route router" in err
+    assert "router.allow_actor" in err
+    code, _, _ = run(capsys, "approve", "auth", "--reason", "go", *cli)
+    assert code == 0
+    code, out, _ = run(capsys, "decisions", "--json", *cli)
+    d = json.loads(out)["decisions"][0]
+    assert (d["actor"], d["actor_source"]) == (ANA, "selfsubjectreview")
+    assert any(r.method == "POST" and r.path.endswith("/selfsubjectreviews")
+               for r in fake.requests)
+
+
+def test_a_cluster_identity_that_is_no_operator_is_refused(
+        openshift: tuple[FakeApiServer, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    fake, cli = openshift   # the token is the service account's: not an operator
+    code, _, err = run(capsys, "approve", "auth", "--reason", "go", *cli)
+    assert code == 1 and "system:serviceaccount:nanopore:cutover" in err
+    assert fake.get("nanopore-auth")["spec"]["alternateBackends"][0]["weight"] == 0
+
+
+def test_a_cluster_that_refuses_the_review_says_which_rule_is_missing(
+        openshift: tuple[FakeApiServer, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    fake, cli = openshift
+    fake.fail_next(403, method="POST")
+    code, _, err = run(capsys, "revert", "auth", "--reason", "undo", "--to", "0", *cli)
+    assert code == 1 and "HTTP 403" in err and "selfsubjectreviews" in err
+
+
+def test_the_plan_may_allow_a_typed_actor_and_the_decision_says_so(
+        tmp_path: Path, openshift: tuple[FakeApiServer, list[str]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fake, cli = openshift
+    plan = Path(cli[1])
+    plan.write_text(plan.read_text().replace("namespace: nanopore, kubeconfig",
+                                             "namespace: nanopore, allow_actor: true, kubeconfig"))
+    code, _, _ = run(capsys, "approve", "auth", "--reason", "go", "--actor", ANA, *cli)
+    assert code == 0
+    code, out, _ = run(capsys, "decisions", "--json", *cli)
+    d = json.loads(out)["decisions"][0]
+    assert (d["actor"], d["actor_source"]) == (ANA, "flag")

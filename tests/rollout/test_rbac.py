@@ -50,3 +50,15 @@ def test_probes_role_reads_deployments_replicasets_and_pods_only() -> None:
     assert [s["name"] for s in docs["RoleBinding"]["subjects"]] == ["cutover"]
     kustomization = yaml.safe_load((RBAC.parent / "base" / "kustomization.yaml").read_text())
     assert "probes-rbac.yaml" in kustomization["resources"]
+
+
+def test_identity_grants_exactly_create_on_selfsubjectreviews() -> None:
+    path = RBAC.with_name("identity-rbac.yaml")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(path.read_text()) if d}
+    assert set(docs) == {"ClusterRole", "ClusterRoleBinding"}
+    (rule,) = docs["ClusterRole"]["rules"]
+    assert rule == {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"],
+                    "verbs": ["create"]}
+    (subject,) = docs["ClusterRoleBinding"]["subjects"]
+    assert (subject["kind"], subject["name"]) == ("Group", "cutover-operators")
+    assert "identity-rbac.yaml" in RBAC.with_name("kustomization.yaml").read_text()

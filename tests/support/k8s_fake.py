@@ -57,6 +57,9 @@ _PATH = re.compile(r"^/(?:apis/(?P<group>[^/]+)|api)/(?P<version>[^/]+)/namespac
                    r"(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?$")
 KINDS = {ROUTES: "Route", HTTPROUTES: "HTTPRoute", DEPLOYMENTS: "Deployment",
          REPLICASETS: "ReplicaSet", PODS: "Pod"}
+#: the authentication reviews (POST only; cluster-scoped)
+REVIEWS = {"/apis/authentication.k8s.io/v1/selfsubjectreviews": "SelfSubjectReview",
+           "/apis/authentication.k8s.io/v1/tokenreviews": "TokenReview"}
 #: built-in kinds: listed, and patched by strategic merge too (custom resources are not)
 BUILTIN = (DEPLOYMENTS, REPLICASETS, PODS)
 
@@ -392,6 +395,11 @@ class FakeApiServer:
         self._lock = threading.RLock()
         self._rv = 1000
         self._httpd: ThreadingHTTPServer | None = None
+        #: bearer token -> user name, for SelfSubjectReview and TokenReview; a caller
+        #: without a known token is ``identity``
+        self.users: dict[str, str] = {}
+        self.identity = "system:serviceaccount:nanopore:cutover"
+        self.groups = ["system:authenticated"]
 
     # -- lifecycle
     def __enter__(self) -> FakeApiServer:
@@ -586,6 +594,12 @@ class FakeApiServer:
                     return _status(status, "InternalError" if status >= 500 else "Failure",
                                    said)
         bare, _, query = path.partition("?")
+        if bare in REVIEWS:
+            if method != "POST":
+                return _status(405, "MethodNotAllowed", f"{method} not allowed on a review")
+            return self._review(REVIEWS[bare], headers, body)
+        if method == "POST":
+            return _status(405, "MethodNotAllowed", "POST not allowed")
         m = _PATH.match(bare)
         kind = (m["group"] or "", m["version"], m["plural"]) if m else None
         if m is None or kind not in KINDS:
@@ -607,6 +621,33 @@ class FakeApiServer:
                     return _not_found(kind, m["name"])
                 return 200, copy.deepcopy(self.objects[key])
         return self._patch(key, m["name"], headers.get("Content-Type", ""), body)
+
+    def _review(self, kind: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        """SelfSubjectReview: who the caller's token is; TokenReview: who spec.token is
+        (unknown tokens are not authenticated, as the real API answers)."""
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            return _status(400, "BadRequest", "the body is not JSON")
+        if doc.get("kind") not in (None, kind):
+            return _status(400, "BadRequest", f"expected kind {kind}, got {doc.get('kind')}")
+        answer = {"apiVersion": "authentication.k8s.io/v1", "kind": kind,
+                  "metadata": {"creationTimestamp": None}}
+        if kind == "SelfSubjectReview":
+            caller = (headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            name = self.users.get(caller, self.identity)
+            answer["status"] = {"userInfo": {"username": name, "groups": self.groups}}
+            return 201, answer
+        token = (doc.get("spec") or {}).get("token")
+        if not token:
+            return _status(422, "Invalid", "spec.token: Required value")
+        name = self.users.get(token)
+        answer["spec"] = {"token": token}
+        answer["status"] = ({"authenticated": True, "user": {"username": name,
+                                                               "groups": self.groups}}
+                            if name else {"authenticated": False,
+                                          "error": "token lookup failed"})
+        return 201, answer
 
     def _list(self, kind: tuple[str, str, str], namespace: str,
               selector: str) -> tuple[int, Any]:
@@ -753,7 +794,7 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            if self.command in ("GET", "PATCH"):
+            if self.command in ("GET", "PATCH", "POST"):
                 code, payload = server.handle(self.command, self.path, self.headers, body)
             else:
                 code, payload = _status(405, "MethodNotAllowed", f"{self.command} not allowed")
