@@ -24,10 +24,12 @@ from dashboard.actions import ActionResult, Outcome
 from dashboard.auth import Identity, Viewer
 from dashboard.status import (
     KEY_FIGURES,
+    DisplayState,
     PhaseState,
     PhaseView,
     ServiceCard,
     SuccessRow,
+    human_duration,
     verdict_caption,
 )
 from slo.probe_results import ProbeResult
@@ -45,6 +47,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
 Colour = Literal["red", "orange", "green", "blue", "gray"]
 VERDICT_COLOURS: dict[Verdict, Colour] = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "orange"}
+DISPLAY_COLOURS: dict[DisplayState, Colour] = {
+    DisplayState.FAILED: "red", DisplayState.AUTO_REVERTED: "red",
+    DisplayState.DRIFTED: "red", DisplayState.READY: "green",
+    DisplayState.PROGRESSING: "blue", DisplayState.WAITING: "gray",
+    DisplayState.DONE: "green"}
 PHASE_COLOURS: dict[PhaseState, Colour] = {
     PhaseState.DONE: "green", PhaseState.CURRENT: "blue", PhaseState.UPCOMING: "gray"}
 LABELS = {"requests": "requests", "rps": "request rate", "error_rate": "error rate",
@@ -95,6 +102,47 @@ def render_verdict(verdict: Verdict | None, card: ServiceCard | None = None) -> 
         st.caption(md(caption))
 
 
+def render_display(card: ServiceCard) -> None:
+    """The service's state for people: progressing, waiting, ready, failed, ..."""
+    st.badge(card.display.value.upper(), color=DISPLAY_COLOURS[card.display])
+
+
+def step_bar(card: ServiceCard) -> str:
+    """``0 10 **25** 50 75 100`` (percent) as badges: the steps behind in green, the
+    current one in blue, those ahead in grey (numbers only: nothing to escape)."""
+    out = []
+    for w in card.steps:
+        if w == card.weight:
+            out.append(f":blue-badge[**{w}**]")
+        elif w < card.weight:
+            out.append(f":green-badge[{w}]")
+        else:
+            out.append(f":gray-badge[{w}]")
+    return " ".join(out)
+
+
+def step_clock(card: ServiceCard) -> str:
+    """``soaked 12m of 15m at 25 %; the gate can decide in about 3m``."""
+    if card.next_weight is None:
+        return f"at its last step ({card.weight} %)"
+    if card.soaked is None:
+        return f"at {card.weight} %: all traffic to the baseline"
+    parts = [f"soaked {human_duration(card.soaked)}"
+             + (f" of {human_duration(card.min_soak)}" if card.min_soak else "")
+             + f" at {card.weight} %"]
+    if card.ready_in is not None:
+        parts.append(f"the gate can decide in about {human_duration(card.ready_in)}"
+                     if card.ready_in else "the gate can decide at the next verdict")
+    return "; ".join(parts)
+
+
+def render_step(card: ServiceCard) -> None:
+    """The state, the step bar and the step's clock, in three lines."""
+    render_display(card)
+    st.markdown(step_bar(card))
+    st.caption(md(step_clock(card)))
+
+
 def render_timeline(views: Sequence[PhaseView]) -> None:
     """The six weeks side by side; the current phase stands out."""
     for col, p in zip(st.columns(len(views) or 1), views, strict=False):
@@ -105,9 +153,11 @@ def render_timeline(views: Sequence[PhaseView]) -> None:
                 st.caption(md(", ".join(f"{s} {w} %" for s, w in p.weights)))
 
 
-def render_alarms(cards: Sequence[ServiceCard]) -> None:
-    """Drift and stale data at the top of the page, loudly: both mean what the page
-    shows may not be what the traffic does."""
+def render_alarms(cards: Sequence[ServiceCard], worker: str | None = None) -> None:
+    """A stopped worker, drift and stale data at the top of the page, loudly: each means
+    what the page shows may not be what the traffic does."""
+    if worker:
+        st.warning(f"**WORKER NOT RUNNING** — {md(worker)}", icon=":material/schedule:")
     drift = [c for c in cards if c.drift]
     stale = [c for c in cards if c.stale]
     if drift:
@@ -121,15 +171,19 @@ def render_alarms(cards: Sequence[ServiceCard]) -> None:
 def render_card(card: ServiceCard) -> None:
     with st.container(border=True):
         st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
-        render_verdict(card.verdict, card)
+        render_step(card)
+        if card.auto_reverted:
+            st.error(f"AUTO-REVERTED: {md(card.auto_reverted)}", icon=":material/undo:")
         nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
         st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
+        render_verdict(card.verdict, card)
         if card.drift:
             st.error(f"DRIFT: {md(card.drift)}", icon=":material/error:")
         if card.stale:
             st.warning(f"STALE: {md(card.stale)}", icon=":material/schedule:")
-        render_figures(card, KEY_FIGURES)
         render_blockers(card)
+        with st.expander("Baseline and candidate"):
+            render_figures(card, KEY_FIGURES)
 
 
 def render_figures(card: ServiceCard, figures: Iterable[str]) -> None:
@@ -141,11 +195,21 @@ def render_figures(card: ServiceCard, figures: Iterable[str]) -> None:
 def render_blockers(card: ServiceCard) -> None:
     if card.next_weight is None:
         st.success("On its last step: nothing left to approve.")
+    elif card.display is DisplayState.WAITING and card.may_approve:
+        st.info(f"**WAITING** for its phase ({md(card.phase)}); its first step "
+                f"({card.next_weight} %) needs no verdict.")
     elif card.blockers:
-        st.markdown(f"**{card.status.value.upper()}** — blocks {card.next_weight} %:\n"
+        st.markdown(f"**{card.display.value.upper()}** — blocks {card.next_weight} %:\n"
                     + "\n".join(f"- {md(b)}" for b in card.blockers))
     else:
         st.success(f"**READY** for {card.next_weight} %: {md(card.why)}")
+
+
+def render_needs(card: ServiceCard) -> None:
+    """Why Approve is not available, and what would make it so."""
+    lines = "\n".join(f"- {md(n)}" for n in card.needs)
+    st.info(f"**Approve → {card.next_weight} % is not available yet.** It needs:\n{lines}",
+            icon=":material/hourglass_top:")
 
 
 def render_success(rows: Sequence[SuccessRow]) -> None:
@@ -159,6 +223,15 @@ def render_success(rows: Sequence[SuccessRow]) -> None:
             st.badge(word, color=colour)
             st.metric(LABELS.get(r.figure, r.figure), fmt(r.figure, r.value))
             st.caption(md(f"target {r.target}; {r.basis}"))
+
+
+def render_activity(events: Sequence[Any]) -> None:
+    """The newest events (decisions, verdict changes, drift, sources), newest first."""
+    if not events:
+        st.info("Nothing has happened yet.")
+        return
+    render_table([{"at": e.at, "service": e.service, "what": e.kind, "severity": e.severity,
+                   "summary": e.summary} for e in events])
 
 
 def render_table(rows: Sequence[Mapping[str, object]]) -> None:
@@ -188,14 +261,19 @@ def _cell(v: object) -> str:
 
 
 def render_checks(card: ServiceCard) -> None:
+    """The checks that did not pass, then the passing ones folded: each reason once."""
     if not card.checks:
         st.info("No evaluation stored yet for this service.")
         return
-    render_table([{"check": c["name"], "verdict": c["verdict"], "baseline": c["baseline"],
-                   "candidate": c["candidate"], "limit": c["limit"], "detail": c["detail"]}
-                  for c in card.checks])
-    for reason in card.reasons:
-        st.text(f"• {reason}")
+    rows = [{"check": c["name"], "verdict": c["verdict"], "baseline": c["baseline"],
+             "candidate": c["candidate"], "limit": c["limit"], "detail": c["detail"]}
+            for c in card.checks]
+    open_ = [r for r in rows if r["verdict"] != Verdict.PASS.value]
+    passing = [r for r in rows if r["verdict"] == Verdict.PASS.value]
+    render_table(open_)
+    if passing:
+        with st.expander(f"{len(passing)} of {len(rows)} checks pass", expanded=not open_):
+            render_table(passing)
     if card.wait:
         st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
 

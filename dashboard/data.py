@@ -26,13 +26,14 @@ from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
+from store.heartbeat import WorkerRound, last_round
 from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
 from store.rollups import list_rejects
 
 __all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "latest", "now", "plan", "probe_history", "probe_results", "refresh", "rejects",
-           "series", "settings", "state_now", "states"]
+           "last_decisions", "latest", "now", "plan", "probe_history", "probe_results",
+           "refresh", "rejects", "series", "settings", "state_now", "states", "worker_round"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,25 @@ def series(db_url: str, service: str, start: datetime | None,
 def decisions(db_url: str, **filters: Any) -> list[views.DecisionView]:
     with session_scope(engine(db_url)) as s:
         return views.decisions_filtered(session=s, **filters)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def last_decisions(db_url: str, services: tuple[str, ...]) -> dict[str, views.DecisionView]:
+    """Each service's newest applied decision (an auto-revert is told from it)."""
+    out: dict[str, views.DecisionView] = {}
+    with session_scope(engine(db_url)) as s:
+        for name in services:
+            rows = views.decisions_filtered(session=s, service=name, state="applied", limit=1)
+            if rows:
+                out[name] = rows[0]
+    return out
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def worker_round(db_url: str) -> WorkerRound | None:
+    """The worker's newest round (its heartbeat), or None when none is recorded."""
+    with session_scope(engine(db_url)) as s:
+        return last_round(session=s)
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
@@ -183,5 +203,6 @@ def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict
 
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
-    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects):
+    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects,
+               worker_round, last_decisions):
         fn.clear()
