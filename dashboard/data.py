@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from sqlalchemy.engine import Engine
@@ -31,14 +31,18 @@ from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
 from store.rollups import list_rejects
 
-__all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "last_decisions", "latest", "now", "plan", "probe_history", "probe_results",
+if TYPE_CHECKING:
+    from rollout.baseline import Capacity
+
+__all__ = ["Settings", "actors", "baseline_capacity", "decisions", "engine", "event_counts",
+           "events", "last_decisions", "latest", "now", "plan", "probe_history", "probe_results",
            "refresh", "rejects", "series", "settings", "state_now", "states", "worker_round"]
 
 log = logging.getLogger(__name__)
 
 LIVE_TTL = timedelta(seconds=5)      # what the worker changes every interval
-SERIES_TTL = timedelta(seconds=30)   # charts: a new point a minute at most matters
+SERIES_TTL = timedelta(seconds=30)
+BASELINE_TTL = timedelta(seconds=15)  # one Deployment read per quarter minute at most   # charts: a new point a minute at most matters
 
 
 @dataclass(frozen=True)
@@ -201,8 +205,16 @@ def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict
     return [r for r in rows if r["source"] in sources][:limit]
 
 
+@st.cache_data(ttl=BASELINE_TTL, show_spinner=False)
+def baseline_capacity(plan_path: str, db_url: str) -> Capacity | str | None:
+    """The baseline's Deployment as the cluster says now (dashboard.actions)."""
+    from dashboard.actions import baseline_capacity as read
+
+    return read(plan=plan(plan_path), engine=engine(db_url))
+
+
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
     for fn in (states, latest, series, decisions, actors, events, event_counts, rejects,
-               worker_round, last_decisions):
+               worker_round, last_decisions, baseline_capacity):
         fn.clear()

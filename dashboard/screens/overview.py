@@ -12,7 +12,19 @@ ctx = page.context()
 st.title("Migration overview")
 st.caption(md(ctx.plan.name))
 rollback.render_last()
-rollback.render_button(ctx, where="overview")
+button, capacity = st.columns([1, 3], vertical_alignment="center")
+with button:
+    rollback.render_button(ctx, where="overview")
+
+
+@st.fragment(run_every=page.LIVE_EVERY)
+def baseline() -> None:
+    rollback.render_capacity(ctx.plan, data.baseline_capacity(data.settings().plan_path,
+                                                              ctx.db_url))
+
+
+with capacity:
+    baseline()
 
 
 @st.fragment(run_every=page.LIVE_EVERY)
