@@ -16,10 +16,12 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from collectors.explore import EXPLORABLE
 from dashboard.actions import ActionResult, Outcome
 from dashboard.auth import Identity, Viewer
 from dashboard.status import (
@@ -36,7 +38,7 @@ from slo.probe_results import ProbeResult
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
-__all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "render_card", "render_checks",
+__all__ = ["chart_figure", "decisions_csv", "explore_link", "fmt", "md", "render_alarms", "render_card", "render_checks",
            "render_decisions", "render_figures", "render_probe_history", "render_probes",
            "render_rejects", "render_result", "render_success", "render_table",
            "render_timeline", "render_verdict", "render_viewer", "visible"]
@@ -168,7 +170,7 @@ def render_alarms(cards: Sequence[ServiceCard], worker: str | None = None) -> No
                                                    for c in stale), icon=":material/schedule:")
 
 
-def render_card(card: ServiceCard) -> None:
+def render_card(card: ServiceCard, *, explore: bool = False) -> None:
     with st.container(border=True):
         st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
         render_step(card)
@@ -183,13 +185,31 @@ def render_card(card: ServiceCard) -> None:
             st.warning(f"STALE: {md(card.stale)}", icon=":material/schedule:")
         render_blockers(card)
         with st.expander("Baseline and candidate"):
-            render_figures(card, KEY_FIGURES)
+            render_figures(card, KEY_FIGURES, explore=explore)
 
 
-def render_figures(card: ServiceCard, figures: Iterable[str]) -> None:
-    rows = [f"| {LABELS[f]} | {fmt(f, card.baseline.get(f))} | {fmt(f, card.candidate.get(f))} |"
-            for f in figures]
-    st.markdown("| | baseline | candidate |\n|---|---:|---:|\n" + "\n".join(rows))
+def explore_link(service: str, variant: str, figure: str) -> str:
+    """The Explore page's address for the PromQL behind one figure (relative, so it works
+    under any base path)."""
+    return "explore?" + urlencode({"service": service, "variant": variant, "figure": figure})
+
+
+def render_figures(card: ServiceCard, figures: Iterable[str], *, explore: bool = False) -> None:
+    """Baseline beside candidate; with ``explore`` (the plan asks Prometheus), a link to
+    the query behind each figure of each variant."""
+    head, rule = "| | baseline | candidate |", "|---|---:|---:|"
+    if explore:
+        head, rule = head + " PromQL |", rule + "---|"
+    rows = []
+    for f in figures:
+        row = f"| {LABELS[f]} | {fmt(f, card.baseline.get(f))} | {fmt(f, card.candidate.get(f))} |"
+        if explore and f in EXPLORABLE:
+            row += " " + " · ".join(f"[{v}]({explore_link(card.service, v, f)})"
+                                    for v in ("baseline", "candidate")) + " |"
+        elif explore:
+            row += " |"
+        rows.append(row)
+    st.markdown("\n".join([head, rule, *rows]))
 
 
 def render_blockers(card: ServiceCard) -> None:

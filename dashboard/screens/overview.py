@@ -37,11 +37,12 @@ def live() -> None:
                                            worker_runs=worker is None,
                                            last_decisions=data.last_decisions(ctx.db_url, names)))
     components.render_alarms(cards, worker)
+    explore = ctx.plan.sources.prometheus is not None
     st.subheader("Services, what needs you first")
     for row in range(0, len(cards), 3):
         for col, card in zip(st.columns(3), cards[row:row + 3], strict=False):
             with col:
-                components.render_card(card)
+                components.render_card(card, explore=explore)
                 st.page_link("screens/service.py", label=f"{card.service}: charts and actions",
                              icon=":material/monitoring:", query_params={"service": card.service})
     st.subheader("Recent activity")

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import components, data, page, status
 from dashboard.actions import ActionKind, Proposal, perform, propose
 from dashboard.components import md
+from slo.plan import FIGURES
 
 ctx = page.context()
 names = [s.name for s in ctx.plan.services]
@@ -150,8 +151,14 @@ def live() -> None:
 
 @st.fragment(run_every=page.LIVE_EVERY)
 def evaluation() -> None:
+    c = card(service)
     st.subheader("Latest evaluation")
-    components.render_checks(card(service))
+    components.render_checks(c)
+    if c.checks:
+        st.markdown("**Baseline and candidate**")
+        shown = [f for f in FIGURES if c.baseline.get(f) is not None
+                 or c.candidate.get(f) is not None]
+        components.render_figures(c, shown, explore=ctx.plan.sources.prometheus is not None)
 
 
 live()

@@ -314,3 +314,24 @@ def test_rejected_log_lines_and_their_samples_are_on_the_service_page(app, seede
 def test_no_rejected_line_says_so(app, seeded):
     at = app(page="screens/service.py", query={"service": "samples"})
     assert "No log line has been rejected." in page_text(at)
+
+
+def test_a_figure_links_to_the_promql_behind_it(app, seeded):
+    """Beside each figure of the latest evaluation, one click to the Explore page with the
+    service, the variant and the figure chosen (its query as cutover asks it)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    at = app(page="screens/service.py", query={"service": "samples"})
+    assert_clean(at)
+    links = [m for m in (e.value for e in at.markdown) if "| PromQL |" in m]
+    assert links, "no figure table with its queries"
+    found = re.findall(r"\[(baseline|candidate)\]\((explore\?[^)]+)\)", links[0])
+    asked = {(v, *(parse_qs(urlsplit(u).query)[k][0] for k in ("service", "variant",
+                                                                "figure")))
+             for v, u in found}
+    assert ("candidate", "samples", "candidate", "error_rate") in asked
+    assert ("baseline", "samples", "baseline", "latency_p95_ms") in asked
+    # the overview's cards link the same way
+    at.switch_page("screens/overview.py").run()
+    assert any("explore?service=samples&variant=candidate&figure=error_rate" in e.value
+               for e in at.markdown)
