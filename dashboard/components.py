@@ -35,6 +35,7 @@ from dashboard.status import (
     verdict_caption,
 )
 from slo.probe_results import ProbeResult
+from slo.units import figure_scale, format_figure
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
@@ -68,20 +69,9 @@ def md(text: object) -> str:
 
 
 def fmt(figure: str, value: float | None) -> str:
-    """A figure with its unit, or an em dash when no source gives it."""
-    if value is None:
-        return "—"
-    if figure == "error_rate":
-        return f"{value * 100:.2f} %"
-    if figure.startswith("latency"):
-        return f"{value:.1f} ms"
-    if figure == "rps":
-        return f"{value:.0f} req/s" if value >= 100 else f"{value:.1f} req/s"
-    if figure == "memory_mb":
-        return f"{value:.0f} MiB"
-    if figure == "cpu_cores":
-        return f"{value:.2f} cores"
-    return f"{value:,.0f}"
+    """A figure (or a check's value) with its one unit, or an em dash when no source gives
+    it: :func:`slo.units.format_figure`, shared with the reports and the command line."""
+    return format_figure(figure, value)
 
 
 def render_viewer(viewer: Viewer) -> None:
@@ -280,13 +270,18 @@ def _cell(v: object) -> str:
     return md(v) or " "
 
 
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 def render_checks(card: ServiceCard) -> None:
     """The checks that did not pass, then the passing ones folded: each reason once."""
     if not card.checks:
         st.info("No evaluation stored yet for this service.")
         return
-    rows = [{"check": c["name"], "verdict": c["verdict"], "baseline": c["baseline"],
-             "candidate": c["candidate"], "limit": c["limit"], "detail": c["detail"]}
+    rows = [{"check": c["name"], "verdict": c["verdict"],
+             **{k: fmt(str(c["name"]), _number(c[k])) for k in ("baseline", "candidate", "limit")},
+             "detail": c["detail"]}
             for c in card.checks]
     open_ = [r for r in rows if r["verdict"] != Verdict.PASS.value]
     passing = [r for r in rows if r["verdict"] == Verdict.PASS.value]
@@ -395,7 +390,7 @@ _SERIES = (("latency_p50_ms", "p50", "dot"), ("latency_p95_ms", "p95", "solid"),
 _COLOURS = {"baseline": "#7f7f7f", "candidate": "#1f77b4"}
 _DECISION_COLOURS = {"approve": "#2ca02c", "revert": "#d62728", "auto-revert": "#d62728"}
 #: (figure, scale, panel title); the panels stack top to bottom on one time axis
-_PANELS = ((None, 1.0, "latency (ms)"), ("error_rate", 100.0, "error rate (%)"),
+_PANELS = ((None, 1.0, "latency (ms)"), ("error_rate", figure_scale("error_rate"), "error rate (%)"),
            ("rps", 1.0, "request rate (req/s)"), ("memory_mb", 1.0, "memory (MiB)"),
            (None, 1.0, "candidate weight (%)"))
 _GAP = 0.04

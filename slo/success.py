@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slo.plan import TargetSpec
+from slo.units import format_figure
 from slo.verdict import Verdict
 
 __all__ = ["SuccessResult", "probe_share", "success_metrics", "target_text"]
@@ -33,7 +34,7 @@ def success_metrics(targets: Mapping[str, TargetSpec],
     for figure, spec in targets.items():
         values = {s: v for s, f in candidates.items() if (v := f.get(figure)) is not None}
         value, basis = _aggregate(spec, values)
-        out.append(SuccessResult(figure=figure, target=target_text(spec), value=value,
+        out.append(SuccessResult(figure=figure, target=target_text(spec, figure), value=value,
                                  met=None if value is None else meets(spec, value), basis=basis))
     return out
 
@@ -54,12 +55,17 @@ def meets(spec: TargetSpec, value: float) -> bool:
                 or (spec.min is not None and value < spec.min))
 
 
-def target_text(spec: TargetSpec) -> str:
+def target_text(spec: TargetSpec, figure: str | None = None) -> str:
+    """``>= 200 req/s (total)``: the bounds in the figure's own unit (a share in percent,
+    as the figure beside it is shown); bare numbers without ``figure``."""
+    def bound(v: float) -> str:
+        return format_figure(figure, v) if figure is not None else f"{v:g}"
+
     parts = []
     if spec.min is not None:
-        parts.append(f">= {spec.min:g}")
+        parts.append(f">= {bound(spec.min)}")
     if spec.max is not None:
-        parts.append(f"<= {spec.max:g}")
+        parts.append(f"<= {bound(spec.max)}")
     if spec.max_ratio_to_baseline is not None:
         parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
     return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
@@ -75,9 +81,9 @@ def probe_share(figure: str, spec: TargetSpec, counts: Mapping[str, Mapping[str,
     judged = passed + sum(c.get(Verdict.FAIL.value, 0) for c in counts.values())
     names = ", ".join(counts)
     if not judged:
-        return SuccessResult(figure=figure, target=target_text(spec), value=None, met=None,
+        return SuccessResult(figure=figure, target=target_text(spec, figure), value=None, met=None,
                              basis=f"no run of {names} could look yet")
     share = passed / judged
-    return SuccessResult(figure=figure, target=target_text(spec), value=share,
+    return SuccessResult(figure=figure, target=target_text(spec, figure), value=share,
                          met=meets(spec, share),
                          basis=f"{judged} runs of {names}: {passed} passed")
