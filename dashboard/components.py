@@ -33,6 +33,7 @@ from dashboard.status import (
     SuccessRow,
     human_duration,
     verdict_caption,
+    verdict_is_earlier,
 )
 from slo.probe_results import ProbeResult
 from slo.units import figure_scale, format_figure
@@ -88,7 +89,11 @@ def render_verdict(verdict: Verdict | None, card: ServiceCard | None = None) -> 
     if verdict is None:
         st.badge("NO VERDICT", color="gray")
         return
-    st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+    if card is not None and verdict_is_earlier(card):
+        # as `cutover status` has it: no verdict at this step; the last one in the caption
+        st.badge(f"NO VERDICT AT {card.weight} %", color="gray")
+    else:
+        st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
     caption = verdict_caption(card) if card is not None else None
     if caption:
         st.caption(md(caption))
@@ -421,7 +426,8 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
             assert figure is not None
             data.append(_line(xs, points, variant, figure, f"{variant} {LABELS[figure]}",
                               "solid", scale=scale, legend=False, panel=panel))
-    data.append({"type": "scatter", "x": xs, "y": [p.weight for p in points], "name": "weight",
+    wx, wy = _weight_steps(points, decisions)
+    data.append({"type": "scatter", "x": wx, "y": wy, "name": "weight",
                  "yaxis": _axis(4), "showlegend": False,
                  "line": {"shape": "hv", "color": _COLOURS["candidate"]}})
     layout: dict[str, object] = {
@@ -430,13 +436,39 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
         "xaxis": {"anchor": _axis(4), "type": "date"},
         **{_axis(i).replace("y", "yaxis"): {"domain": _domain(i), "anchor": "x"}
            for i in range(len(_PANELS))},
+        # the weight's axis is always 0 to 100 %: a drop to 0 shows as one
+        _axis(4).replace("y", "yaxis"): {"domain": _domain(4), "anchor": "x",
+                                         "range": [-5, 105], "tickvals": [0, 25, 50, 75, 100]},
         "annotations": [{"text": title, "x": 0.5, "xref": "paper", "y": _domain(i)[1],
                          "yref": "paper", "yanchor": "bottom", "showarrow": False}
                         for i, (_f, _s, title) in enumerate(_PANELS)],
         "shapes": [],
     }
-    _mark_decisions(layout, decisions)
+    _mark_decisions(layout, decisions, wx)
     return go.Figure(data=data, layout=layout)
+
+
+def _weight_steps(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView]
+                  ) -> tuple[list[datetime], list[int]]:
+    """The candidate's weight as a step line from the applied decisions themselves (at
+    their own times, not the evaluations': those are thinned out over a long range, and
+    none is made at 0 % after a revert), held to the newest point."""
+    applied = sorted((d for d in decisions if d.state == "applied"), key=lambda d: d.at)
+    if not points and not applied:
+        return [], []
+    xs: list[datetime] = []
+    ys: list[int] = []
+    if points and (not applied or points[0].at < applied[0].at):
+        xs.append(points[0].at)
+        ys.append(applied[0].from_weight if applied else points[0].weight)
+    for d in applied:
+        xs.append(d.at)
+        ys.append(d.to_weight)
+    end = max([*(p.at for p in points[-1:]), *(d.at for d in applied[-1:])])
+    if xs[-1] < end:
+        xs.append(end)
+        ys.append(ys[-1])
+    return xs, ys
 
 
 def _line(xs: list[datetime], points: Sequence[SeriesPoint], variant: str, figure: str,
@@ -452,16 +484,26 @@ def _scaled(v: float | None, scale: float) -> float | None:
     return None if v is None else v * scale
 
 
-def _mark_decisions(layout: dict[str, Any], decisions: Sequence[DecisionView]) -> None:
-    for d in decisions:
-        if d.state != "applied":
-            continue
+#: decision labels closer than this share of the chart's time range stack up, not overlap
+_LABEL_ROOM = 0.06
+
+
+def _mark_decisions(layout: dict[str, Any], decisions: Sequence[DecisionView],
+                    times: Sequence[datetime]) -> None:
+    applied = sorted((d for d in decisions if d.state == "applied"), key=lambda d: d.at)
+    every = [*times, *(d.at for d in applied)]
+    span = ((max(every) - min(every)).total_seconds() if every else 0) or 1.0
+    level, last = 0, None
+    for d in applied:
+        near = last is not None and (d.at - last).total_seconds() / span < _LABEL_ROOM
+        level = (level + 1) % 3 if near else 0
+        last = d.at
         colour = "#ff7f0e" if d.override else _DECISION_COLOURS.get(d.action, "#555")
         layout["shapes"].append({"type": "line", "x0": d.at, "x1": d.at, "xref": "x",
                                  "y0": 0, "y1": 1, "yref": "paper",
                                  "line": {"color": colour, "width": 1, "dash": "dot"}})
         layout["annotations"].append({
             "x": d.at, "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
-            "showarrow": False, "font": {"size": 10, "color": colour},
+            "showarrow": False, "font": {"size": 10, "color": colour}, "yshift": 12 * level,
             "text": html.escape(f"{d.from_weight}→{d.to_weight} %"),
             "hovertext": html.escape(f"{d.action} by {d.actor}: {d.reason}")})

@@ -22,8 +22,8 @@ from store.views import DecisionView, StateView
 
 __all__ = ["KEY_FIGURES", "DisplayState", "PhaseState", "PhaseView", "ServiceCard",
            "SuccessRow", "by_urgency", "cards", "current_phase", "human_duration", "judged",
-           "phases", "stale_after", "success_rows", "verdict_caption", "worker_alarm",
-           "worker_line"]
+           "phases", "stale_after", "success_rows", "verdict_caption", "verdict_is_earlier",
+           "worker_alarm", "worker_line"]
 
 #: the figures a card shows, in order
 KEY_FIGURES = ("latency_p95_ms", "error_rate", "rps", "memory_mb")
@@ -115,12 +115,19 @@ def verdict_caption(card: ServiceCard) -> str | None:
              if card.verdict_step_since else "")
     at = f" {card.evaluated_at:%H:%M} UTC" if card.evaluated_at else ""
     words = f"judged at {card.verdict_weight} %{since}, at{at}"
-    earlier = card.verdict_weight != card.weight or (
-        card.verdict_step_since is not None and card.step_since is not None
-        and card.verdict_step_since != card.step_since)
-    if earlier:
-        words += f": an earlier step's verdict, not one of the current {card.weight} %"
+    if verdict_is_earlier(card):
+        words = (f"last verdict {card.verdict.value.upper()}, {words}: an earlier step's "
+                 f"verdict, not one of the current {card.weight} %")
     return words
+
+
+def verdict_is_earlier(card: ServiceCard) -> bool:
+    """The shown verdict was made at another step than the current one (``cutover status``
+    shows no verdict then, and neither does the badge)."""
+    return card.verdict_weight is not None and (
+        card.verdict_weight != card.weight
+        or (card.verdict_step_since is not None and card.step_since is not None
+            and card.verdict_step_since != card.step_since))
 
 
 def human_duration(td: timedelta) -> str:

@@ -152,7 +152,9 @@ def test_a_verdict_is_captioned_with_its_own_weight_and_step(plan):
     _, ev = evaluation("ai", 50, Verdict.FAIL)
     c = status.card(plan, "ai", state("ai", 0), (1, replace(ev, step_since=since)), NOW)
     words = status.verdict_caption(c)
-    assert words is not None and words.startswith("judged at 50 %")
+    # said as a last verdict (the badge says none at 0 %, as `cutover status` does)
+    assert words is not None and words.startswith("last verdict FAIL, judged at 50 %")
+    assert status.verdict_is_earlier(c)
     assert words.endswith("an earlier step's verdict, not one of the current 0 %")
     assert status.verdict_caption(status.card(plan, "ai", state("ai", 0), None, NOW)) is None
 
