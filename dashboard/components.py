@@ -210,6 +210,10 @@ def render_figures(card: ServiceCard, figures: Iterable[str], *, explore: bool =
 def render_blockers(card: ServiceCard) -> None:
     if card.next_weight is None:
         st.success("On its last step: nothing left to approve.")
+    elif card.display is DisplayState.AUTO_REVERTED and card.may_approve:
+        # not a green READY beside the revert: the gate would allow it, the lead decides
+        st.warning(f"**AUTO-REVERTED** — approve may start again at {card.next_weight} % "
+                   "(the first step needs no verdict) once the failure is understood.")
     elif card.display is DisplayState.WAITING and card.may_approve:
         st.info(f"**WAITING** for its phase ({md(card.phase)}); its first step "
                 f"({card.next_weight} %) needs no verdict.")

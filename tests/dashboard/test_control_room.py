@@ -163,3 +163,50 @@ def test_approve_says_why_it_is_not_available_and_confirm_stays_in_view(
            ).to_contain_text(re.compile(r"soak: \S+ more of 15m at 50 %"))
     expect(page.get_by_text("PROGRESSING", exact=True).first).to_be_visible()
     shoot(page, "service-waiting")
+
+
+def test_after_the_ai_services_auto_revert(demo: RunningDemo, chromium: Any) -> None:
+    """The demo's story: the AI service pushed to 50 % fails and the worker sends it back.
+    The overview puts it first, says who reverted it, when and why, shows no verdict at
+    0 % (the fail was 50 %'s, as `cutover status` has it) and no green READY beside it,
+    and no stale-data alarm for a service nobody judges now."""
+    import json
+    import time
+
+    from playwright.sync_api import expect
+
+    for _ in range(3):   # 0 -> 10 -> 25 -> 50 %, one step an approve
+        demo.cli("approve", "ai", "--override", "--actor", "ana@example.org",
+                 "--reason", "push the AI service")
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        ai = next(s for s in json.loads(demo.cli("status", "--json").stdout)["services"]
+                  if s["service"] == "ai")
+        if ai["state"] == "reverted":
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError(f"no auto-revert of ai in 7 minutes: {ai}")
+    assert ai["verdict"] is None and ai["weight"] == 0
+
+    page = chromium.new_page(viewport=VIEWPORT)
+    page.goto(demo.url + "/")
+    first = page.get_by_test_id("stColumn").filter(
+        has=page.get_by_role("heading", name="ai", exact=True))
+    expect(first).to_contain_text("AUTO-REVERTED", timeout=60_000)
+    expect(first).to_contain_text(re.compile(
+        r"auto-reverted by cutover at \d{4}-\d\d-\d\d \d\d:\d\d UTC from 50 % to 0 %"))
+    expect(first).to_contain_text("NO VERDICT AT 0 %")
+    expect(first).to_contain_text("last verdict FAIL, judged at 50 %")
+    expect(first).not_to_contain_text("READY for")
+    cards = page.get_by_role("heading", level=4)
+    expect(cards.first).to_have_text("ai", timeout=15_000)   # what needs the lead first
+    expect(page.get_by_text("STALE DATA")).to_have_count(0)
+    shoot(page, "overview-auto-reverted")
+
+    page.goto(demo.url + "/service?service=ai")
+    banner = page.get_by_test_id("stAlert").filter(has_text="auto-reverted by cutover at")
+    expect(banner).to_contain_text("3 consecutive fail verdicts at 50 %", timeout=60_000)
+    expect(page.get_by_text("NO VERDICT AT 0 %")).to_be_visible()
+    expect(page.get_by_text("READY for 10 %")).to_have_count(0)
+    shoot(page, "service-auto-reverted")
