@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
+from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
 from slo.probe_results import ProbeResult
 from slo.probes import probe_checks, weigh
@@ -285,13 +286,13 @@ def _record_transition(session: Session, evaluation: Evaluation, row: Evaluation
                        previous: str | None) -> None:
     now = evaluation.verdict
     if now is Verdict.FAIL and previous != Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-failed",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_FAILED,
                      service=evaluation.service, severity="critical",
                      summary=f"{evaluation.service} fails at {evaluation.weight} %: "
                      + "; ".join(evaluation.reasons[:3]),
                      data=_event_data(evaluation, row))
     elif now is Verdict.PASS and previous == Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-recovered",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_RECOVERED,
                      service=evaluation.service, severity="info",
                      summary=f"{evaluation.service} passes again at {evaluation.weight} %",
                      data=_event_data(evaluation, row))

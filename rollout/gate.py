@@ -62,6 +62,7 @@ from slo.errors import (
     StaleError,
     StoreError,
 )
+from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
 from slo.units import format_duration
 from slo.verdict import Verdict
@@ -403,8 +404,9 @@ def _settle_applied(s: Session, plan: Plan, move: _Move, *, decision_id: int, ve
         _phase_complete(s, plan, move.service, now=now)
 
 
-_EVENT = {Action.APPROVE: ("approved", "info"), Action.REVERT: ("reverted", "warning"),
-          Action.AUTO_REVERT: ("auto-reverted", "critical")}
+_EVENT = {Action.APPROVE: (EventKind.APPROVED, "info"),
+          Action.REVERT: (EventKind.REVERTED, "warning"),
+          Action.AUTO_REVERT: (EventKind.AUTO_REVERTED, "critical")}
 
 
 def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datetime) -> None:
@@ -413,8 +415,8 @@ def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datet
             "to_weight": move.to_weight, "actor": move.actor, "reason": move.reason,
             "override": move.override, "evaluation_id": move.evaluation_id,
             "route": plan.service(move.service).route, "group_id": move.group_id}
-    verb = {"approved": "approved", "reverted": "reverted",
-            "auto-reverted": "reverted automatically"}[kind]
+    verb = {EventKind.APPROVED: "approved", EventKind.REVERTED: "reverted",
+            EventKind.AUTO_REVERTED: "reverted automatically"}[kind]
     mark = " [OVERRIDE]" if move.override else ""
     summary = (f"{move.service}: {move.from_weight} % -> {move.to_weight} % {verb} by "
                f"{move.actor}{mark}: {move.reason}")
@@ -424,7 +426,7 @@ def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datet
                  dedup_key=f"{kind}:{move.service}:{decision_id}", summary=summary, data=data,
                  dispatched=move.group_id is not None)
     if move.override:
-        record_event(session=s, at=now, kind="override", service=move.service,
+        record_event(session=s, at=now, kind=EventKind.OVERRIDE, service=move.service,
                      severity="warning", dedup_key=f"override:{move.service}:{decision_id}",
                      summary=f"{move.service}: gate overridden by {move.actor}: {move.reason}",
                      data=data)
@@ -440,7 +442,7 @@ def _phase_complete(s: Session, plan: Plan, service: str, *, now: datetime) -> N
         st = get_state(session=s, service=other)
         if st is None or _settings(plan, other).next_step(st.weight) is not None:
             return
-    record_event(session=s, at=now, kind="phase-complete", service=None,
+    record_event(session=s, at=now, kind=EventKind.PHASE_COMPLETE, service=None,
                  dedup_key=f"phase-complete:{phase.id}",
                  summary=f"phase {phase.id} ({phase.name}) complete: "
                          f"{', '.join(phase.services)} at their last step",
@@ -917,12 +919,12 @@ def _note_drift(s: Session, plan: Plan, state: ServiceState, observed: int | Non
     data = {"route": plan.service(state.service).route, "stored": state.weight,
             "router": observed}
     if started:
-        record_event(session=s, at=now, kind="drift", service=state.service,
+        record_event(session=s, at=now, kind=EventKind.DRIFT, service=state.service,
                      severity="warning", data=data,
                      summary=_drift_words(plan, state.service, observed, state.weight) +
                      "; left as it is")
     elif ended:
-        record_event(session=s, at=now, kind="drift-resolved", service=state.service,
+        record_event(session=s, at=now, kind=EventKind.DRIFT_RESOLVED, service=state.service,
                      data=data, summary=f"{state.service}: route {data['route']} agrees "
                      f"with the store again ({state.weight} %)")
 

@@ -27,13 +27,13 @@ from pydantic import (
     model_validator,
 )
 
+from slo.kinds import ChannelKind, EventKind, RouterKind
 from slo.presets import PRESETS, label_selector
 from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
 
 __all__ = [
     "FIGURES",
-    "ROUTER_KINDS",
     "AlertChannel",
     "Duration",
     "Phase",
@@ -49,8 +49,6 @@ FIGURES: tuple[str, ...] = (
     "requests", "rps", "error_rate", "latency_avg_ms", "latency_p50_ms",
     "latency_p95_ms", "latency_p99_ms", "memory_mb", "cpu_cores",
 )
-ROUTER_KINDS = ("openshift-route", "gateway-api", "dry-run")
-CHANNEL_KINDS = ("slack", "teams", "google-chat", "discord", "mattermost", "generic", "log")
 QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_bytes",
               "cpu_cores", "up")
 #: the labels cutover itself sets on an Alertmanager alert (a channel's labels may not)
@@ -286,7 +284,7 @@ class Sources(_Model):
 
 
 class RouterConfig(_Model):
-    kind: Literal["openshift-route", "gateway-api", "dry-run"] = "dry-run"
+    kind: RouterKind = RouterKind.DRY_RUN
     namespace: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
@@ -403,8 +401,7 @@ class Phase(Overridable):
 
 class AlertChannel(_Model):
     name: str
-    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log",
-                  "alertmanager"]
+    kind: ChannelKind
     url_env: str | None = None
     url_file: str | None = None
     secret_env: str | None = None     # generic: HMAC-SHA256 signing secret
@@ -416,7 +413,7 @@ class AlertChannel(_Model):
     token_file: str | None = None
     labels: dict[str, str] | None = None
     resolve_timeout: Duration = timedelta(minutes=15)
-    events: list[str] | None = None   # None: every event
+    events: list[EventKind] | None = None   # None: every event
     services: list[str] | None = None  # None: every service
 
     @model_validator(mode="before")
