@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from rollout.routers.base import TrafficRouter
 from rollout.routers.dryrun import DryRunRouter
 from rollout.routers.gateway_api import GatewayApiRouter
-from rollout.routers.kube import api_client_for, kube_api_client
+from rollout.routers.kube import api_client_for
 from rollout.routers.openshift import OpenShiftRouteRouter
 from slo.errors import ConfigError
 from slo.kinds import RouterKind
