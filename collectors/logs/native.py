@@ -32,6 +32,11 @@ def _load() -> ModuleType | None:
                     "are read by the strict Python parsers, several times slower "
                     "(pip install -e . with a C compiler)")
         return None
+    if not hasattr(compiled, "OP_LIT"):  # pragma: no cover - built from an older _scan.c
+        log.warning("the compiled log scanner is an older build: rebuild it (pip install -e "
+                    "., or python setup.py build_ext --inplace); reading with the strict "
+                    "parsers")
+        return None
     if compiled.MAX_LINE != MAX_LINE:  # pragma: no cover - a stale build
         log.warning("the compiled log scanner was built with MAX_LINE %d, the collector's is "
                     "%d: rebuild it (pip install -e .); reading with the strict parsers",
