@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from slo.errors import ConfigError
 from slo.figures import Figures
@@ -40,7 +40,7 @@ from store.evaluations import (
 from store.events import record_event
 from store.figures import variant_figures
 from store.probes import latest_probe_results
-from store.rollout import Decision, ServiceState
+from store.rollout import all_states, last_applied
 
 __all__ = ["FiguresFn", "StepState", "evaluate", "evidence_settle", "services_to_evaluate"]
 
@@ -269,7 +269,7 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
     """Each service's step at ``at``: the stored state when its step began at or before
     ``at``; for a replay of an earlier time, the last decision applied by then."""
     out: dict[str, StepState] = {}
-    for row in session.exec(select(ServiceState)).all():
+    for row in all_states(session=session):
         if row.step_since is None or row.step_since <= at:
             out[row.service] = StepState(row.weight, row.step_since, settle)
         else:
@@ -279,14 +279,8 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
 
 
 def _replayed_state(session: Session, service: str, at: datetime) -> StepState:
-    q = (select(Decision)
-         .where(Decision.service == service, Decision.state == "applied",
-                col(Decision.applied_at).is_not(None), col(Decision.applied_at) <= at)
-         .order_by(col(Decision.applied_at).desc(), col(Decision.id).desc()).limit(1))
-    last = session.exec(q).first()
-    if last is None:
-        return StepState()
-    return StepState(last.to_weight, last.applied_at)
+    last = last_applied(session=session, service=service, at=at)
+    return StepState() if last is None else StepState(*last)
 
 
 # -- storing, with events ----------------------------------------------------------

@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from rollout import baseline
 from rollout.holds import Hold, holds, revert_holds
@@ -52,6 +53,7 @@ from rollout.state import (
     DecisionState,
     RolloutStatus,
     ServiceStatus,
+    may_approve,
 )
 from slo.errors import (
     ConfigError,
@@ -79,6 +81,7 @@ from store.rollout import (
     get_state,
     list_decisions,
     pending_decisions,
+    service_names,
     set_failures,
     set_observed,
     settle_decision,
@@ -164,11 +167,6 @@ def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int
                 weight=evaluated_weight, step_since=evaluated_step_since or step_since)
 
 
-def _may_approve(status: RolloutStatus, weight: int) -> bool:
-    # REVERTED above 0 % still needs its pass and soak like any step
-    return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
-
-
 def step_rows(rows: Sequence[EvaluationRow], *, weight: int,
               step_since: datetime | None) -> list[EvaluationRow]:
     """The evaluations made for the step (``weight``, ``step_since``): at that weight, not
@@ -215,7 +213,7 @@ def _check_reason(service: str, reason: str, *, override: bool = False) -> None:
 def _ensure(engine: Engine, plan: Plan) -> None:
     """A state row for every service of the plan (weight 0 until a decision moves it)."""
     with session_scope(engine) as s:
-        have = set(s.exec(select(ServiceState.service)).all())
+        have = set(service_names(session=s))
         missing = {svc.name: (p.id if (p := plan.phase_of(svc.name)) else None)
                    for svc in plan.services if svc.name not in have}
         if missing:  # no write (no lock) when every row is there
@@ -592,7 +590,7 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
             raise GateError(service, f"not approved: {held} (--override with a reason goes "
                             "past it)")
         used_override = True
-    if not _may_approve(status, state.weight):
+    if not may_approve(status, state.weight):
         if not override:
             raise GateError(service, f"not approved: {why} (--override with a reason goes "
                             "past a verdict)")
@@ -689,20 +687,24 @@ def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
         observed, _ = _try_read(router, svc.name)
         if weight == 0 and observed == 0 and not pending:
             continue
-        outcomes.append(_guarded(lambda name=svc.name: _revert(
-            engine=engine, plan=plan, router=router, service=name, actor=actor,
-            reason=reason, to="0", now=now, actor_source=actor_source),
-            service=svc.name, action=Action.REVERT,
-            from_weight=weight, actor=actor))
+        to_zero = partial(_revert, engine=engine, plan=plan, router=router, service=svc.name,
+                          actor=actor, reason=reason, to="0", now=now,
+                          actor_source=actor_source)
+        outcomes.append(_guarded(to_zero, service=svc.name, action=Action.REVERT,
+                                 from_weight=weight, actor=actor))
     return outcomes
 
 
-def _guarded(run: Any, *, service: str, action: Action, from_weight: int,
+#: a move to run: its outcome, and the error that stopped it (None when applied)
+Run = Callable[[], tuple[DecisionOutcome, CutoverError | None]]
+
+
+def _guarded(run: Run, *, service: str, action: Action, from_weight: int,
              actor: str) -> DecisionOutcome:
     """``run()``'s outcome; a refusal before any decision becomes a FAILED outcome."""
     try:
         outcome, _error = run()
-        return outcome  # type: ignore[no-any-return]
+        return outcome
     except CutoverError as e:
         log.info("%s: %s refused: %s", service, action, e)
         return DecisionOutcome(service=service, action=action, from_weight=from_weight,
@@ -744,10 +746,10 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
         why = last.reasons[0] if last.reasons else "fail"
         reason = (f"{failures} consecutive fail verdicts at {state.weight} % (policy: "
                   f"{settings.auto_revert.after_failures}); latest: {why}")
-        out = _guarded(lambda name=svc.name, reason=reason, eid=last.id: _auto(
-            engine=engine, plan=plan, router=router, service=name, reason=reason,
-            evaluation_id=eid, now=now), service=svc.name, action=Action.AUTO_REVERT,
-            from_weight=state.weight, actor=AUTO_ACTOR)
+        auto = partial(_auto, engine=engine, plan=plan, router=router, service=svc.name,
+                       reason=reason, evaluation_id=last.id, now=now)
+        out = _guarded(auto, service=svc.name, action=Action.AUTO_REVERT,
+                       from_weight=state.weight, actor=AUTO_ACTOR)
         if not out.ok:  # nobody is at a terminal: the worker's log must say it
             log.error("%s: auto-revert %d -> 0 %% %s: %s", svc.name, out.from_weight,
                       out.state, out.message)
@@ -759,10 +761,10 @@ def _alarm_revert(*, engine: Engine, plan: Plan, router: TrafficRouter, hold: Ho
                   weight: int, now: datetime) -> DecisionOutcome:
     """A firing alert the plan reverts on (rollout/holds.py): back to 0 %."""
     reason = f"{hold.reason}; the plan reverts on it (alerts.inbox.revert_on)"
-    out = _guarded(lambda: _auto(engine=engine, plan=plan, router=router,
-                                 service=hold.service, reason=reason, evaluation_id=None,
-                                 now=now), service=hold.service, action=Action.AUTO_REVERT,
-                   from_weight=weight, actor=AUTO_ACTOR)
+    auto = partial(_auto, engine=engine, plan=plan, router=router, service=hold.service,
+                   reason=reason, evaluation_id=None, now=now)
+    out = _guarded(auto, service=hold.service, action=Action.AUTO_REVERT, from_weight=weight,
+                   actor=AUTO_ACTOR)
     if not out.ok:
         log.error("%s: auto-revert on alert %s %d -> 0 %% %s: %s", hold.service,
                   hold.alertname, weight, out.state, out.message)
