@@ -16,11 +16,11 @@ from sqlmodel import Session, col, func, select
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_results import ProbeResult, Signoff
-from slo.success import SuccessResult, probe_share, success_metrics
+from slo.success import SuccessResult, success_metrics, uptime
 from store.alerts import AlertDelivery
 from store.evaluations import EvaluationRow, latest_evaluation
 from store.events import EventRow
-from store.probes import latest_probe_results, signoffs, verdict_counts
+from store.probes import latest_probe_results, probe_runs, signoffs
 from store.rollout import Decision, ServiceState
 from store.views import evaluation_series
 
@@ -256,7 +256,7 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
         if row is not None:
             latest[svc.name] = row.figures.get("candidate", {})
     return success_metrics(plan.success_targets(), latest) + [
-        probe_share(name, spec, verdict_counts(session=session, probes=probes, until=at))
+        uptime(name, spec, probe_runs(session=session, probes=probes, until=at))
         for name, (spec, probes) in plan.success_probes().items()]
 
 

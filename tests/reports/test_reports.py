@@ -274,6 +274,43 @@ def test_a_sign_off_replaces_needs_sign_off_in_every_format(history: Engine,
     assert "| Team trained on new architecture | signed off | signed off by ana@example.org" in md
 
 
+def test_uptime_from_the_health_probe_is_a_success_metric(engine: Engine,
+                                                          plan_text: str) -> None:
+    """The shipped plan's health probe run for real against a loopback server: three
+    runs answered ok, one degraded, one found nothing listening (down), one could not
+    look (a missing credential, not counted): uptime 3 of 5, under 99.9 %."""
+    from collectors.probes.base import ProbeContext
+    from collectors.probes.runner import run_due
+    from slo.planfile import parse_plan
+    from tests.collectors.test_probes_http import _health, serve
+
+    def runs(url: str, times: range, **env: str) -> None:
+        text = plan_text.replace("http://python-gateway.nanopore.svc:8000/health", url)
+        if env:
+            text = text.replace(f"url: {url}", "url_env: HEALTH_URL")
+        plan = parse_plan(text)
+        for k in times:
+            ctx = ProbeContext(plan=plan, now=T0 + timedelta(minutes=k), engine=engine,
+                               env=env)
+            assert [r.probe for r in run_due(ctx, only=["healthy"])] == ["healthy"]
+
+    with serve(_health) as url:
+        runs(f"{url}/health", range(3))
+        runs(f"{url}/degraded", range(3, 4))
+    runs(f"{url}/health", range(4, 5))   # nothing listens there now
+    runs(f"{url}/health", range(5, 6), NOT_HEALTH_URL="x")
+    report = build_report(engine=engine, plan=parse_plan(plan_text), phase_id="week-3", at=AT)
+    uptime = next(m for m in report.success if m.figure == "uptime")
+    assert (uptime.value, uptime.met, uptime.target) == (0.6, False, ">= 0.999"), uptime.basis
+    assert uptime.basis == ("3 of 5 runs of healthy found it up (1 answered wrongly, 1 got "
+                            "no answer), 2026-11-30 09:00 UTC to 2026-11-30 09:05 UTC; "
+                            "1 could not look (not counted)")
+    md = render(report, "md").decode()
+    assert r"| uptime | 60.000 % | \>= 0.999 | not met | 3 of 5 runs of healthy" in md
+    html = render(report, "html").decode()
+    assert "<td>uptime</td><td class='num'>60.000 %</td>" in html
+
+
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
     """The fail that led to an auto-revert (judged at 50 %, in the round that reverted)
     belongs to the 50 % step, not to the 0 % that followed."""
