@@ -406,6 +406,16 @@ class Phase(Overridable):
     ends: date | None = None
     criteria: list[Criterion] = Field(default_factory=list)
     probes: list[ProbeSpec] = Field(default_factory=list)
+    #: this phase decommissions the baseline (the guide's week 6), safe only once every
+    #: service has been at its last step and passing this long with no rollback
+    decommission_after: Duration | None = None
+
+    @field_validator("decommission_after")
+    @classmethod
+    def _positive_soak(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v <= timedelta(0):
+            raise ValueError(f"expected a positive duration, got {format_duration(v)}")
+        return v
 
     @field_validator("criteria", mode="before")
     @classmethod

@@ -325,3 +325,103 @@ def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan)
     steps = {st.weight: st for st in r.services[0].steps}
     assert steps[50].verdicts == {"fail": 1} and steps[50].closing_at == revert_at
     assert steps[0].verdicts == {} and steps[0].closing is None
+
+
+# -- emergency rollbacks and the week-6 decommission flag ---------------------------------
+
+DRY_RUN = "router: {kind: dry-run}"
+
+
+def _at_full(engine: Engine, plan: Plan, router: object, at: datetime) -> None:
+    """Every service to its last step through the gate (overrides: no traffic here), and
+    a passing evaluation at it."""
+    from rollout.gate import approve
+
+    for svc in plan.services:
+        for _ in plan.settings(svc.name).steps:
+            approve(engine=engine, plan=plan, router=router, service=svc.name,  # type: ignore[arg-type]
+                    actor="ana@example.org", reason="setup", override=True, now=at)
+    _passes(engine, plan, at + timedelta(minutes=5))
+
+
+def _passes(engine: Engine, plan: Plan, at: datetime, verdict: Verdict = Verdict.PASS) -> None:
+    with session_scope(engine) as s:
+        for svc in plan.services:
+            phase = plan.phase_of(svc.name)
+            save_evaluation(session=s, evaluation=Evaluation(
+                service=svc.name, phase=phase.id if phase else None, weight=100, at=at,
+                verdict=verdict, reasons=("at 100 %",), baseline=Figures(at, at),
+                candidate=Figures(at, at), checks=(), plan_hash="h"))
+
+
+def test_a_rollback_is_a_line_of_the_report_and_holds_the_decommission(
+        engine: Engine, plan_text: str) -> None:
+    from rollout.rollback import roll_back
+    from rollout.routers import build_router
+    from slo.planfile import parse_plan
+
+    text = plan_text.replace("router: {kind: openshift-route, namespace: nanopore}", DRY_RUN)
+    plan = parse_plan(text)
+    router = build_router(plan, engine)
+    _at_full(engine, plan, router, T0)
+    week6 = build_report(engine=engine, plan=plan, phase_id="week-6",
+                         at=T0 + timedelta(days=2))
+    assert week6.decommission is not None and not week6.decommission.safe
+    assert week6.decommission.earliest == T0 + timedelta(days=3)
+
+    rolled = T0 + timedelta(days=2, hours=1)
+    roll_back(engine=engine, plan=plan, router=router, actor="lee@example.org",
+              reason=HOSTILE, now=rolled)
+    _at_full(engine, plan, router, rolled + timedelta(hours=1))
+    at = T0 + timedelta(days=4)
+    report = build_report(engine=engine, plan=plan, phase_id="week-6", at=at)
+    [rb] = report.rollbacks
+    assert (rb.actor, rb.reason, rb.outcome) == ("lee@example.org", HOSTILE, "applied")
+    assert rb.seconds is not None and rb.seconds >= 0
+    assert rb.moved == [f"{s.name} 100 -> 0 % applied" for s in plan.services]
+    flag = report.decommission
+    assert flag is not None and not flag.safe
+    assert flag.earliest == rolled + timedelta(hours=1, days=3)
+    assert f"rollback #{rb.id} at 2026-12-02 10:00 UTC: 3d without a rollback are needed, " \
+        "until 2026-12-05 10:00 UTC" in flag.reasons
+
+    md = render(report, "md").decode()
+    assert "**Decommissioning the baseline: not yet** (after 3d at the last step, passing, " \
+        "with no rollback; at the earliest 2026-12-05 11:00 UTC)" in md
+    assert f"- rollback #{rb.id} at 2026-12-02 10:00 UTC by lee@example.org: applied in " in md
+    assert r"why: \<script\>alert(" in md
+    html = render(report, "html").decode()
+    assert "Decommissioning the baseline: not yet" in html
+    assert "why: &lt;script&gt;alert(" in html
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv").decode())))
+    [line] = [r for r in rows if r["section"] == "rollback"]
+    assert (line["name"], line["verdict"], line["actor"]) == (
+        f"rollback #{rb.id}", "applied", "lee@example.org")
+    assert [r["verdict"] for r in rows if r["section"] == "decommission"] == ["not yet"]
+    data = json.loads(render(report, "json"))
+    assert data["decommission"]["soak"] == 3 * 86400 and data["rollbacks"][0]["id"] == rb.id
+
+    safe = build_report(engine=engine, plan=plan, phase_id="week-6",
+                        at=rolled + timedelta(days=3, hours=2))
+    assert safe.decommission is not None and safe.decommission.safe, safe.decommission
+    # a report of another phase lists the rollback too (it moved every service), and has
+    # no decommission flag
+    week3 = build_report(engine=engine, plan=plan, phase_id="week-3", at=at)
+    assert [r.id for r in week3.rollbacks] == [rb.id] and week3.decommission is None
+
+
+def test_a_fail_at_100_percent_restarts_the_decommission_soak(engine: Engine,
+                                                              plan_text: str) -> None:
+    from rollout.routers import build_router
+    from slo.planfile import parse_plan
+
+    text = plan_text.replace("router: {kind: openshift-route, namespace: nanopore}", DRY_RUN)
+    plan = parse_plan(text)
+    _at_full(engine, plan, build_router(plan, engine), T0)
+    _passes(engine, plan, T0 + timedelta(days=4), Verdict.FAIL)
+    _passes(engine, plan, T0 + timedelta(days=4, hours=1))
+    flag = build_report(engine=engine, plan=plan, phase_id="week-6",
+                        at=T0 + timedelta(days=5)).decommission
+    assert flag is not None and not flag.safe
+    assert flag.earliest == T0 + timedelta(days=7)
+    assert any(r.startswith("auth failed at 100 % at 2026-12-04 09:00 UTC") for r in flag.reasons)
