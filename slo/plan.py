@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from slo.kinds import ChannelKind, EventKind, RouterKind
 from slo.presets import PRESETS, label_selector
 from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
@@ -34,7 +35,6 @@ from slo.units import format_duration, parse_duration
 __all__ = [
     "FIGURES",
     "PROBE_FIGURES",
-    "ROUTER_KINDS",
     "AlertChannel",
     "Duration",
     "Phase",
@@ -54,8 +54,6 @@ FIGURES: tuple[str, ...] = (
 #: that can: ``uptime`` is the share of an availability probe's runs that found the service
 #: up (a run whose target did not answer counts as down).
 PROBE_FIGURES: dict[str, tuple[str, ...]] = {"uptime": ("http",)}
-ROUTER_KINDS = ("openshift-route", "gateway-api", "dry-run")
-CHANNEL_KINDS = ("slack", "teams", "google-chat", "discord", "mattermost", "generic", "log")
 QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_bytes",
               "cpu_cores", "up")
 #: the labels cutover itself sets on an Alertmanager alert (a channel's labels may not)
@@ -300,7 +298,7 @@ class Sources(_Model):
 
 
 class RouterConfig(_Model):
-    kind: Literal["openshift-route", "gateway-api", "dry-run"] = "dry-run"
+    kind: RouterKind = RouterKind.DRY_RUN
     namespace: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
@@ -427,8 +425,7 @@ class Phase(Overridable):
 
 class AlertChannel(_Model):
     name: str
-    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log",
-                  "alertmanager"]
+    kind: ChannelKind
     url_env: str | None = None
     url_file: str | None = None
     secret_env: str | None = None     # generic: HMAC-SHA256 signing secret
@@ -440,7 +437,7 @@ class AlertChannel(_Model):
     token_file: str | None = None
     labels: dict[str, str] | None = None
     resolve_timeout: Duration = timedelta(minutes=15)
-    events: list[str] | None = None   # None: every event
+    events: list[EventKind] | None = None   # None: every event
     services: list[str] | None = None  # None: every service
 
     @model_validator(mode="before")

@@ -283,7 +283,7 @@ def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:
         msg = "is required"
     elif err["type"] == "extra_forbidden":
         msg = "is not a known key"
-    elif err["type"] == "literal_error":
+    elif err["type"] in ("literal_error", "enum"):
         msg = f"expected {err['ctx']['expected']}, got {err['input']!r}"
     return PlanProblem(_dotted(loc), msg, _line(loc, lines))
 

@@ -42,7 +42,7 @@ def plan_file(tmp_path: Path, live_prom: PromServer) -> Path:
 
 
 def test_the_query_behind_a_figure_and_its_live_answer(app, store):
-    at = app(page="pages/explore.py",
+    at = app(page="screens/explore.py",
              query={"service": "auth", "variant": "candidate", "figure": "rps"})
     assert_clean(at)
     [code] = at.code
@@ -57,7 +57,7 @@ def test_the_query_behind_a_figure_and_its_live_answer(app, store):
 
 
 def test_error_rate_and_the_baselines_override(app, store):
-    at = app(page="pages/explore.py",
+    at = app(page="screens/explore.py",
              query={"service": "auth", "variant": "baseline", "figure": "error_rate"})
     assert_clean(at)
     # the monolith counts errors by status_code: the plan's override is what is asked
@@ -67,7 +67,7 @@ def test_error_rate_and_the_baselines_override(app, store):
 
 
 def test_labels_from_prometheus_are_escaped(app, store):
-    at = app(page="pages/explore.py",
+    at = app(page="screens/explore.py",
              query={"service": "auth", "variant": "candidate", "figure": "rps"})
     box = at.text_area(key="explore_query:auth:candidate:rps")
     box.input('sum by (path, status) (rate(http_requests_total{job="python-auth"}[5m]))').run()
@@ -80,7 +80,7 @@ def test_labels_from_prometheus_are_escaped(app, store):
 
 
 def test_a_refused_query_is_said_plainly(app, store):
-    at = app(page="pages/explore.py",
+    at = app(page="screens/explore.py",
              query={"service": "auth", "variant": "candidate", "figure": "rps"})
     at.text_area(key="explore_query:auth:candidate:rps").input("sum(<b>x</b>").run()
     assert_clean(at)

@@ -35,7 +35,7 @@ def test_alerts_page_lists_the_inbox_firing_first_and_escaped(app, store):
         save_alerts(session=s, alerts=[_alert("OldNews", "resolved", "fine now"),
                                        _alert("AuthErrorsHigh", "firing",
                                               "<img src=x onerror=alert(1)> **5xx**")])
-    at = app(page="pages/alerts.py")
+    at = app(page="screens/alerts.py")
     assert_clean(at)
     text = page_text(at)
     assert "From Alertmanager" in text and "AuthDown revert it" in text
