@@ -26,7 +26,7 @@ from collectors.probes.base import Outcome, ProbeContext, ProbeUnreachable
 from slo.errors import ConfigError
 from slo.kinds import EventKind
 from slo.plan import Phase, Plan, ServiceDef
-from slo.probe_results import ProbeResult
+from slo.probe_results import ANSWERED, ProbeResult
 from slo.probe_specs import PROBE_KINDS
 from slo.verdict import Verdict
 from store.db import session_scope
@@ -81,7 +81,8 @@ def run_probe(placed: Placed, ctx: ProbeContext) -> ProbeResult:
     try:
         outcome = RUNNERS[probe.kind](probe, ctx)
     except ProbeUnreachable as e:
-        outcome = Outcome(Verdict.INCONCLUSIVE, (f"could not run: {e.message}",))
+        outcome = Outcome(Verdict.INCONCLUSIVE, (f"could not run: {e.message}",),
+                          figures={ANSWERED: False})
     except ConfigError as e:
         outcome = Outcome(Verdict.INCONCLUSIVE, (f"not configured: {e}",))
     except Exception as e:
