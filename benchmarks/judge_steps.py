@@ -37,7 +37,7 @@ from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, BurnInputs, judge
 from slo.plan import ServiceSettings
 from slo.planfile import parse_plan
-from slo.sequential import block
+from slo.sequential import block, detector_starts
 from slo.sketch import LogSketch, bucket_index, bucket_value
 from slo.verdict import Verdict
 
@@ -109,8 +109,10 @@ def settings(inference: str) -> ServiceSettings:
     return replace(s, targets=targets, inference=inference)  # type: ignore[arg-type]
 
 
-def look(s: ServiceSettings, base: Variant, cand: Variant, t: int, weight: int):
-    """The judge at the end of bin ``t`` of a step that began at bin 0."""
+def look(s: ServiceSettings, base: Variant, cand: Variant, t: int, weight: int, *,
+         passed_before: bool = False):
+    """The judge at the end of bin ``t`` of a step that began at bin 0 (``passed_before``:
+    an earlier look of the step passed, as the worker reads it from the store)."""
     at = T0 + t * BIN
     anytime = s.inference == "anytime"
     win = int(s.window / BIN)
@@ -128,10 +130,22 @@ def look(s: ServiceSettings, base: Variant, cand: Variant, t: int, weight: int):
                  for span in {*RECENT_WINDOWS, *(r.short for r in BURN_RULES),
                               *(r.long for r in BURN_RULES)}}
     base_burn = {span: base.figures(lo_of(span, restart=True), t) for span in RECENT_WINDOWS}
+    since = ({start: cand.figures(int((start - T0) / BIN), t)
+              for start in detector_starts(T0, at)} if anytime else {})
     return judge(service="auth", phase="week-2", weight=weight, at=at,
                  baseline=base.figures(main_lo, t), candidate=cand.figures(main_lo, t),
                  settings=s, soak=at - T0, step_since=T0, evidence_start=T0,
-                 burn=BurnInputs(candidate=cand_burn, baseline=base_burn))
+                 burn=BurnInputs(candidate=cand_burn, baseline=base_burn, since=since),
+                 passed_before=passed_before)
+
+
+def looks(s: ServiceSettings, base: Variant, cand: Variant, weight: int, ts: range):
+    """The judge at each bin of ``ts`` in turn, carrying whether the step has passed."""
+    passed = False
+    for t in ts:
+        ev = look(s, base, cand, t, weight, passed_before=passed)
+        passed = passed or ev.verdict is Verdict.PASS
+        yield t, ev
 
 
 def traffic(rng: np.random.Generator, *, service_rps: float, weight: int, bins: int,
@@ -162,8 +176,8 @@ def healthy(rng: np.random.Generator, looks: int, step_hours: float,
         for _ in range(steps):
             base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins)
             for k, s in judges.items():
-                if any(look(s, base, cand, t, weight).verdict is Verdict.FAIL
-                       for t in range(1, bins + 1)):
+                if any(ev.verdict is Verdict.FAIL
+                       for _, ev in looks(s, base, cand, weight, range(1, bins + 1))):
                     failed[k] += 1
         rows.append([f"{service_rps} req/s at {weight} % ({service_rps * weight / 100:.0f} "
                      "req/s)", f"{steps} x {step_hours:g} h", f"{steps * bins:,}",
@@ -191,9 +205,9 @@ def time_to_fail(rng: np.random.Generator, runs: int, *, onset_bins: int = 120,
                 base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins,
                                      cand_share=share, cand_median=median)
                 for k, s in judges.items():
-                    first = next((t for t in range(onset_bins + 1, bins + 1)
-                                  if look(s, base, cand, t, weight).verdict is Verdict.FAIL),
-                                 None)
+                    first = next((t for t, ev in looks(s, base, cand, weight,
+                                                       range(1, bins + 1))
+                                  if t > onset_bins and ev.verdict is Verdict.FAIL), None)
                     got[k].append(math.inf if first is None
                                   else (first - onset_bins) * BIN.total_seconds() / 60)
             rows.append([name, f"{service_rps * weight / 100:.1f} req/s ({weight} % of "
@@ -228,8 +242,9 @@ def time_to_pass(rng: np.random.Generator, runs: int, *, cap_bins: int = 360,
             for k, s in judges.items():
                 verdicts: list[Verdict] = []
                 first = None
-                for t in range(1, cap_bins + 1):   # up to the first pass and an hour on
-                    verdicts.append(look(s, base, cand, t, weight).verdict)
+                # up to the first pass and an hour on
+                for t, ev in looks(s, base, cand, weight, range(1, cap_bins + 1)):
+                    verdicts.append(ev.verdict)
                     if first is None and verdicts[-1] is Verdict.PASS:
                         first = t - 1
                     if first is not None and t - 1 - first >= after_bins:

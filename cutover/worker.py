@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.base import Collector, CollectReport
+from slo.kinds import EventKind
 from slo.plan import Plan
 from slo.verdict import Evaluation
 
@@ -227,12 +228,12 @@ def _source_events(*, engine: Engine, collectors: Sequence[Collector],
         with session_scope(engine) as s:
             is_down = last_event_kind(session=s, dedup_keys=[down, up]) == "source-down"
             if not r.ok and not is_down:
-                record_event(session=s, at=now, kind="source-down", severity="warning",
+                record_event(session=s, at=now, kind=EventKind.SOURCE_DOWN, severity="warning",
                              dedup_key=down, summary=f"source {r.source} failed: "
                              + ("; ".join(r.problems) or "no reason given"),
                              data={"source": r.source, "problems": list(r.problems)})
             elif r.ok and is_down:
-                record_event(session=s, at=now, kind="source-recovered", dedup_key=up,
+                record_event(session=s, at=now, kind=EventKind.SOURCE_RECOVERED, dedup_key=up,
                              summary=f"source {r.source} works again",
                              data={"source": r.source})
 

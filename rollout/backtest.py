@@ -180,16 +180,24 @@ def backtest(*, engine: Engine, plan: Plan, start: datetime, end: datetime, ever
         raise ConfigError(f"unknown service {service!r}; expected one of {', '.join(known)}")
     changes = sorted(steps, key=lambda c: c.since)
     settle = evidence_settle(plan)
+    passed: set[_StepKey] = set()
     at = start
     while at <= end:
         yield from _one_time(engine, plan, changes, at, settle=settle, service=service,
-                             store=store, plan_hash=plan_hash, figures_fn=figures_fn)
+                             store=store, plan_hash=plan_hash, figures_fn=figures_fn,
+                             passed=passed)
         at += every
+
+
+#: a service's step: (service, weight, since)
+_StepKey = tuple[str, int, datetime | None]
 
 
 def _one_time(engine: Engine, plan: Plan, changes: Sequence[StepChange], at: datetime, *,
               settle: timedelta, service: str | None, store: bool, plan_hash: str,
-              figures_fn: FiguresFn) -> Iterator[Evaluation]:
+              figures_fn: FiguresFn, passed: set[_StepKey]) -> Iterator[Evaluation]:
+    """The evaluations at ``at``; ``passed`` holds the steps an earlier time passed (as
+    the worker reads them from the store), and gains the ones that pass now."""
     states = _states(changes, at, settle)
     names = [service] if service else services_to_evaluate(
         plan, {k: v.weight for k, v in states.items()})
@@ -197,12 +205,18 @@ def _one_time(engine: Engine, plan: Plan, changes: Sequence[StepChange], at: dat
         cache = _FiguresCache(session, figures_fn, at, states)
         done = []
         for name in names:
+            step = states.get(name, StepState())
+            key = (name, step.weight, step.since)
             if store:
                 row = evaluation_at(session=session, service=name, at=at)
                 if row is not None and row.plan_hash == plan_hash:
+                    if row.verdict == Verdict.PASS.value:
+                        passed.add(key)
                     continue   # stored by an earlier run of this backtest: incremental
-            evaluation = _judge_one(plan, name, states.get(name, StepState()), cache,
-                                    at=at, plan_hash=plan_hash)
+            evaluation = _judge_one(plan, name, step, cache, at=at, plan_hash=plan_hash,
+                                    passed_before=key in passed and step.weight > 0)
+            if evaluation.verdict is Verdict.PASS:
+                passed.add(key)
             if store:
                 # the evaluation only: no verdict events, so a replay of last month
                 # never pages anyone

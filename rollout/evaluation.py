@@ -18,15 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
+from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
 from slo.probe_results import ProbeResult
 from slo.probes import probe_checks, weigh
-from slo.sequential import block
+from slo.sequential import block, detector_starts
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import (
@@ -34,11 +35,12 @@ from store.evaluations import (
     evaluation_at,
     latest_evaluation,
     save_evaluation,
+    step_passed,
 )
 from store.events import record_event
 from store.figures import variant_figures
 from store.probes import latest_probe_results
-from store.rollout import Decision, ServiceState
+from store.rollout import all_states, last_applied
 
 __all__ = ["FiguresFn", "StepState", "evaluate", "evidence_settle", "services_to_evaluate"]
 
@@ -119,8 +121,9 @@ def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
         probed = _probe_results(session, plan, names, at)
         out = []
         for name in names:
-            evaluation = _judge_one(plan, name, states.get(name, StepState()), cache,
-                                    at=at, plan_hash=plan_hash)
+            step = states.get(name, StepState())
+            evaluation = _judge_one(plan, name, step, cache, at=at, plan_hash=plan_hash,
+                                    passed_before=_passed_before(session, name, step, at))
             evaluation = weigh(evaluation, probe_checks(plan.probes_for(name), probed, at=at))
             row = _store(session, evaluation)
             out.append((evaluation, _row_id(row)))
@@ -141,14 +144,23 @@ def _row_id(row: EvaluationRow) -> int:
     return row.id
 
 
+def _passed_before(session: Session, name: str, step: StepState, at: datetime) -> bool:
+    """Whether an earlier look of the service's current step passed (stored)."""
+    if step.since is None or step.weight <= 0:
+        return False
+    return step_passed(session=session, service=name, weight=step.weight, since=step.since,
+                       before=at)
+
+
 def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
-               at: datetime, plan_hash: str) -> Evaluation:
+               at: datetime, plan_hash: str, passed_before: bool = False) -> Evaluation:
     settings = plan.settings(name)
     phase = plan.phase_of(name)
     spans = _Spans(settings, step, at)
     burn = BurnInputs(
         candidate={span: cache.get(name, "candidate", spans.short(span)) for span in _burn_spans()},
         baseline={span: cache.get(name, "baseline", spans.short(span)) for span in RECENT_WINDOWS},
+        since={start: cache.get(name, "candidate", at - start) for start in spans.starts()},
     )
     return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
                  baseline=cache.get(name, "baseline", spans.main()),
@@ -156,16 +168,18 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
                  settings=settings, soak=step.soak(at), step_since=step.since,
                  evidence_start=step.evidence_start,
                  group_totals=_group_totals(plan, phase.services if phase else [name], cache),
-                 burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan))
+                 burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan),
+                 passed_before=passed_before)
 
 
 @dataclass(frozen=True)
 class _Spans:
     """How far back each window reaches.  Fixed inference: the plan's window and the
     short and burn windows, each cut at the step's evidence.  Anytime inference: the main
-    window is the whole step (a confidence sequence needs every request of it), and the
-    short windows (the recent ones and each burn rule's short one) read the sequence
-    restarted at their block (``slo.sequential.block``)."""
+    window is the whole step (a confidence sequence needs every request of it), the
+    regression detectors read windows from their starts (``slo.sequential.detector_starts``)
+    and each burn rule's short window reads the sequence restarted at its block
+    (``slo.sequential.block``)."""
 
     settings: ServiceSettings
     step: StepState
@@ -180,6 +194,13 @@ class _Spans:
             assert self.step.evidence_start is not None
             return max(self.at - self.step.evidence_start, timedelta(0))
         return self.settings.window
+
+    def starts(self) -> list[datetime]:
+        """Anytime: the starts the regression detectors read (none under fixed)."""
+        if not self.anytime:
+            return []
+        assert self.step.evidence_start is not None
+        return detector_starts(self.step.evidence_start, self.at)
 
     def short(self, span: timedelta) -> timedelta:
         restarted = span in RECENT_WINDOWS or span in {r.short for r in BURN_RULES}
@@ -248,7 +269,7 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
     """Each service's step at ``at``: the stored state when its step began at or before
     ``at``; for a replay of an earlier time, the last decision applied by then."""
     out: dict[str, StepState] = {}
-    for row in session.exec(select(ServiceState)).all():
+    for row in all_states(session=session):
         if row.step_since is None or row.step_since <= at:
             out[row.service] = StepState(row.weight, row.step_since, settle)
         else:
@@ -258,14 +279,8 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
 
 
 def _replayed_state(session: Session, service: str, at: datetime) -> StepState:
-    q = (select(Decision)
-         .where(Decision.service == service, Decision.state == "applied",
-                col(Decision.applied_at).is_not(None), col(Decision.applied_at) <= at)
-         .order_by(col(Decision.applied_at).desc(), col(Decision.id).desc()).limit(1))
-    last = session.exec(q).first()
-    if last is None:
-        return StepState()
-    return StepState(last.to_weight, last.applied_at)
+    last = last_applied(session=session, service=service, at=at)
+    return StepState() if last is None else StepState(*last)
 
 
 # -- storing, with events ----------------------------------------------------------
@@ -285,13 +300,13 @@ def _record_transition(session: Session, evaluation: Evaluation, row: Evaluation
                        previous: str | None) -> None:
     now = evaluation.verdict
     if now is Verdict.FAIL and previous != Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-failed",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_FAILED,
                      service=evaluation.service, severity="critical",
                      summary=f"{evaluation.service} fails at {evaluation.weight} %: "
                      + "; ".join(evaluation.reasons[:3]),
                      data=_event_data(evaluation, row))
     elif now is Verdict.PASS and previous == Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-recovered",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_RECOVERED,
                      service=evaluation.service, severity="info",
                      summary=f"{evaluation.service} passes again at {evaluation.weight} %",
                      data=_event_data(evaluation, row))

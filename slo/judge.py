@@ -36,8 +36,11 @@ Under the plan's ``inference: anytime`` every interval above is a confidence seq
 (``slo.sequential``) over the step's own requests, valid at every look at once: the
 plan's ``false_fail`` is shared over every check that can fail a step
 (:func:`fallible_checks`), a check fails on its share and passes on a sequence at
-``confidence``, the short windows read sequences restarted block by block, and the
-reasons end with the guarantee.  ``fixed`` is the judge as described above.
+``confidence``; instead of the recent windows, each comparison with the baseline has a
+regression detector (sequences from every minute of the step, ``slo.sequential``), the
+burn rules' short windows read sequences restarted block by block, a pass shown at a look
+of the step stands while no check fails (``passed_before``), and the reasons end with the
+guarantee.  ``fixed`` is the judge as described above.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from slo.plan import FIGURES, ServiceSettings, TargetSpec, Tolerance
 from slo.sequential import (
     block,
     block_alpha,
+    detector_index,
     mean_sequence,
     quantile_sequence,
     share_sequence,
@@ -67,7 +71,7 @@ from slo.stats import (
 )
 from slo.verdict import Check, Evaluation, Verdict
 
-__all__ = ["BURN_RULES", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
+__all__ = ["BURN_RULES", "RECENT_SUFFIX", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
            "BurnInputs", "BurnRule", "fallible_checks", "judge", "overall"]
 
 #: the allowances of comparisons with the baseline are the plan's ``tolerance``
@@ -119,6 +123,9 @@ class BurnInputs:
 
     candidate: Mapping[timedelta, Figures] = field(default_factory=dict)
     baseline: Mapping[timedelta, Figures] = field(default_factory=dict)
+    #: anytime inference: the candidate's figures from each start of
+    #: :func:`slo.sequential.detector_starts` to the evaluation time, by start
+    since: Mapping[datetime, Figures] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,8 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
           candidate: Figures, settings: ServiceSettings, soak: timedelta | None,
           group_totals: Mapping[str, float] | None = None, burn: BurnInputs | None = None,
           plan_hash: str = "", stale_after: timedelta = timedelta(minutes=3),
-          step_since: datetime | None = None, evidence_start: datetime | None = None
-          ) -> Evaluation:
+          step_since: datetime | None = None, evidence_start: datetime | None = None,
+          passed_before: bool = False) -> Evaluation:
     """Judge ``candidate`` against ``baseline`` and the service's targets at ``at``.
 
     ``soak`` is how long the current step has run (None: no step or unknown);
@@ -155,7 +162,8 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
     begins (the figures are cut there by the caller; the verdict says so);
     ``group_totals`` holds, per figure of :data:`TOTAL_FIGURES`, the candidates' sum over
     the phase's services (a figure absent: some service had none); ``stale_after`` is
-    how old the newest data point may be."""
+    how old the newest data point may be; ``passed_before``: an earlier look of this
+    step passed (anytime inference keeps that pass while no check fails)."""
     error_target = settings.targets.get("error_rate")
     budget = error_target.max if error_target and error_target.max else None
     anytime = settings.inference == "anytime"
@@ -177,21 +185,27 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
     # one at the plan's confidence (also anytime-valid: a candidate beyond its limit is
     # passed at some look with probability under 1 - confidence)
     pass_ctx = replace(ctx, confidence=settings.confidence) if anytime else None
+    # anytime: a comparison with the baseline over the whole step is its detector's
+    # first start (k = 0), at that start's weight of the check's share
+    ratio_ctx = replace(ctx, confidence=1 - block_alpha(share, 0)) if anytime else ctx
     for name in FIGURES:
         spec = settings.targets.get(name)
         if spec is not None:
-            found = _target_checks(ctx, name, spec, group_totals or {})
+            found = _target_checks(ctx, name, spec, group_totals or {}, ratio_ctx=ratio_ctx)
             if pass_ctx is not None:
                 found = _two_levels(found, _target_checks(pass_ctx, name, spec,
                                                           group_totals or {}))
             checks += found
     if burn is not None:
         blocks = _Blocks(evidence_start, at, share) if anytime else None
-        checks += _recent_checks(ctx, settings, burn, blocks)
+        checks += (_detector_checks(ratio_ctx, settings, burn, evidence_start, share)
+                   if anytime else _recent_checks(ctx, settings, burn))
         if budget:
             checks += [_burn_check(ctx, rule, burn, budget, min_requests=settings.min_requests,
                                    blocks=blocks, confidence=settings.confidence)
                        for rule in BURN_RULES]
+    if anytime and passed_before:
+        checks = _held_passes(checks)
     verdict = overall(c for c, _ in checks)
     waits = [w for c, w in checks if c.verdict is Verdict.INCONCLUSIVE and w is not None]
     ordered = sorted((c for c, _ in checks), key=lambda c: (_RANK[c.verdict], _order(c, verdict)))
@@ -227,21 +241,33 @@ def _two_levels(fails: list[tuple[Check, float | None]], passes: list[tuple[Chec
 
 
 def fallible_checks(settings: ServiceSettings, *, burn: bool = True) -> int:
-    """How many checks can fail a step on noise: each limit on a sampled figure over the
-    step, the recent windows' baseline comparisons, and the burn-rate rules.  Anytime
-    inference gives each an equal share of ``false_fail`` (a union bound)."""
+    """How many checks can fail a step on noise under anytime inference: each limit on a
+    sampled figure (a comparison with the baseline together with its regression
+    detector: the step is the detector's first start) and the burn-rate rules.  Each gets
+    an equal share of ``false_fail`` (a union bound)."""
     main = sum((spec.max is not None) + (spec.min is not None)
                + (spec.max_ratio_to_baseline is not None)
                for name, spec in settings.targets.items() if name in _SAMPLED)
     if not burn:
         return max(main, 1)
-    recent = len(RECENT_WINDOWS) * sum(
-        1 for name in ("error_rate", *_QUANTILES)
-        if (spec := settings.targets.get(name)) is not None
-        and spec.max_ratio_to_baseline is not None)
     error = settings.targets.get("error_rate")
     rules = len(BURN_RULES) if error is not None and error.max else 0
-    return max(main + recent + rules, 1)
+    return max(main + rules, 1)
+
+
+def _held_passes(checks: list[tuple[Check, float | None]]) -> list[tuple[Check, float | None]]:
+    """An earlier look of the step passed: every sampled check passed then, on sequences
+    valid at every look, so a check that cannot tell now still stands passed (the chance
+    that a candidate beyond a limit is ever passed already counts every look).  Only
+    while nothing fails and every check that cannot tell is such a check: a gate (data,
+    freshness, traffic) still holds the verdict."""
+    if any(c.verdict is Verdict.FAIL for c, _ in checks) or any(
+            c.verdict is Verdict.INCONCLUSIVE and c.name not in _SAMPLED for c, _ in checks):
+        return checks
+    return [(Check(c.name, Verdict.PASS, c.baseline, c.candidate, c.limit,
+                   f"{_LABELS[c.name]} held at an earlier look of this step (an anytime "
+                   f"pass stands while no check fails); now: {c.detail}"), None)
+            if c.verdict is Verdict.INCONCLUSIVE else (c, w) for c, w in checks]
 
 
 @dataclass(frozen=True)
@@ -264,7 +290,8 @@ def _guarantee_words(settings: ServiceSettings, fallible: int, share: float,
     base = (f"anytime-valid: a candidate within its targets and tolerance is failed at some "
             f"look of this step with probability under {_pct(settings.false_fail)}, however "
             f"long and often it is judged ({fallible} checks that can fail share it, "
-            f"{share:.2g} each; confidence sequences, the average latency's approximate); "
+            f"{share:.2g} each; confidence sequences, the average latency's approximate; "
+            f"the comparisons with the baseline also from every minute of the step); "
             f"a pass rests on sequences at {settings.confidence * 100:.4g} %")
     if evidence is None:
         return base + "; the step's start is unknown, so the short windows slide and the bound is not kept"
@@ -279,7 +306,7 @@ def _order(check: Check, verdict: Verdict) -> int:
     (too few requests, soak), otherwise the targets, then the recent and burn checks."""
     gate = check.name in _GATES
     extra = check.name.startswith("error_budget_burn") or check.name.endswith(
-        tuple("_" + _dur(span) for span in RECENT_WINDOWS))
+        (RECENT_SUFFIX, *("_" + _dur(span) for span in RECENT_WINDOWS)))
     if verdict is Verdict.INCONCLUSIVE:
         return 0 if gate else (2 if extra else 1)
     return 2 if gate else (1 if extra else 0)
@@ -410,8 +437,8 @@ def _data_gates(ctx: _Ctx, *, at: datetime, stale_after: timedelta
 
 # -- targets -------------------------------------------------------------------------
 
-def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, float]
-                   ) -> list[tuple[Check, float | None]]:
+def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, float], *,
+                   ratio_ctx: _Ctx | None = None) -> list[tuple[Check, float | None]]:
     out: list[tuple[Check, float | None]] = []
     total = spec.scope == "total" and name in TOTAL_FIGURES
     for kind, limit in (("max", spec.max), ("min", spec.min)):
@@ -419,7 +446,8 @@ def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, 
             out.append(_total_check(name, kind, limit, totals) if total
                        else _absolute_check(ctx, name, kind, limit))
     if spec.max_ratio_to_baseline is not None:
-        out.append(_ratio_check(ctx, name, spec.max_ratio_to_baseline, totals if total else None))
+        out.append(_ratio_check(ratio_ctx or ctx, name, spec.max_ratio_to_baseline,
+                                totals if total else None))
     return out
 
 
@@ -635,21 +663,18 @@ def _noise_wait(ctx: _Ctx, est: Interval, limit: float) -> tuple[float | None, s
 
 # -- recent window and burn rates ------------------------------------------------------
 
-def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
-                   blocks: _Blocks | None) -> list[tuple[Check, float | None]]:
+def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
+                   ) -> list[tuple[Check, float | None]]:
     """The baseline comparisons again over the last minutes, fail-only: a regression
-    shows here minutes before it dominates the plan's window.  Under anytime inference
-    each reads a sequence restarted every ``span`` (``blocks``), at its block's share."""
+    shows here minutes before it dominates the plan's window."""
     out: list[tuple[Check, float | None]] = []
     for span in RECENT_WINDOWS:
         cand, base = burn.candidate.get(span), burn.baseline.get(span)
-        if (blocks is None and settings.window <= span) or cand is None or base is None:
+        if settings.window <= span or cand is None or base is None:
             continue
-        rctx = _Ctx(baseline=base, candidate=cand,
-                    confidence=blocks.confidence(span) if blocks is not None
-                    else _confidence(cand, settings),
+        rctx = _Ctx(baseline=base, candidate=cand, confidence=_confidence(cand, settings),
                     budget=ctx.budget, window=span, tolerance=ctx.tolerance,
-                    label="_" + _dur(span), anytime=blocks is not None)
+                    label="_" + _dur(span))
         for name in ("error_rate", *_QUANTILES):
             spec = settings.targets.get(name)
             if spec is None or spec.max_ratio_to_baseline is None:
@@ -661,6 +686,74 @@ def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
                               "shown (this check only fails; the window decides a pass)")
             out.append((check, None))
     return out
+
+
+#: the name suffix of the regression detectors' checks (anytime inference)
+RECENT_SUFFIX = "_recent"
+
+
+def _detector_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
+                     evidence: datetime | None, share: float
+                     ) -> list[tuple[Check, float | None]]:
+    """Anytime: the baseline comparisons again over the windows from the later starts of
+    the step (``slo.sequential``'s detectors), fail-only: a regression that begins hours
+    into a step fails on the minutes since it began, not on the step's average.  ``ctx``
+    is the comparison over the whole step (the detector's first start): its baseline is
+    the one every start is compared with (the step's baseline holds far more requests
+    than any window of it)."""
+    if evidence is None or not burn.since:
+        return []
+    out: list[tuple[Check, float | None]] = []
+    for name in ("error_rate", *_QUANTILES):
+        spec = settings.targets.get(name)
+        if spec is None or spec.max_ratio_to_baseline is None:
+            continue
+        base = _estimate(ctx, name, ctx.baseline, halves=True)
+        if isinstance(base, str):
+            continue   # the step's own comparison says what is missing
+        check = _detector(ctx, name, spec.max_ratio_to_baseline, base, burn.since,
+                          evidence=evidence, share=share)
+        out.append((check, None))
+    return out
+
+
+def _detector(ctx: _Ctx, name: str, ratio: float, base: Interval,
+              since: Mapping[datetime, Figures], *, evidence: datetime, share: float) -> Check:
+    """The worst window from a later start of the step that shows the candidate beyond
+    its limit on a sequence at that start's weight of half the check's share (the other
+    half: the step itself and the baseline), or a pass that only says none does."""
+    tol = ctx.tolerance
+    if name == "error_rate":
+        allowed, allowance = max(ratio, tol.error_min_ratio), tol.error_budget_share * ctx.budget
+    else:
+        allowed, allowance = max(ratio, tol.latency_ratio), 0.0
+    fail_at = allowed * base.hi + allowance
+    limit = allowed * base.point + allowance
+    label, cname = _LABELS[name], name + RECENT_SUFFIX
+    worst: tuple[float, datetime, Interval, float] | None = None
+    for start, f in since.items():
+        k = detector_index(evidence, start)
+        if not k:
+            continue   # off the grid, or the step itself (its own comparison)
+        alpha = block_alpha(share / 2, k)
+        cand = _estimate(replace(ctx, confidence=1 - alpha), name, f)
+        if isinstance(cand, str) or not math.isfinite(cand.n):
+            continue   # no count or no distribution: a detector needs a sequence
+        excess = (cand.lo - fail_at) / max(limit, 1e-12)
+        if excess > 0 and (worst is None or excess > worst[0]):
+            worst = (excess, start, cand, alpha)
+    if worst is None:
+        return Check(cname, Verdict.PASS, baseline=base.point, limit=limit,
+                     detail=f"recent {label}: no regression shown in a window from any later "
+                     "minute of the step (this check only fails; the step decides a pass)")
+    _, start, cand, alpha = worst
+    hi = "open" if math.isinf(cand.hi) else _fmt(name, cand.hi)
+    return Check(cname, Verdict.FAIL, baseline=base.point, candidate=cand.point, limit=limit,
+                 detail=f"{label} since {start:%H:%M} UTC {_fmt(name, cand.point)} > "
+                 f"{ratio:.2f} x the step's baseline {_fmt(name, base.point)} (allowing "
+                 f"{allowed:.2f} x" + (f" + {_pp(allowance)}" if allowance else "")
+                 + f": {_fmt(name, limit)}; anytime sequence at error {alpha:.2g} "
+                 f"{_fmt(name, cand.lo)} .. {hi})")
 
 
 def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float, *,

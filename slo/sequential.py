@@ -26,8 +26,10 @@ Each CS here is a mixture martingale bounded with Ville's inequality (P(sup M_t 
 Every function takes numpy arrays (or scalars) and broadcasts, so a benchmark can judge
 100,000 looks in one call; the bisections run a fixed number of vectorised steps.
 
-Looks at a *sliding* window are not a growing sample, and no CS covers them.  The short
-windows of the judge are instead CSs restarted at block boundaries (``block``): block
+Looks at a *sliding* window are not a growing sample, and no CS covers them.  The
+judge's comparisons with the baseline read windows from starts on a grid instead (the
+regression detectors below), and the burn rules' short windows CSs restarted at block
+boundaries (``block``): block
 ``k`` of length ``span`` starts ``k * span`` after the step's evidence began, its CS runs
 over that block's data for two spans, and gets ``alpha / ((k + 1) (k + 2))`` of the
 check's share: these sum to ``alpha`` over every block of a step of any length.  The
@@ -48,7 +50,8 @@ from scipy.special import betaln
 from slo.sketch import RELATIVE_ACCURACY
 from slo.stats import Interval, Sketch, bucket_variance, value_at_rank
 
-__all__ = ["BISECTIONS", "block", "block_alpha", "mean_cs", "mean_sequence",
+__all__ = ["BISECTIONS", "DETECTOR_GRID", "DETECTOR_SPANS", "block", "block_alpha",
+           "detector_index", "detector_starts", "mean_cs", "mean_sequence",
            "quantile_rank_bounds", "quantile_rank_cs", "quantile_sequence", "share_bounds",
            "share_cs", "share_sequence", "union_alpha"]
 
@@ -181,6 +184,54 @@ def block(evidence_start: datetime, at: datetime, span: timedelta) -> tuple[date
 def block_alpha(alpha: float, k: int) -> float:
     """Block ``k``'s share of ``alpha``: ``1 / ((k + 1) (k + 2))``, summing to 1 over k."""
     return alpha / ((k + 1) * (k + 2))
+
+
+# -- regression detectors: sequences from every start on a grid -----------------------
+#
+# A regression that begins hours into a step hides in the step's average for as long
+# again.  The detectors read, at each look, windows that start on a one-minute grid
+# after the step's evidence began and end at the look.  Start ``k`` (k minutes in) runs
+# its own mixture martingale ``M_k`` over its window, weighted ``w_k = 1 / ((k + 1)
+# (k + 2))``; ``X_t = sum_k w_k M_k(t)`` (``M_k = 1`` before its start) is one
+# nonnegative martingale with ``X_0 = 1`` (the e-detector of Shin, Ramdas and Rinaldo,
+# "E-detectors: a nonparametric framework for sequential change detection", 2023), so
+# Ville bounds every start at every look at once: a sequence from start ``k`` at level
+# ``alpha w_k`` fails the true value at some look of some start with probability at most
+# ``alpha``.  A look may read any few of the starts (each term only lowers ``X_t``), so
+# the judge reads the starts ``DETECTOR_SPANS`` back and the step's own start (k = 0,
+# the whole step).  The price of a late start is ``log(1 / w_k)``: about 8 nats an hour
+# into a step, 15 a day in.
+
+#: the grid the detectors' windows start on, from the step's evidence start
+DETECTOR_GRID = timedelta(minutes=1)
+#: how far back (rounded down to the grid) the windows a look reads start
+DETECTOR_SPANS = tuple(timedelta(minutes=m) for m in (2, 5, 10, 20, 40, 80, 160))
+
+
+def detector_starts(evidence_start: datetime, at: datetime) -> list[datetime]:
+    """The starts of the windows the detectors read at ``at``: the step's evidence start
+    and the grid points ``DETECTOR_SPANS`` before ``at`` (at or before it), oldest first;
+    none before the step's first whole grid step of evidence."""
+    if at <= evidence_start:
+        return []
+    grid = DETECTOR_GRID.total_seconds()
+    starts = {evidence_start}
+    for span in DETECTOR_SPANS:
+        k = int((at - span - evidence_start).total_seconds() // grid)
+        if k > 0:
+            starts.add(evidence_start + k * DETECTOR_GRID)
+    return sorted(starts)
+
+
+def detector_index(evidence_start: datetime, start: datetime) -> int | None:
+    """The grid index ``k`` of a window's start, None when it is not on the grid (a
+    window that starts between grid points is no term of the detector)."""
+    secs = (start - evidence_start).total_seconds()
+    grid = DETECTOR_GRID.total_seconds()
+    k = round(secs / grid)
+    if k < 0 or abs(secs - k * grid) > 1e-6:
+        return None
+    return k
 
 
 

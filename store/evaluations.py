@@ -13,7 +13,7 @@ from slo.verdict import Check, Evaluation, Verdict
 from store.db import UtcDateTime
 
 __all__ = ["EvaluationRow", "evaluation_at", "evaluation_history", "latest_evaluation",
-           "save_evaluation", "to_domain"]
+           "save_evaluation", "step_passed", "to_domain"]
 
 
 class EvaluationRow(SQLModel, table=True):
@@ -72,6 +72,18 @@ def latest_evaluation(*, session: Session, service: str,
         q = q.where(EvaluationRow.at <= at_or_before)
     q = q.order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)
     return session.exec(q).first()
+
+
+def step_passed(*, session: Session, service: str, weight: int, since: datetime,
+                before: datetime) -> bool:
+    """Whether a verdict before ``before`` passed ``service`` at the step of ``weight``
+    that began at ``since``."""
+    q = select(EvaluationRow.id).where(
+        EvaluationRow.service == service, EvaluationRow.weight == weight,
+        EvaluationRow.step_since == since, EvaluationRow.at >= since,
+        EvaluationRow.at < before,
+        EvaluationRow.verdict == Verdict.PASS.value).limit(1)
+    return session.exec(q).first() is not None
 
 
 def evaluation_history(*, session: Session, service: str | None = None,

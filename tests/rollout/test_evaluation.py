@@ -307,3 +307,30 @@ def test_anytime_reads_the_whole_step_and_restarted_short_windows(engine: Engine
     assert evidence + timedelta(minutes=116) in fake.starts
     assert evidence + timedelta(minutes=110) in fake.starts   # 5m blocks: block 21
     assert ev.reasons[-1].startswith("anytime-valid")
+    # the regression detectors: windows from minutes on the grid, 2 .. 80 minutes back
+    assert {AT - timedelta(minutes=m) for m in (2, 5, 10, 20, 40, 80)} <= set(fake.starts)
+
+
+def test_anytime_keeps_a_stored_pass_of_the_same_step(engine: Engine, plan: Plan) -> None:
+    """A pass stored for the step stands at a later look whose error check cannot tell;
+    a pass stored for another step (another weight) does not."""
+    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"inference": "anytime"})})
+    since = AT - timedelta(hours=2)
+    fake = FakeStore(candidate_rps=3.0, baseline_rps=27.0, error_share={"auth": 0.0048})
+
+    def judged(weight: int, *, stored: int | None = None) -> Verdict:
+        with session_scope(engine) as s:
+            for row in s.exec(select(EvaluationRow)).all():
+                s.delete(row)
+        set_state(engine, "auth", weight, since)
+        if stored is not None:
+            with session_scope(engine) as s:
+                s.add(EvaluationRow(service="auth", at=AT - timedelta(minutes=1), weight=stored,
+                                    verdict="pass", step_since=since))
+        [(ev, _)] = evaluate(engine=engine, plan=anytime, plan_hash="", at=AT, figures_fn=fake)
+        return ev.verdict
+
+    assert judged(10) is Verdict.INCONCLUSIVE
+    assert judged(10, stored=10) is Verdict.PASS
+    assert judged(10, stored=25) is Verdict.INCONCLUSIVE

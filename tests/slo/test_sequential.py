@@ -14,8 +14,11 @@ from slo.judge import BurnInputs, fallible_checks, judge
 from slo.plan import Plan, ServiceSettings
 from slo.planfile import parse_plan
 from slo.sequential import (
+    DETECTOR_GRID,
     block,
     block_alpha,
+    detector_index,
+    detector_starts,
     quantile_rank_bounds,
     quantile_rank_cs,
     share_bounds,
@@ -106,8 +109,20 @@ def anytime(plan: Plan) -> ServiceSettings:
     return replace(s, targets=targets, inference="anytime")
 
 
-def _run(settings: ServiceSettings, n: int, share: float, *, rps: float = 3.0) -> Evaluation:
+def _run(settings: ServiceSettings, n: int, share: float, *, rps: float = 3.0,
+         late: tuple[timedelta, float] | None = None, passed_before: bool = False
+         ) -> Evaluation:
+    """A step of ``n`` candidate requests at ``share`` errors; ``late``: the last
+    (minutes, share) of it at another share (a regression that began late)."""
     span = timedelta(seconds=n / rps)
+    since = {}
+    if late is not None:
+        minutes, late_share = late
+        for start in detector_starts(AT - span, AT):
+            w = AT - start
+            k = rps * w.total_seconds()
+            bad = rps * min(w, minutes).total_seconds()
+            since[start] = figures(k, round(bad * late_share + (k - bad) * share), window=w)
     short = {s: figures(max(1, round(rps * s.total_seconds())),
                         round(rps * s.total_seconds() * share), window=s)
              for s in (timedelta(minutes=m) for m in (2, 5, 30, 60, 360))}
@@ -118,12 +133,14 @@ def _run(settings: ServiceSettings, n: int, share: float, *, rps: float = 3.0) -
                  baseline=figures(9 * n, round(9 * n * 0.003), window=span),
                  candidate=figures(n, round(n * share), window=span), settings=settings,
                  soak=span, step_since=AT - span, evidence_start=AT - span,
-                 burn=BurnInputs(candidate=short, baseline=base_short))
+                 burn=BurnInputs(candidate=short, baseline=base_short, since=since),
+                 passed_before=passed_before)
 
 
-def test_the_shipped_plan_has_ten_checks_that_can_fail_a_step(anytime: ServiceSettings) -> None:
-    # p95 ratio, error max and ratio, average max; 2 recent windows x 2; 2 burn rules
-    assert fallible_checks(anytime) == 10
+def test_the_shipped_plan_has_six_checks_that_can_fail_a_step(anytime: ServiceSettings) -> None:
+    # p95 ratio, error max and ratio, average max (each comparison with the baseline
+    # together with its regression detector); 2 burn rules
+    assert fallible_checks(anytime) == 6
 
 
 def test_a_healthy_step_passes_on_its_own_requests_and_says_its_guarantee(
@@ -133,7 +150,7 @@ def test_a_healthy_step_passes_on_its_own_requests_and_says_its_guarantee(
     assert ev.reasons[-1].startswith("anytime-valid: a candidate within its targets and "
                                      "tolerance is failed at some look of this step with "
                                      "probability under 1.00 %")
-    assert "10 checks that can fail share it, 0.001 each" in ev.reasons[-1]
+    assert "6 checks that can fail share it, 0.0017 each" in ev.reasons[-1]
 
 
 def test_too_few_requests_says_how_long_the_step_needs(anytime: ServiceSettings) -> None:
@@ -157,3 +174,64 @@ def test_the_plan_keys(plan_text: str) -> None:
     bad = plan_text.replace("  confidence: 0.98\n", "  confidence: 0.98\n  inference: often\n")
     with pytest.raises(Exception, match="inference"):
         parse_plan(bad)
+
+
+# -- regression detectors -------------------------------------------------------------
+
+def test_detector_starts_are_on_the_grid_and_include_the_step() -> None:
+    evidence = AT - timedelta(hours=3)
+    starts = detector_starts(evidence, AT)
+    assert starts[0] == evidence and starts == sorted(set(starts))
+    assert all(detector_index(evidence, s) is not None for s in starts)
+    assert AT - timedelta(minutes=2) in starts and AT - timedelta(minutes=160) in starts
+    assert detector_starts(AT, AT) == []
+    assert detector_index(evidence, evidence + DETECTOR_GRID / 2) is None   # off the grid
+
+
+def test_detectors_hold_at_every_look_of_every_start() -> None:
+    """Healthy paths judged every 30 s for 4 hours at 3 req/s: the true share leaves the
+    sequence of some start at some look on at most alpha of the paths (the e-detector's
+    union over starts), at the weights the judge uses."""
+    rng = np.random.default_rng(11)
+    p, alpha, paths, bins = 0.003, 0.05, 200, 480            # 30-s bins, 4 hours
+    n = rng.poisson(90, size=(paths, bins))
+    cn = np.concatenate([np.zeros((paths, 1)), n.cumsum(axis=1)], axis=1)
+    cx = np.concatenate([np.zeros((paths, 1)), rng.binomial(n, p).cumsum(axis=1)], axis=1)
+    ends, firsts, ks = [], [], []
+    for t in range(1, bins + 1):
+        for start in detector_starts(AT, AT + t * timedelta(seconds=30)):
+            k = detector_index(AT, start)
+            assert k is not None
+            ends.append(t)
+            firsts.append(k * int(DETECTOR_GRID / timedelta(seconds=30)))
+            ks.append(k)
+    lo, hi = share_cs(cx[:, ends] - cx[:, firsts], cn[:, ends] - cn[:, firsts],
+                      np.array([block_alpha(alpha, k) for k in ks]))
+    missed = np.any((lo > p) | (hi < p), axis=1).mean()
+    assert missed <= alpha + 2 * np.sqrt(alpha * (1 - alpha) / paths)
+
+
+def test_a_regression_late_in_a_step_fails_on_its_own_minutes(anytime: ServiceSettings) -> None:
+    """Five hours healthy, then 20 minutes at 5x the errors (28 req/s, 10 % of 283): the
+    step's average is still within the limit, the detector's window since the change
+    is not."""
+    n = 28 * (5 * 3600 + 1200)
+    ev = _run(anytime, n, 0.003, rps=28, late=(timedelta(minutes=20), 0.015))
+    assert ev.verdict is Verdict.FAIL, ev.reasons
+    failed = [c for c in ev.checks if c.verdict is Verdict.FAIL]
+    assert [c.name for c in failed] == ["error_rate_recent"]
+    assert "anytime sequence at error" in failed[0].detail
+    healthy = _run(anytime, n, 0.003, rps=28, late=(timedelta(minutes=20), 0.003))
+    assert healthy.verdict is Verdict.PASS, healthy.reasons
+
+
+def test_a_step_that_passed_stays_passed_while_nothing_fails(anytime: ServiceSettings) -> None:
+    """A check that cannot tell now stands passed when an earlier look passed; a fail
+    still decides, and a gate (too few requests) still holds the verdict."""
+    unsure = _run(anytime, 9_000, 0.0045)
+    assert unsure.verdict is Verdict.INCONCLUSIVE, unsure.reasons
+    held = _run(anytime, 9_000, 0.0045, passed_before=True)
+    assert held.verdict is Verdict.PASS, held.reasons
+    assert any("held at an earlier look of this step" in r for r in held.reasons)
+    assert _run(anytime, 20_000, 0.015, passed_before=True).verdict is Verdict.FAIL
+    assert _run(anytime, 200, 0.003, passed_before=True).verdict is Verdict.INCONCLUSIVE

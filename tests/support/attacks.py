@@ -85,8 +85,12 @@ def cluster(tmp: Path, db: str, *, sources: str | None = None) -> Iterator[Clust
             "users": [{"name": "cutover", "user": {"token": TOKEN}}],
             "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
         assert SHIPPED_ROUTER in PLAN_TEXT and SHIPPED_PROMETHEUS in PLAN_TEXT
+        # the attacks race several people over one kubeconfig: they name themselves with
+        # --actor, which a cluster router takes only with allow_actor (who the cluster
+        # says someone is: tests/rollout/test_identity.py)
         text = PLAN_TEXT.replace(SHIPPED_ROUTER, "router: {kind: openshift-route, "
-                                 f"namespace: nanopore, kubeconfig: {kubeconfig}}}")
+                                 f"namespace: nanopore, kubeconfig: {kubeconfig}, "
+                                 "allow_actor: true}")
         text = text.replace(SHIPPED_PROMETHEUS, f"url: http://127.0.0.1:{_closed_port()}")
         if sources is not None:
             start = text.index("sources:")
