@@ -246,13 +246,14 @@ def _betaln(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
-def share_bounds(x: float, n: float, alpha: float, *, prior_mean: float = 0.01
-                 ) -> tuple[float, float]:
+def share_bounds(x: float, n: float, alpha: float, *, prior_mean: float = 0.01,
+                 prior_weight: float | None = None) -> tuple[float, float]:
     """:func:`share_cs` for one share (Brent's method on floats: the judge's path)."""
     if n <= 0:
         return 0.0, 1.0
     x = min(max(x, 0.0), n)
-    a, b = 1.0, (1 - prior_mean) / prior_mean   # share_cs's default prior
+    w = 1.0 / prior_mean if prior_weight is None else prior_weight   # share_cs's prior
+    a, b = prior_mean * w, (1 - prior_mean) * w
     level = math.log(1.0 / alpha)
     phat = x / n
 
@@ -284,12 +285,13 @@ def quantile_rank_bounds(n: float, q: float, alpha: float) -> tuple[float, float
 
 # -- the judge's figures as sequences -------------------------------------------------
 
-def share_sequence(x: float, n: float, alpha: float, *, prior_mean: float = 0.01) -> Interval:
+def share_sequence(x: float, n: float, alpha: float, *, prior_mean: float = 0.01,
+                   prior_weight: float | None = None) -> Interval:
     """:func:`share_cs` for one share, as the judge's Interval."""
     if n <= 0:
         return Interval(math.nan, 0.0, 1.0, 0.0)
     x = min(max(x, 0.0), n)
-    lo, hi = share_bounds(x, n, alpha, prior_mean=prior_mean)
+    lo, hi = share_bounds(x, n, alpha, prior_mean=prior_mean, prior_weight=prior_weight)
     return Interval(x / n, lo, hi, n)
 
 
