@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from slo.kinds import CONDITIONS, EventKind
 from slo.plan import FIGURES, Plan
 from store.alerts import AlertEvent
 
@@ -44,44 +45,41 @@ __all__ = [
 MAX_FIGURES = 6
 MAX_REASONS = 5
 
-_TITLES = {
-    "verdict-failed": "{service}: verdict turned FAIL",
-    "verdict-recovered": "{service}: verdict back to pass",
-    "auto-reverted": "{service}: auto-reverted",
-    "approved": "{service}: step approved",
-    "reverted": "{service}: step reverted",
-    "override": "{service}: gate overridden",
-    "data-stale": "{service}: data stale",
-    "data-recovered": "{service}: data fresh again",
-    "source-down": "{service}: source down",
-    "source-recovered": "{service}: source back",
-    "drift": "{service}: route drift",
-    "drift-resolved": "{service}: route drift resolved",
-    "phase-complete": "phase complete",
-    "rolled-back": "EMERGENCY ROLLBACK: every service back to the monolith",
-    "baseline-down": "baseline cannot take the traffic back",
-    "baseline-recovered": "baseline has ready replicas again",
-    "test": "cutover test message",
+E = EventKind
+_TITLES: dict[EventKind, str] = {
+    E.VERDICT_FAILED: "{service}: verdict turned FAIL",
+    E.VERDICT_RECOVERED: "{service}: verdict back to pass",
+    E.AUTO_REVERTED: "{service}: auto-reverted",
+    E.APPROVED: "{service}: step approved",
+    E.REVERTED: "{service}: step reverted",
+    E.OVERRIDE: "{service}: gate overridden",
+    E.DATA_STALE: "{service}: data stale",
+    E.DATA_RECOVERED: "{service}: data fresh again",
+    E.SOURCE_DOWN: "{service}: source down",
+    E.SOURCE_RECOVERED: "{service}: source back",
+    E.DRIFT: "{service}: route drift",
+    E.DRIFT_RESOLVED: "{service}: route drift resolved",
+    E.PHASE_COMPLETE: "phase complete",
+    E.ROLLED_BACK: "EMERGENCY ROLLBACK: every service back to the monolith",
+    E.BASELINE_DOWN: "baseline cannot take the traffic back",
+    E.BASELINE_RECOVERED: "baseline has ready replicas again",
+    E.PROBE_FAILED: "{service}: probe failed",
+    E.PROBE_RECOVERED: "{service}: probe passes again",
+    E.TEST: "cutover test message",
 }
-#: ongoing condition -> the event kind that resolves it
-CONDITIONS: dict[str, str] = {
-    "verdict-failed": "verdict-recovered",
-    "data-stale": "data-recovered",
-    "source-down": "source-recovered",
-    "drift": "drift-resolved",
-    "baseline-down": "baseline-recovered",
-}
-RESOLVES: dict[str, str] = {v: k for k, v in CONDITIONS.items()}
+#: ongoing condition -> the event kind that resolves it (slo.kinds)
+RESOLVES: dict[EventKind, EventKind] = {v: k for k, v in CONDITIONS.items()}
 RESOLVED_KINDS = frozenset(RESOLVES)
 #: the ``severity`` label a condition carries in Alertmanager.  A condition's firing and
 #: resolved alerts must carry the same labels (Alertmanager names an alert by its label
 #: set), so the severity belongs to the condition, not to whichever event said it.
-CONDITION_SEVERITY: dict[str, str] = {
-    "verdict-failed": "critical",
-    "data-stale": "warning",
-    "source-down": "warning",
-    "drift": "warning",
-    "baseline-down": "critical",
+CONDITION_SEVERITY: dict[EventKind, str] = {
+    E.VERDICT_FAILED: "critical",
+    E.DATA_STALE: "warning",
+    E.SOURCE_DOWN: "warning",
+    E.DRIFT: "warning",
+    E.BASELINE_DOWN: "critical",
+    E.PROBE_FAILED: "critical",
 }
 
 
@@ -99,7 +97,7 @@ class Message:
     """Raw (unescaped) text; notifiers escape for their markup."""
 
     event_id: int
-    kind: str
+    kind: EventKind
     severity: str           # info | warning | critical | resolved
     title: str
     summary: str
@@ -164,7 +162,7 @@ def condition_key(event: AlertEvent) -> str | None:
 
 
 def test_event(*, now: datetime) -> AlertEvent:
-    return AlertEvent(id=0, at=now, kind="test", service=None, severity="info",
+    return AlertEvent(id=0, at=now, kind=EventKind.TEST, service=None, severity="info",
                       dedup_key="test", data={},
                       summary="If you read this, cutover can reach this channel.")
 

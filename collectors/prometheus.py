@@ -47,6 +47,7 @@ from sqlmodel import Session
 from collectors.base import CollectReport
 from collectors.promql import INCREASES, MAY_BE_EMPTY, Kind, StepQuery, step_queries
 from slo.errors import ConfigError, SourceError
+from slo.kinds import EventKind
 from slo.plan import Plan, PrometheusSource
 from slo.redact import known_secrets, redact
 from slo.units import format_duration
@@ -449,7 +450,7 @@ class PrometheusCollector:
         for row in close_outages(session=session, target=target.key, at=now, kinds=answered):
             log.info("Prometheus: the %s query of %s answers again", row.kind, target.key)
             if row.outcome != PullOutcome.EMPTY:
-                record_event(session=session, at=now, kind="source-recovered",
+                record_event(session=session, at=now, kind=EventKind.SOURCE_RECOVERED,
                              service=target.service, summary=f"Prometheus answers the {row.kind}"
                              f" query of {_label(target)} again",
                              dedup_key=f"source-recovered:prometheus:{target.key}:{row.kind}")
@@ -475,7 +476,7 @@ class PrometheusCollector:
                 continue  # logged and alerted when it began
             opened.append(f"{kind.value} ({message})")
             if outcome != PullOutcome.EMPTY:
-                record_event(session=session, at=now, kind="source-down", severity="warning",
+                record_event(session=session, at=now, kind=EventKind.SOURCE_DOWN, severity="warning",
                              service=target.service, summary=f"Prometheus refuses the "
                              f"{kind.value} query of {_label(target)}: {message}",
                              dedup_key=f"source-down:prometheus:{target.key}:{kind.value}")
@@ -488,7 +489,7 @@ class PrometheusCollector:
         for row in close_outages(session=session, target=SOURCE, at=now, kinds=[WHOLE]):
             log.warning("Prometheus answers again after %d failed attempt(s) since %s",
                         row.attempts, row.since.isoformat())
-            record_event(session=session, at=now, kind="source-recovered",
+            record_event(session=session, at=now, kind=EventKind.SOURCE_RECOVERED,
                          summary=f"Prometheus answers again (down since "
                          f"{row.since:%Y-%m-%d %H:%M}Z, {row.attempts} failed attempts)",
                          dedup_key="source-recovered:prometheus",
@@ -505,7 +506,7 @@ class PrometheusCollector:
                     open_outage(session=session, target=target.key, kind=WHOLE,
                                 outcome=e.outcome.value, message=str(e), at=now)
             if new:
-                record_event(session=session, at=now, kind="source-down", severity="warning",
+                record_event(session=session, at=now, kind=EventKind.SOURCE_DOWN, severity="warning",
                              summary=f"Prometheus is unavailable ({e.outcome.value}): {e}",
                              dedup_key="source-down:prometheus",
                              data={"outcome": e.outcome.value})
@@ -526,7 +527,7 @@ class PrometheusCollector:
                                      outcome=PullOutcome.EMPTY.value, message=NO_DATA_TEXT,
                                      at=now)
                 if new:
-                    record_event(session=session, at=now, kind="source-down",
+                    record_event(session=session, at=now, kind=EventKind.SOURCE_DOWN,
                                  severity="warning", summary=NO_DATA_TEXT,
                                  dedup_key=f"source-down:prometheus:{NO_DATA}",
                                  data={"outcome": PullOutcome.EMPTY.value})
@@ -534,7 +535,7 @@ class PrometheusCollector:
             else:
                 for row in close_outages(session=session, target=SOURCE, at=now,
                                          kinds=[NO_DATA]):
-                    record_event(session=session, at=now, kind="source-recovered",
+                    record_event(session=session, at=now, kind=EventKind.SOURCE_RECOVERED,
                                  summary=f"Prometheus has data again (none since "
                                  f"{row.since:%Y-%m-%d %H:%M}Z)",
                                  dedup_key=f"source-recovered:prometheus:{NO_DATA}")

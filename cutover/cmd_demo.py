@@ -41,6 +41,7 @@ def demo(args: argparse.Namespace) -> int:
           f"{h.evaluations} evaluations, {h.decisions} decisions "
           f"({time.monotonic() - t0:.1f}s); plan {paths.plan}", file=sys.stderr)
     if args.seed_only:
+        setup.close()
         return 0
     return _run(setup, port=args.port, speed=args.speed, address=args.address)
 
@@ -103,6 +104,6 @@ def _run(setup: object, *, port: int, speed: float, address: str = "127.0.0.1") 
     finally:
         dash.stop()
         running.close()
-        setup.engine.dispose()
+        setup.close()
     print("cutover demo: stopped", file=sys.stderr)
     return 0

@@ -9,7 +9,7 @@ import json
 from cutover.context import Context
 from cutover.probing import ProbeRunner
 from rollout.identity import cli_identity
-from rollout.routers.base import kube_api_client
+from rollout.routers.kube import kube_api_client
 from slo.errors import ConfigError, GateError
 from slo.plan import Plan
 from slo.probe_results import ProbeResult, Signoff

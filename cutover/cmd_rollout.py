@@ -20,7 +20,7 @@ from cutover.context import Context
 from rollout import gate, rollback
 from rollout.identity import Identity, cli_identity
 from rollout.routers import TrafficRouter, build_router
-from rollout.routers.base import kube_api_client
+from rollout.routers.kube import kube_api_client
 from rollout.state import DecisionOutcome, DecisionRecord, ServiceStatus, iso
 from slo.errors import ConfigError
 from slo.plan import Plan

@@ -34,7 +34,7 @@ def _prom(plan: Plan) -> Any:
 def _kube(plan: Plan) -> Any:
     if not any(p.kind in _KUBE_KINDS for _, _, p in plan.probes()):
         return None
-    from rollout.routers.base import kube_api_client
+    from rollout.routers.kube import kube_api_client
 
     try:
         return kube_api_client(plan)

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from reports.model import STEP_FIGURES, PhaseReport
@@ -47,6 +47,14 @@ def render_csv(report: PhaseReport) -> str:
     for m in report.success:
         w.writerow(["success", "", "", _iso(report.at), m.figure, "", _num(m.value), m.target,
                     m.status, "", m.basis])
+    for r in report.rollbacks:
+        w.writerow(["rollback", "", 0, _iso(r.at), f"rollback #{r.id}", "", _num(r.seconds), "",
+                    r.outcome or "unfinished", _safe(r.actor),
+                    _safe(f"{', '.join(r.moved) or 'nothing to move'}; why: {r.reason}")])
+    flag = report.decommission
+    if flag is not None:
+        w.writerow(["decommission", "", "", _iso(report.at), "baseline", "", "", "",
+                    flag.status, "", _safe("; ".join(flag.reasons))])
     return buf.getvalue()
 
 
@@ -61,6 +69,8 @@ def render_json(report: PhaseReport) -> str:
 def _default(o: Any) -> Any:
     if isinstance(o, datetime):
         return _iso(o)
+    if isinstance(o, timedelta):   # a duration as seconds, exactly
+        return o.total_seconds()
     raise TypeError(f"not serialisable: {type(o).__name__}")
 
 

@@ -12,6 +12,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.model import STEP_FIGURES, PhaseReport, ServiceReport
 from reports.text import fmt_time, fmt_value
+from slo.units import format_duration
 
 __all__ = ["render_html"]
 
@@ -49,11 +50,12 @@ def render_html(report: PhaseReport) -> str:
         f"<h1>{e(report.phase_id)}: {e(report.phase_name)}</h1>",
         f"<p class='meta'>{e(report.plan_name)} &middot; report as of {fmt_time(report.at)} "
         f"&middot; period {fmt_time(report.period_start)} to {fmt_time(report.at)}</p>",
-        _summary(report), _criteria(report),
+        _summary(report), _decommission(report), _criteria(report),
     ]
     for i, svc in enumerate(report.services):
         parts.append(_service(svc, i, report.at))
-    parts += [_decisions(report), _alerts(report), _success(report), "</body></html>"]
+    parts += [_decisions(report), _rollbacks(report), _alerts(report), _success(report),
+              "</body></html>"]
     return "\n".join(parts)
 
 
@@ -66,6 +68,25 @@ def _summary(r: PhaseReport) -> str:
     title = "Ready to close the phase" if r.ready else "Not ready to close the phase"
     items = "".join(f"<li>{escape(s)}</li>" for s in r.summary)
     return f"<div class='banner {kind}'><strong>{title}</strong><ul>{items}</ul></div>"
+
+
+def _decommission(r: PhaseReport) -> str:
+    d = r.decommission
+    if d is None:
+        return ""
+    kind = "ready" if d.safe else "not-ready"
+    when = f"; at the earliest {fmt_time(d.earliest)}" if d.earliest else ""
+    items = "".join(f"<li>{escape(s)}</li>" for s in d.reasons)
+    return (f"<div class='banner {kind}'><strong>Decommissioning the baseline: {d.status}"
+            f"</strong> (after {format_duration(d.soak)} at the last step, passing, with no "
+            f"rollback{when})<ul>{items}</ul></div>")
+
+
+def _rollbacks(r: PhaseReport) -> str:
+    if not r.rollbacks:
+        return "<h2>Emergency rollbacks</h2><p>No rollbacks.</p>"
+    items = "".join(f"<li>{escape(x.line)}</li>" for x in r.rollbacks)
+    return f"<h2>Emergency rollbacks</h2><ul>{items}</ul>"
 
 
 def _criteria(r: PhaseReport) -> str:

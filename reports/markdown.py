@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reports.model import STEP_FIGURES, PhaseReport, ServiceReport
 from reports.text import fmt_time, fmt_value, md_escape
+from slo.units import format_duration
 
 __all__ = ["render_markdown"]
 
@@ -18,6 +19,12 @@ def render_markdown(report: PhaseReport) -> str:
     out += ["", "## Summary", "",
             f"**{'Ready to close the phase' if report.ready else 'Not ready to close the phase'}**", ""]
     out += [f"- {e(r)}" for r in report.summary]
+    if report.decommission is not None:
+        d = report.decommission
+        out += ["", f"**Decommissioning the baseline: {d.status}** (after "
+                f"{format_duration(d.soak)} at the last step, passing, with no rollback"
+                + (f"; at the earliest {fmt_time(d.earliest)}" if d.earliest else "") + ")", ""]
+        out += [f"- {e(r)}" for r in d.reasons]
     out += ["", "## Success criteria", "", "| criterion | status | evidence |", "|---|---|---|"]
     out += [f"| {e(c.text)} | {c.status} | {e(c.evidence)} |" for c in report.criteria]
     for svc in report.services:
@@ -32,6 +39,8 @@ def render_markdown(report: PhaseReport) -> str:
                 for d in report.decisions]
     else:
         out.append("No decisions.")
+    out += ["", "## Emergency rollbacks", ""]
+    out += [f"- {e(r.line)}" for r in report.rollbacks] or ["No rollbacks."]
     out += ["", "## Alerts", ""]
     if report.alerts:
         out += ["| time | service | event | severity | summary | sent to |",

@@ -7,24 +7,28 @@ moment ``at``; nothing reads a clock, so the same store and ``at`` give the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from slo.decommission import Decommission, Standing, decommission
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_results import ProbeResult, Signoff
-from slo.success import SuccessResult, probe_share, success_metrics
+from slo.success import SuccessResult, success_metrics, uptime
 from store.alerts import AlertDelivery
+from store.db import as_utc
 from store.evaluations import EvaluationRow, latest_evaluation
 from store.events import EventRow
-from store.probes import latest_probe_results, signoffs, verdict_counts
+from store.groups import DecisionGroup, group_decisions
+from store.probes import latest_probe_results, probe_runs, signoffs
 from store.rollout import Decision, ServiceState
 from store.views import evaluation_series
 
-__all__ = ["CriterionResult", "PhaseReport", "ServiceReport", "StepRecord", "build_report"]
+__all__ = ["CriterionResult", "PhaseReport", "RollbackRecord", "ServiceReport", "StepRecord",
+           "build_report"]
 
 #: at most this many evaluations per chart (downsampled in the store)
 CHART_POINTS = 600
@@ -85,6 +89,31 @@ class PhaseReport:
     success: list[SuccessResult]
     ready: bool
     summary: list[str] = field(default_factory=list)
+    #: every emergency rollback up to ``at`` (a migration-wide act), oldest first
+    rollbacks: list[RollbackRecord] = field(default_factory=list)
+    #: the phase decommissions the baseline (``decommission_after``): whether it may
+    decommission: Decommission | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRecord:
+    """One emergency rollback (a decision group): when, who, why, how it ended, how long
+    from the command to every route read back, and what it moved."""
+
+    id: int
+    at: datetime
+    actor: str
+    reason: str
+    outcome: str | None      # None: unfinished (its process died; the next one closes it)
+    seconds: float | None
+    moved: list[str]         # "files 25 -> 0 % applied", one per service it moved
+
+    @property
+    def line(self) -> str:
+        took = f" in {self.seconds:.2f} s" if self.seconds is not None else ""
+        moved = ", ".join(self.moved) or "nothing to move"
+        return (f"rollback #{self.id} at {self.at:%Y-%m-%d %H:%M} UTC by {self.actor}: "
+                f"{self.outcome or 'unfinished'}{took}; {moved}; why: {self.reason}")
 
 
 def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> PhaseReport:
@@ -101,6 +130,9 @@ def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> 
         success = _success_metrics(session, plan, at)
         probed = latest_probe_results(session=session, at=at)
         words = [w for w in signoffs(session=session, phase=phase.id) if w.at <= at]
+        rollbacks = _rollbacks(session, plan, at)
+        flag = (_decommission(session, plan, rollbacks, phase.decommission_after, at)
+                if phase.decommission_after is not None else None)
     criteria = [_criterion(c.text, c.figures, services, probes=c.probes, probed=probed,
                            signed=[w for w in words if w.criterion == c.text])
                 for c in phase.criteria]
@@ -112,7 +144,7 @@ def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> 
         ends=phase.ends.isoformat() if phase.ends else None,
         at=at, period_start=min(starts) if starts else None, services=services,
         decisions=decisions, alerts=alerts, criteria=criteria, success=success,
-        ready=ready, summary=summary,
+        ready=ready, summary=summary, rollbacks=rollbacks, decommission=flag,
     )
 
 
@@ -196,6 +228,56 @@ def _alerts(session: Session, services: list[str], at: datetime) -> list[dict[st
             for e in rows]
 
 
+def _rollbacks(session: Session, plan: Plan, at: datetime) -> list[RollbackRecord]:
+    """The rollback groups up to ``at``; what each moved in plan order (its members
+    were patched at once, so their ids say nothing)."""
+    order = {s.name: i for i, s in enumerate(plan.services)}
+    groups = session.exec(select(DecisionGroup).where(DecisionGroup.kind == "rollback",
+                                                      DecisionGroup.at <= at)
+                          .order_by(col(DecisionGroup.at), col(DecisionGroup.id))).all()
+    out = []
+    for g in groups:
+        assert g.id is not None
+        members = sorted(group_decisions(session=session, group_id=g.id),
+                         key=lambda d: (order.get(d.service, len(order)), d.id or 0))
+        out.append(RollbackRecord(
+            id=g.id, at=g.at, actor=g.actor, reason=g.reason, outcome=g.outcome,
+            seconds=g.seconds,
+            moved=[f"{d.service} {d.from_weight} -> {d.to_weight} % {d.state}"
+                   for d in members]))
+    return out
+
+
+def _decommission(session: Session, plan: Plan, rollbacks: list[RollbackRecord],
+                  soak: timedelta, at: datetime) -> Decommission:
+    standings = [_standing(session, plan, svc.name, at) for svc in plan.services]
+    return decommission(standings, [(r.at, f"rollback #{r.id} at {r.at:%Y-%m-%d %H:%M} UTC")
+                                    for r in rollbacks], soak=soak, at=at)
+
+
+def _standing(session: Session, plan: Plan, service: str, at: datetime) -> Standing:
+    """Where ``service`` stands at ``at``: its weight from the applied decisions, since
+    when at its last step, its newest fail there and its newest verdict."""
+    last = plan.settings(service).steps[-1]
+    applied = session.exec(
+        select(Decision).where(Decision.service == service, Decision.state == "applied",
+                               Decision.at <= at)
+        .order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(1)).first()
+    weight = applied.to_weight if applied is not None else 0
+    since = applied.at if applied is not None and weight == last else None
+    last_fail = None
+    if since is not None:
+        last_fail = session.exec(
+            select(func.max(EvaluationRow.at)).where(
+                EvaluationRow.service == service, EvaluationRow.weight == last,
+                EvaluationRow.verdict == "fail", EvaluationRow.at >= since,
+                EvaluationRow.at <= at)).one()
+    latest = latest_evaluation(session=session, service=service, at_or_before=at)
+    return Standing(service=service, weight=weight, last_step=last, since=since,
+                    last_fail=as_utc(last_fail) if last_fail is not None else None,
+                    latest=latest.verdict if latest else None)
+
+
 # -- criteria, success metrics, summary -------------------------------------------------
 
 def _criterion(text: str, figures: list[str], services: list[ServiceReport], *,
@@ -256,7 +338,7 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
         if row is not None:
             latest[svc.name] = row.figures.get("candidate", {})
     return success_metrics(plan.success_targets(), latest) + [
-        probe_share(name, spec, verdict_counts(session=session, probes=probes, until=at))
+        uptime(name, spec, probe_runs(session=session, probes=probes, until=at))
         for name, (spec, probes) in plan.success_probes().items()]
 
 

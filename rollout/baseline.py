@@ -31,8 +31,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from rollout.routers.base import REQUEST_TIMEOUT, TrafficRouter, kube_errors
+from rollout.routers.base import TrafficRouter
+from rollout.routers.kube import REQUEST_TIMEOUT, kube_errors
 from slo.errors import RouterError
+from slo.kinds import EventKind
 from slo.plan import Plan
 from store.db import session_scope
 from store.events import last_event_kind, record_event
@@ -218,12 +220,12 @@ def observe(*, engine: Engine, plan: Plan, router: TrafficRouter,
         was_down = last_event_kind(session=s, dedup_keys=[DOWN_KEY]) == "baseline-down"
         data = {**cap.contract(), "services": exposed}
         if down_now:
-            record_event(session=s, at=now, kind="baseline-down", severity="critical",
+            record_event(session=s, at=now, kind=EventKind.BASELINE_DOWN, severity="critical",
                          dedup_key=DOWN_KEY, data=data,
                          summary=f"the baseline cannot take the traffic back: {cap.words}; "
                                  f"{', '.join(exposed)} below 100 %: approves are held")
         elif was_down:
-            record_event(session=s, at=now, kind="baseline-recovered", dedup_key=DOWN_KEY,
+            record_event(session=s, at=now, kind=EventKind.BASELINE_RECOVERED, dedup_key=DOWN_KEY,
                          data=data, summary=f"the baseline has ready replicas again: {cap.words}")
     return cap
 

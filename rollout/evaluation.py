@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.judge import BURN_RULES, RECENT_WINDOWS, TOTAL_FIGURES, BurnInputs, judge
+from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
 from slo.probe_results import ProbeResult
 from slo.probes import probe_checks, weigh
@@ -39,7 +40,7 @@ from store.evaluations import (
 from store.events import record_event
 from store.figures import variant_figures
 from store.probes import latest_probe_results
-from store.rollout import Decision, ServiceState
+from store.rollout import all_states, last_applied
 
 __all__ = ["FiguresFn", "StepState", "evaluate", "evidence_settle", "services_to_evaluate"]
 
@@ -268,7 +269,7 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
     """Each service's step at ``at``: the stored state when its step began at or before
     ``at``; for a replay of an earlier time, the last decision applied by then."""
     out: dict[str, StepState] = {}
-    for row in session.exec(select(ServiceState)).all():
+    for row in all_states(session=session):
         if row.step_since is None or row.step_since <= at:
             out[row.service] = StepState(row.weight, row.step_since, settle)
         else:
@@ -278,14 +279,8 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
 
 
 def _replayed_state(session: Session, service: str, at: datetime) -> StepState:
-    q = (select(Decision)
-         .where(Decision.service == service, Decision.state == "applied",
-                col(Decision.applied_at).is_not(None), col(Decision.applied_at) <= at)
-         .order_by(col(Decision.applied_at).desc(), col(Decision.id).desc()).limit(1))
-    last = session.exec(q).first()
-    if last is None:
-        return StepState()
-    return StepState(last.to_weight, last.applied_at)
+    last = last_applied(session=session, service=service, at=at)
+    return StepState() if last is None else StepState(*last)
 
 
 # -- storing, with events ----------------------------------------------------------
@@ -305,13 +300,13 @@ def _record_transition(session: Session, evaluation: Evaluation, row: Evaluation
                        previous: str | None) -> None:
     now = evaluation.verdict
     if now is Verdict.FAIL and previous != Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-failed",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_FAILED,
                      service=evaluation.service, severity="critical",
                      summary=f"{evaluation.service} fails at {evaluation.weight} %: "
                      + "; ".join(evaluation.reasons[:3]),
                      data=_event_data(evaluation, row))
     elif now is Verdict.PASS and previous == Verdict.FAIL.value:
-        record_event(session=session, at=evaluation.at, kind="verdict-recovered",
+        record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_RECOVERED,
                      service=evaluation.service, severity="info",
                      summary=f"{evaluation.service} passes again at {evaluation.weight} %",
                      data=_event_data(evaluation, row))

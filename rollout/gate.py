@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from rollout import baseline
 from rollout.holds import Hold, holds, revert_holds
@@ -52,6 +53,7 @@ from rollout.state import (
     DecisionState,
     RolloutStatus,
     ServiceStatus,
+    may_approve,
 )
 from slo.errors import (
     ConfigError,
@@ -62,6 +64,7 @@ from slo.errors import (
     StaleError,
     StoreError,
 )
+from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
 from slo.units import format_duration
 from slo.verdict import Verdict
@@ -78,6 +81,7 @@ from store.rollout import (
     get_state,
     list_decisions,
     pending_decisions,
+    service_names,
     set_failures,
     set_observed,
     settle_decision,
@@ -163,11 +167,6 @@ def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int
                 weight=evaluated_weight, step_since=evaluated_step_since or step_since)
 
 
-def _may_approve(status: RolloutStatus, weight: int) -> bool:
-    # REVERTED above 0 % still needs its pass and soak like any step
-    return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
-
-
 def step_rows(rows: Sequence[EvaluationRow], *, weight: int,
               step_since: datetime | None) -> list[EvaluationRow]:
     """The evaluations made for the step (``weight``, ``step_since``): at that weight, not
@@ -214,7 +213,7 @@ def _check_reason(service: str, reason: str, *, override: bool = False) -> None:
 def _ensure(engine: Engine, plan: Plan) -> None:
     """A state row for every service of the plan (weight 0 until a decision moves it)."""
     with session_scope(engine) as s:
-        have = set(s.exec(select(ServiceState.service)).all())
+        have = set(service_names(session=s))
         missing = {svc.name: (p.id if (p := plan.phase_of(svc.name)) else None)
                    for svc in plan.services if svc.name not in have}
         if missing:  # no write (no lock) when every row is there
@@ -403,8 +402,9 @@ def _settle_applied(s: Session, plan: Plan, move: _Move, *, decision_id: int, ve
         _phase_complete(s, plan, move.service, now=now)
 
 
-_EVENT = {Action.APPROVE: ("approved", "info"), Action.REVERT: ("reverted", "warning"),
-          Action.AUTO_REVERT: ("auto-reverted", "critical")}
+_EVENT = {Action.APPROVE: (EventKind.APPROVED, "info"),
+          Action.REVERT: (EventKind.REVERTED, "warning"),
+          Action.AUTO_REVERT: (EventKind.AUTO_REVERTED, "critical")}
 
 
 def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datetime) -> None:
@@ -413,8 +413,8 @@ def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datet
             "to_weight": move.to_weight, "actor": move.actor, "reason": move.reason,
             "override": move.override, "evaluation_id": move.evaluation_id,
             "route": plan.service(move.service).route, "group_id": move.group_id}
-    verb = {"approved": "approved", "reverted": "reverted",
-            "auto-reverted": "reverted automatically"}[kind]
+    verb = {EventKind.APPROVED: "approved", EventKind.REVERTED: "reverted",
+            EventKind.AUTO_REVERTED: "reverted automatically"}[kind]
     mark = " [OVERRIDE]" if move.override else ""
     summary = (f"{move.service}: {move.from_weight} % -> {move.to_weight} % {verb} by "
                f"{move.actor}{mark}: {move.reason}")
@@ -424,7 +424,7 @@ def _events(s: Session, plan: Plan, move: _Move, *, decision_id: int, now: datet
                  dedup_key=f"{kind}:{move.service}:{decision_id}", summary=summary, data=data,
                  dispatched=move.group_id is not None)
     if move.override:
-        record_event(session=s, at=now, kind="override", service=move.service,
+        record_event(session=s, at=now, kind=EventKind.OVERRIDE, service=move.service,
                      severity="warning", dedup_key=f"override:{move.service}:{decision_id}",
                      summary=f"{move.service}: gate overridden by {move.actor}: {move.reason}",
                      data=data)
@@ -440,7 +440,7 @@ def _phase_complete(s: Session, plan: Plan, service: str, *, now: datetime) -> N
         st = get_state(session=s, service=other)
         if st is None or _settings(plan, other).next_step(st.weight) is not None:
             return
-    record_event(session=s, at=now, kind="phase-complete", service=None,
+    record_event(session=s, at=now, kind=EventKind.PHASE_COMPLETE, service=None,
                  dedup_key=f"phase-complete:{phase.id}",
                  summary=f"phase {phase.id} ({phase.name}) complete: "
                          f"{', '.join(phase.services)} at their last step",
@@ -590,7 +590,7 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
             raise GateError(service, f"not approved: {held} (--override with a reason goes "
                             "past it)")
         used_override = True
-    if not _may_approve(status, state.weight):
+    if not may_approve(status, state.weight):
         if not override:
             raise GateError(service, f"not approved: {why} (--override with a reason goes "
                             "past a verdict)")
@@ -687,20 +687,24 @@ def revert_all(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str,
         observed, _ = _try_read(router, svc.name)
         if weight == 0 and observed == 0 and not pending:
             continue
-        outcomes.append(_guarded(lambda name=svc.name: _revert(
-            engine=engine, plan=plan, router=router, service=name, actor=actor,
-            reason=reason, to="0", now=now, actor_source=actor_source),
-            service=svc.name, action=Action.REVERT,
-            from_weight=weight, actor=actor))
+        to_zero = partial(_revert, engine=engine, plan=plan, router=router, service=svc.name,
+                          actor=actor, reason=reason, to="0", now=now,
+                          actor_source=actor_source)
+        outcomes.append(_guarded(to_zero, service=svc.name, action=Action.REVERT,
+                                 from_weight=weight, actor=actor))
     return outcomes
 
 
-def _guarded(run: Any, *, service: str, action: Action, from_weight: int,
+#: a move to run: its outcome, and the error that stopped it (None when applied)
+Run = Callable[[], tuple[DecisionOutcome, CutoverError | None]]
+
+
+def _guarded(run: Run, *, service: str, action: Action, from_weight: int,
              actor: str) -> DecisionOutcome:
     """``run()``'s outcome; a refusal before any decision becomes a FAILED outcome."""
     try:
         outcome, _error = run()
-        return outcome  # type: ignore[no-any-return]
+        return outcome
     except CutoverError as e:
         log.info("%s: %s refused: %s", service, action, e)
         return DecisionOutcome(service=service, action=action, from_weight=from_weight,
@@ -742,10 +746,10 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
         why = last.reasons[0] if last.reasons else "fail"
         reason = (f"{failures} consecutive fail verdicts at {state.weight} % (policy: "
                   f"{settings.auto_revert.after_failures}); latest: {why}")
-        out = _guarded(lambda name=svc.name, reason=reason, eid=last.id: _auto(
-            engine=engine, plan=plan, router=router, service=name, reason=reason,
-            evaluation_id=eid, now=now), service=svc.name, action=Action.AUTO_REVERT,
-            from_weight=state.weight, actor=AUTO_ACTOR)
+        auto = partial(_auto, engine=engine, plan=plan, router=router, service=svc.name,
+                       reason=reason, evaluation_id=last.id, now=now)
+        out = _guarded(auto, service=svc.name, action=Action.AUTO_REVERT,
+                       from_weight=state.weight, actor=AUTO_ACTOR)
         if not out.ok:  # nobody is at a terminal: the worker's log must say it
             log.error("%s: auto-revert %d -> 0 %% %s: %s", svc.name, out.from_weight,
                       out.state, out.message)
@@ -757,10 +761,10 @@ def _alarm_revert(*, engine: Engine, plan: Plan, router: TrafficRouter, hold: Ho
                   weight: int, now: datetime) -> DecisionOutcome:
     """A firing alert the plan reverts on (rollout/holds.py): back to 0 %."""
     reason = f"{hold.reason}; the plan reverts on it (alerts.inbox.revert_on)"
-    out = _guarded(lambda: _auto(engine=engine, plan=plan, router=router,
-                                 service=hold.service, reason=reason, evaluation_id=None,
-                                 now=now), service=hold.service, action=Action.AUTO_REVERT,
-                   from_weight=weight, actor=AUTO_ACTOR)
+    auto = partial(_auto, engine=engine, plan=plan, router=router, service=hold.service,
+                   reason=reason, evaluation_id=None, now=now)
+    out = _guarded(auto, service=hold.service, action=Action.AUTO_REVERT, from_weight=weight,
+                   actor=AUTO_ACTOR)
     if not out.ok:
         log.error("%s: auto-revert on alert %s %d -> 0 %% %s: %s", hold.service,
                   hold.alertname, weight, out.state, out.message)
@@ -917,12 +921,12 @@ def _note_drift(s: Session, plan: Plan, state: ServiceState, observed: int | Non
     data = {"route": plan.service(state.service).route, "stored": state.weight,
             "router": observed}
     if started:
-        record_event(session=s, at=now, kind="drift", service=state.service,
+        record_event(session=s, at=now, kind=EventKind.DRIFT, service=state.service,
                      severity="warning", data=data,
                      summary=_drift_words(plan, state.service, observed, state.weight) +
                      "; left as it is")
     elif ended:
-        record_event(session=s, at=now, kind="drift-resolved", service=state.service,
+        record_event(session=s, at=now, kind=EventKind.DRIFT_RESOLVED, service=state.service,
                      data=data, summary=f"{state.service}: route {data['route']} agrees "
                      f"with the store again ({state.weight} %)")
 

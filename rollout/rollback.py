@@ -32,6 +32,7 @@ from rollout.baseline import Capacity
 from rollout.routers.base import TrafficRouter
 from rollout.state import Action, DecisionState
 from slo.errors import ConflictError, CutoverError, GateError
+from slo.kinds import EventKind
 from slo.plan import Plan
 from store.db import session_scope
 from store.events import record_event
@@ -335,7 +336,7 @@ def _close_interrupted(engine: Engine, plan: Plan, *, before: datetime,
             if close_group(session=s, group_id=g.id, outcome=GroupOutcome.INTERRUPTED.value,
                            at=before, seconds=None):
                 closed.append(g.id)
-                record_event(session=s, at=before, kind="rolled-back", severity="critical",
+                record_event(session=s, at=before, kind=EventKind.ROLLED_BACK, severity="critical",
                              dedup_key=f"rolled-back:{g.id}",
                              summary=f"rollback #{g.id} by {g.actor} was interrupted; "
                                      f"{len(members)} of {len(g.services)} services had a "
@@ -353,7 +354,7 @@ def _alert(s: Any, *, group_id: int, actor: str, reason: str, outcome: GroupOutc
     lines = [_line(r) for r in sorted(results, key=lambda r: r.ok)]
     summary = (f"rollback #{group_id} by {actor}: {outcome.value} ({said}) in "
                f"{seconds:.1f} s")
-    record_event(session=s, at=now, kind="rolled-back",
+    record_event(session=s, at=now, kind=EventKind.ROLLED_BACK,
                  severity="critical" if outcome is not GroupOutcome.NOTHING else "warning",
                  dedup_key=f"rolled-back:{group_id}", summary=summary,
                  data={"group_id": group_id, "actor": actor, "reason": reason,

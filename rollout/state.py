@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = ["Action", "DecisionOutcome", "DecisionRecord", "DecisionState", "RolloutStatus",
-           "ServiceStatus"]
+           "ServiceStatus", "may_approve"]
 
 
 class RolloutStatus(StrEnum):
@@ -20,6 +20,12 @@ class RolloutStatus(StrEnum):
     BLOCKED = "blocked"    # the latest verdict at this step is fail: only override moves it
     PROMOTED = "promoted"  # at the last step: nothing more to approve
     REVERTED = "reverted"  # sent back by a revert; approve starts again from here
+
+
+def may_approve(status: RolloutStatus, weight: int) -> bool:
+    """The approval rule: a step that passed and soaked, or a service reverted to 0 %
+    (REVERTED above 0 % still needs its pass and soak like any step)."""
+    return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
 
 
 class Action(StrEnum):
@@ -69,8 +75,7 @@ class ServiceStatus:
 
     @property
     def may_approve(self) -> bool:
-        return self.state is RolloutStatus.READY or (
-            self.state is RolloutStatus.REVERTED and self.weight == 0)
+        return may_approve(self.state, self.weight)
 
     def contract(self) -> dict[str, Any]:
         return {

@@ -27,13 +27,14 @@ from pydantic import (
     model_validator,
 )
 
+from slo.kinds import ChannelKind, EventKind, RouterKind
 from slo.presets import PRESETS, label_selector
 from slo.probe_specs import ProbeSpec
 from slo.units import format_duration, parse_duration
 
 __all__ = [
     "FIGURES",
-    "ROUTER_KINDS",
+    "PROBE_FIGURES",
     "AlertChannel",
     "Duration",
     "Phase",
@@ -49,8 +50,10 @@ FIGURES: tuple[str, ...] = (
     "requests", "rps", "error_rate", "latency_avg_ms", "latency_p50_ms",
     "latency_p95_ms", "latency_p99_ms", "memory_mb", "cpu_cores",
 )
-ROUTER_KINDS = ("openshift-route", "gateway-api", "dry-run")
-CHANNEL_KINDS = ("slack", "teams", "google-chat", "discord", "mattermost", "generic", "log")
+#: Success metrics that no evaluation carries but probes measure, each with the probe kinds
+#: that can: ``uptime`` is the share of an availability probe's runs that found the service
+#: up (a run whose target did not answer counts as down).
+PROBE_FIGURES: dict[str, tuple[str, ...]] = {"uptime": ("http",)}
 QUERY_KEYS = ("rps", "error_rps", "latency_quantile", "latency_avg", "memory_bytes",
               "cpu_cores", "up")
 #: the labels cutover itself sets on an Alertmanager alert (a channel's labels may not)
@@ -132,10 +135,19 @@ def _figure_name(key: str) -> str:
     return key
 
 
-#: a figure named as a key of ``targets`` or ``success_metrics``
+def _success_name(key: str) -> str:
+    if key not in FIGURES and key not in PROBE_FIGURES:
+        raise ValueError(f"unknown figure {key!r}; expected one of "
+                         f"{', '.join((*FIGURES, *PROBE_FIGURES))}")
+    return key
+
+
+#: a figure named as a key of ``targets``
 FigureName = Annotated[str, AfterValidator(_figure_name)]
 #: figure -> limits, as a layer writes them (null: every inherited limit removed)
 TargetLayer = dict[FigureName, TargetOverride | None]
+#: ``success_metrics``: the evaluate figures, and those probes measure (PROBE_FIGURES)
+SuccessLayer = dict[Annotated[str, AfterValidator(_success_name)], TargetOverride | None]
 
 
 class AutoRevert(_Model):
@@ -286,7 +298,7 @@ class Sources(_Model):
 
 
 class RouterConfig(_Model):
-    kind: Literal["openshift-route", "gateway-api", "dry-run"] = "dry-run"
+    kind: RouterKind = RouterKind.DRY_RUN
     namespace: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
@@ -392,6 +404,16 @@ class Phase(Overridable):
     ends: date | None = None
     criteria: list[Criterion] = Field(default_factory=list)
     probes: list[ProbeSpec] = Field(default_factory=list)
+    #: this phase decommissions the baseline (the guide's week 6), safe only once every
+    #: service has been at its last step and passing this long with no rollback
+    decommission_after: Duration | None = None
+
+    @field_validator("decommission_after")
+    @classmethod
+    def _positive_soak(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v <= timedelta(0):
+            raise ValueError(f"expected a positive duration, got {format_duration(v)}")
+        return v
 
     @field_validator("criteria", mode="before")
     @classmethod
@@ -403,8 +425,7 @@ class Phase(Overridable):
 
 class AlertChannel(_Model):
     name: str
-    kind: Literal["slack", "teams", "google-chat", "discord", "mattermost", "generic", "log",
-                  "alertmanager"]
+    kind: ChannelKind
     url_env: str | None = None
     url_file: str | None = None
     secret_env: str | None = None     # generic: HMAC-SHA256 signing secret
@@ -416,7 +437,7 @@ class AlertChannel(_Model):
     token_file: str | None = None
     labels: dict[str, str] | None = None
     resolve_timeout: Duration = timedelta(minutes=15)
-    events: list[str] | None = None   # None: every event
+    events: list[EventKind] | None = None   # None: every event
     services: list[str] | None = None  # None: every service
 
     @model_validator(mode="before")
@@ -481,7 +502,7 @@ class Plan(_Model):
     router: RouterConfig = RouterConfig()
     baseline: Variant
     defaults: Defaults = Defaults()
-    success_metrics: TargetLayer = Field(default_factory=dict)
+    success_metrics: SuccessLayer = Field(default_factory=dict)
     services: list[ServiceDef]
     phases: list[Phase]
     alerts: Alerts = Alerts()
@@ -589,20 +610,20 @@ class Plan(_Model):
         )
 
     def success_targets(self) -> dict[str, TargetSpec]:
-        """Migration-wide success metrics (the seed's), judged over every service."""
-        figures = {k: v for k, v in self.success_metrics.items()
-                   if not (v and v.probes)}
+        """Migration-wide success metrics (the seed's) on the evaluate figures, judged
+        over every service."""
+        figures = {k: v for k, v in self.success_metrics.items() if k in FIGURES}
         return _build_targets(merge_targets({}, figures))
 
     def success_probes(self) -> dict[str, tuple[TargetSpec, list[str]]]:
         """Success metrics measured by probes (``uptime: {min: 0.999, probes: [...]}``):
-        the share of those probes' runs that passed, against the limits."""
+        each one's limits and the probes whose runs measure it."""
         out = {}
         for name, raw in self.success_metrics.items():
-            if raw and raw.probes:
+            if name in PROBE_FIGURES and raw is not None:
                 spec = TargetSpec.model_validate(raw.model_dump(exclude={"probes"},
                                                                 exclude_none=True))
-                out[name] = (spec, list(raw.probes))
+                out[name] = (spec, list(raw.probes or []))
         return out
 
 

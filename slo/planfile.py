@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from slo import planyaml
 from slo.errors import PlanError, PlanProblem
-from slo.plan import FIGURES, Plan, TargetSpec
+from slo.plan import PROBE_FIGURES, Plan, TargetOverride
 from slo.probe_specs import PROBE_KINDS
 
 __all__ = ["parse_plan", "plan_schema", "plan_warnings", "without_probes"]
@@ -171,28 +171,40 @@ def _check_channels(plan: Plan) -> Iterator[tuple[Path, str]]:
 
 
 def _check_success(plan: Plan) -> Iterator[tuple[Path, str]]:
-    probes = {p.name for _, _, p in plan.probes()}
+    kinds = {p.name: p.kind for _, _, p in plan.probes()}
     for key, raw in plan.success_metrics.items():
-        if raw and raw.probes:
-            yield from _check_success_probes(key, raw.model_dump(exclude_none=True), probes)
-        elif key not in FIGURES:
-            yield ("success_metrics", key), (f"unknown figure {key!r}; a metric of another "
-                                             "name needs the probes that measure it")
+        if key in PROBE_FIGURES:
+            yield from _check_success_probes(key, raw, kinds)
+        elif raw is not None and raw.probes is not None:
+            yield ("success_metrics", key, "probes"), (
+                f"{key} comes from the evaluations, not from probes; 'probes' is for "
+                f"{', '.join(PROBE_FIGURES)}")
 
 
-def _check_success_probes(key: str, raw: dict[str, Any], probes: set[str]
+def _check_success_probes(key: str, raw: TargetOverride | None, kinds: dict[str, str]
                           ) -> Iterator[tuple[Path, str]]:
-    names = raw["probes"]
-    if not isinstance(names, list) or not names:
-        yield ("success_metrics", key, "probes"), "expected a list of probe names"
+    wanted = PROBE_FIGURES[key]
+    if raw is None or not raw.probes:
+        yield (("success_metrics", key), f"{key} needs 'probes: [...]', the "
+               f"{' or '.join(wanted)} probes of the plan whose runs measure it")
         return
-    for i, name in enumerate(names):
-        if name not in probes:
+    for i, name in enumerate(raw.probes):
+        if name not in kinds:
             yield ("success_metrics", key, "probes", i), f"{name!r} is not a probe of the plan"
-    try:
-        TargetSpec.model_validate({k: v for k, v in raw.items() if k != "probes"})
-    except ValueError as e:
-        yield ("success_metrics", key), f"{e}".splitlines()[-1].strip()
+        elif kinds[name] not in wanted:
+            yield (("success_metrics", key, "probes", i),
+                   f"{name!r} is a {kinds[name]} probe; {key} is measured by "
+                   f"{' or '.join(wanted)} probes")
+    for field in ("min", "max"):
+        value = getattr(raw, field)
+        if value is not None and not 0 <= value <= 1:
+            yield (("success_metrics", key, field),
+                   f"{key} is a share between 0 and 1 (0.999 for 99.9 %), got {value:g}")
+    if raw.max_ratio_to_baseline is not None:
+        yield (("success_metrics", key, "max_ratio_to_baseline"),
+               f"{key} has no baseline to compare with")
+    if raw.scope == "total":
+        yield ("success_metrics", key, "scope"), f"{key} is a share: it cannot be summed"
 
 
 def _check_probes(plan: Plan) -> Iterator[tuple[Path, str]]:
@@ -271,7 +283,7 @@ def _problem(err: Any, lines: dict[Path, int]) -> PlanProblem:
         msg = "is required"
     elif err["type"] == "extra_forbidden":
         msg = "is not a known key"
-    elif err["type"] == "literal_error":
+    elif err["type"] in ("literal_error", "enum"):
         msg = f"expected {err['ctx']['expected']}, got {err['input']!r}"
     return PlanProblem(_dotted(loc), msg, _line(loc, lines))
 

@@ -8,7 +8,11 @@ from typing import Any
 
 from slo.verdict import Verdict
 
-__all__ = ["ProbeResult", "Signoff"]
+__all__ = ["ANSWERED", "ProbeResult", "ProbeRuns", "Signoff"]
+
+#: the figure a run stores when its target did not answer at all (refused, timed out):
+#: an availability probe counts such a run as down, not as "could not look"
+ANSWERED = "answered"
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,20 @@ class Signoff:
     def contract(self) -> dict[str, Any]:
         return {"phase": self.phase, "criterion": self.criterion, "actor": self.actor,
                 "at": self.at.isoformat().replace("+00:00", "Z"), "note": self.note}
+
+
+@dataclass(frozen=True)
+class ProbeRuns:
+    """One probe's runs over a period, by what they found: what an uptime is made of."""
+
+    probe: str
+    passed: int = 0       # the target answered as expected
+    failed: int = 0       # it answered, wrongly (status, body, too slow)
+    unanswered: int = 0   # it did not answer at all: down
+    unknown: int = 0      # the probe could not look (not configured, a probe error)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @property
+    def judged(self) -> int:
+        return self.passed + self.failed + self.unanswered

@@ -4,13 +4,14 @@ service otherwise.  Shared by the dashboard's overview and the phase reports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from slo.plan import TargetSpec
-from slo.verdict import Verdict
+from slo.probe_results import ProbeRuns
 
-__all__ = ["SuccessResult", "probe_share", "success_metrics", "target_text"]
+__all__ = ["SuccessResult", "success_metrics", "target_text", "uptime"]
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,41 @@ def target_text(spec: TargetSpec) -> str:
     return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
 
 
-def probe_share(figure: str, spec: TargetSpec, counts: Mapping[str, Mapping[str, int]]
-                ) -> SuccessResult:
-    """A success metric measured by probes (uptime: "> 99.9 % availability"): the share of
-    the probes' runs that passed; ``counts`` maps each probe to its runs by verdict.
-    Inconclusive runs (the probe could not look) count neither way; with no run that
-    could look, there is no figure."""
-    passed = sum(c.get(Verdict.PASS.value, 0) for c in counts.values())
-    judged = passed + sum(c.get(Verdict.FAIL.value, 0) for c in counts.values())
-    names = ", ".join(counts)
+def uptime(figure: str, spec: TargetSpec, runs: Sequence[ProbeRuns]) -> SuccessResult:
+    """A success metric measured by availability probes ("uptime > 99.9 %"): the share of
+    the probes' runs that found the service up.  A run that got a wrong answer or no answer
+    at all is down; a run that could not look (no credential, a probe error) counts
+    neither way; with no run that could look, there is no figure (never a pass)."""
+    up = sum(r.passed for r in runs)
+    judged = sum(r.judged for r in runs)
+    names = ", ".join(r.probe for r in runs)
+    unknown = sum(r.unknown for r in runs)
     if not judged:
         return SuccessResult(figure=figure, target=target_text(spec), value=None, met=None,
-                             basis=f"no run of {names} could look yet")
-    share = passed / judged
+                             basis=f"no run of {names} could look yet"
+                             + (f" ({unknown} could not look)" if unknown else ""))
+    share = up / judged
     return SuccessResult(figure=figure, target=target_text(spec), value=share,
-                         met=meets(spec, share),
-                         basis=f"{judged} runs of {names}: {passed} passed")
+                         met=meets(spec, share), basis=_uptime_basis(runs, up, judged, unknown))
+
+
+def _uptime_basis(runs: Sequence[ProbeRuns], up: int, judged: int, unknown: int) -> str:
+    failed = sum(r.failed for r in runs)
+    unanswered = sum(r.unanswered for r in runs)
+    seen = [r for r in runs if r.first is not None and r.last is not None]
+    first = min((r.first for r in seen if r.first), default=None)
+    last = max((r.last for r in seen if r.last), default=None)
+    words = f"{up:,} of {judged:,} runs of {', '.join(r.probe for r in runs)} found it up"
+    down = [f"{failed:,} answered wrongly" if failed else "",
+            f"{unanswered:,} got no answer" if unanswered else ""]
+    if failed or unanswered:
+        words += " (" + ", ".join(d for d in down if d) + ")"
+    if first is not None and last is not None:
+        words += f", {_when(first)} to {_when(last)}"
+    if unknown:
+        words += f"; {unknown:,} could not look (not counted)"
+    return words
+
+
+def _when(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")

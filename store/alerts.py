@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, and_, func, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.kinds import EventKind
 from store.db import UtcDateTime
 from store.events import EventRow
 
@@ -97,7 +98,7 @@ class AlertEvent:
 
     id: int
     at: datetime
-    kind: str
+    kind: EventKind
     service: str | None
     severity: str
     dedup_key: str
@@ -123,7 +124,7 @@ class DeliveryRecord:
 
 def _event(row: EventRow) -> AlertEvent:
     assert row.id is not None
-    return AlertEvent(id=row.id, at=row.at, kind=row.kind, service=row.service,
+    return AlertEvent(id=row.id, at=row.at, kind=EventKind(row.kind), service=row.service,
                       severity=row.severity, dedup_key=row.dedup_key, summary=row.summary,
                       data=dict(row.data or {}))
 
@@ -135,7 +136,8 @@ def _snapshot(e: AlertEvent) -> dict[str, Any]:
 
 
 def _from_snapshot(d: dict[str, Any]) -> AlertEvent:
-    return AlertEvent(id=int(d["id"]), at=datetime.fromisoformat(d["at"]), kind=d["kind"],
+    return AlertEvent(id=int(d["id"]), at=datetime.fromisoformat(d["at"]),
+                      kind=EventKind(d["kind"]),
                       service=d.get("service"), severity=d.get("severity", "info"),
                       dedup_key=d.get("dedup_key", ""), summary=d.get("summary", ""),
                       data=d.get("data") or {})

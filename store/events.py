@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.kinds import EventKind
 from slo.redact import redact
 from store.db import UtcDateTime
 
@@ -37,14 +38,14 @@ class EventRow(SQLModel, table=True):
     dispatched: bool = Field(default=False)
 
 
-def record_event(*, session: Session, at: datetime, kind: str, summary: str,
+def record_event(*, session: Session, at: datetime, kind: EventKind, summary: str,
                  service: str | None = None, severity: str = "info", dedup_key: str = "",
                  data: dict[str, Any] | None = None, dispatched: bool = False) -> EventRow:
     """``dispatched=True``: kept for the record, never sent on its own (another event
     carries it to chat, e.g. a rollback's one alert for all its services).  The summary
     may quote a remote answer: it is scrubbed of credentials here, the last place one
     can be caught before the store."""
-    row = EventRow(at=at, kind=kind, service=service, severity=severity,
+    row = EventRow(at=at, kind=str(kind), service=service, severity=severity,
                    dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=redact(summary),
                    data=data or {}, dispatched=dispatched)
     session.add(row)

@@ -10,13 +10,13 @@ from sqlalchemy import JSON, Column, Index, and_, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from slo.probe_results import ProbeResult, Signoff
+from slo.probe_results import ANSWERED, ProbeResult, ProbeRuns, Signoff
 from slo.verdict import Verdict
-from store.db import UtcDateTime
+from store.db import UtcDateTime, as_utc
 
 __all__ = ["ProbeResultRow", "SignoffRow", "critical_deliveries", "latest_probe_results",
            "probe_history", "undispatched_critical",
-           "record_signoff", "save_probe_result", "signoffs", "verdict_counts"]
+           "probe_runs", "record_signoff", "save_probe_result", "signoffs"]
 
 
 class ProbeResultRow(SQLModel, table=True):
@@ -92,16 +92,34 @@ def probe_history(*, session: Session, probe: str, limit: int = 200,
     return [_domain(r) for r in session.exec(q).all()]
 
 
-def verdict_counts(*, session: Session, probes: list[str], until: datetime
-                   ) -> dict[str, dict[str, int]]:
-    """Each probe's runs up to ``until``, counted by verdict."""
-    q = (select(ProbeResultRow.probe, ProbeResultRow.verdict, func.count())
+def probe_runs(*, session: Session, probes: list[str], until: datetime) -> list[ProbeRuns]:
+    """Each probe's runs up to ``until``, by what they found (``slo.success.uptime``'s
+    input).  Inconclusive runs are split apart by the marker of a target that did not
+    answer; passes and fails are counted in the database."""
+    q = (sa_select(col(ProbeResultRow.probe), col(ProbeResultRow.verdict), func.count(),
+                   func.min(ProbeResultRow.at), func.max(ProbeResultRow.at))
          .where(col(ProbeResultRow.probe).in_(probes), col(ProbeResultRow.at) <= until)
          .group_by(col(ProbeResultRow.probe), col(ProbeResultRow.verdict)))
-    out: dict[str, dict[str, int]] = {p: {} for p in probes}
-    for probe, verdict, n in session.exec(q).all():
-        out[probe][verdict] = int(n)
-    return out
+    counts: dict[str, dict[str, int]] = {p: {} for p in probes}
+    span: dict[str, list[datetime]] = {p: [] for p in probes}
+    for probe, verdict, n, first, last in session.execute(q).all():
+        counts[probe][verdict] = int(n)
+        span[probe] += [as_utc(first), as_utc(last)]
+    silent = (select(ProbeResultRow.probe, ProbeResultRow.figures)
+              .where(col(ProbeResultRow.probe).in_(probes), col(ProbeResultRow.at) <= until,
+                     ProbeResultRow.verdict == Verdict.INCONCLUSIVE.value))
+    for probe, figures in session.exec(silent).all():
+        if (figures or {}).get(ANSWERED) is False:
+            counts[probe]["unanswered"] = counts[probe].get("unanswered", 0) + 1
+    return [_runs(p, counts[p], span[p]) for p in probes]
+
+
+def _runs(probe: str, counts: dict[str, int], span: list[datetime]) -> ProbeRuns:
+    unanswered = counts.get("unanswered", 0)
+    return ProbeRuns(probe=probe, passed=counts.get(Verdict.PASS.value, 0),
+                     failed=counts.get(Verdict.FAIL.value, 0), unanswered=unanswered,
+                     unknown=counts.get(Verdict.INCONCLUSIVE.value, 0) - unanswered,
+                     first=min(span, default=None), last=max(span, default=None))
 
 
 def record_signoff(*, session: Session, signoff: Signoff) -> SignoffRow:

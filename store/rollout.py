@@ -29,11 +29,14 @@ __all__ = [
     "ServiceState",
     "add_decision",
     "add_refusal",
+    "all_states",
     "dry_run_weight",
     "ensure_states",
     "get_state",
     "list_decisions",
     "pending_decisions",
+    "last_applied",
+    "service_names",
     "set_dry_run_weight",
     "set_failures",
     "set_observed",
@@ -95,6 +98,29 @@ class DryRunRoute(SQLModel, table=True):
 
 
 # -- service state -------------------------------------------------------------------
+
+def service_names(*, session: Session) -> list[str]:
+    """Every service with a state row."""
+    return list(session.exec(select(ServiceState.service)).all())
+
+
+def all_states(*, session: Session) -> list[ServiceState]:
+    """Every service's state row."""
+    return list(session.exec(select(ServiceState)).all())
+
+
+def last_applied(*, session: Session, service: str, at: datetime) -> tuple[int, datetime] | None:
+    """The weight the last decision applied to ``service`` by ``at`` set, and when it
+    was applied (a replay's step at an earlier time); None before the first."""
+    q = (select(Decision)
+         .where(Decision.service == service, Decision.state == "applied",
+                col(Decision.applied_at).is_not(None), col(Decision.applied_at) <= at)
+         .order_by(col(Decision.applied_at).desc(), col(Decision.id).desc()).limit(1))
+    last = session.exec(q).first()
+    if last is None or last.applied_at is None:
+        return None
+    return last.to_weight, last.applied_at
+
 
 def ensure_states(*, session: Session, phases: Mapping[str, str | None]) -> None:
     """Insert a row at weight 0 for each service (name -> phase) that has none.

@@ -11,6 +11,7 @@ from alerts.notifiers import alertmanager, discord, generic, google_chat, matter
 from alerts.notifiers.base import Notifier, WebhookNotifier, parse_retry_after, resolve_url
 from alerts.notifiers.log import LogNotifier
 from slo.errors import NotifyError
+from slo.kinds import ChannelKind
 from slo.plan import AlertChannel
 
 __all__ = ["NOTIFIERS", "Notifier", "build_notifier", "parse_retry_after", "resolve_url"]
@@ -40,15 +41,15 @@ def _log(channel: AlertChannel, env: Mapping[str, str]) -> Notifier:
     return LogNotifier(name=channel.name, path=channel.path)
 
 
-NOTIFIERS: dict[str, Builder] = {
-    "slack": _webhook(slack.payload),
-    "teams": _webhook(teams.payload),
-    "google-chat": _webhook(google_chat.payload),
-    "discord": _webhook(discord.payload),
-    "mattermost": _webhook(mattermost.payload),
-    "generic": _generic,
-    "log": _log,
-    "alertmanager": alertmanager.build,
+NOTIFIERS: dict[ChannelKind, Builder] = {
+    ChannelKind.SLACK: _webhook(slack.payload),
+    ChannelKind.TEAMS: _webhook(teams.payload),
+    ChannelKind.GOOGLE_CHAT: _webhook(google_chat.payload),
+    ChannelKind.DISCORD: _webhook(discord.payload),
+    ChannelKind.MATTERMOST: _webhook(mattermost.payload),
+    ChannelKind.GENERIC: _generic,
+    ChannelKind.LOG: _log,
+    ChannelKind.ALERTMANAGER: alertmanager.build,
 }
 
 

@@ -35,6 +35,7 @@ from alerts.messages import CONDITION_SEVERITY, RESOLVES, Message, truncate
 from alerts.notifiers.base import post, resolve_url
 from alerts.redact import mask_url
 from slo.errors import NotifyError
+from slo.kinds import EventKind
 from slo.plan import AlertChannel
 
 __all__ = ["ACT_TTL", "AlertmanagerNotifier", "alert", "alertname", "build", "labels"]
@@ -44,10 +45,10 @@ API_PATH = "/api/v2/alerts"
 MAX_ANNOTATION = 4000
 
 
-def alertname(kind: str) -> str:
+def alertname(kind: EventKind) -> str:
     """``verdict-failed`` -> ``CutoverVerdictFailed``; a resolved kind names its condition."""
     kind = RESOLVES.get(kind, kind)
-    return "Cutover" + "".join(part.capitalize() for part in kind.split("-"))
+    return "Cutover" + "".join(part.capitalize() for part in str(kind).split("-"))
 
 
 def labels(m: Message, extra: Mapping[str, str] | None = None) -> dict[str, str]:

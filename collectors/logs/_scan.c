@@ -365,6 +365,62 @@ static int put_line(Out *o, Py_ssize_t index, const Line *l) {
 
 static PyObject *as_bytes(Buf *b) { return PyBytes_FromStringAndSize(b->data ? b->data : "", b->len); }
 
+/* The results, as named tuples (structseq): Python reads fields by name, not position. */
+static PyStructSequence_Field SCAN_FIELDS[] = {
+    {"lines", "lines in the block"},
+    {"index", "int64 line numbers of the lines read"},
+    {"status", "float64 status per line read"},
+    {"size", "float64 response bytes"},
+    {"latency", "float64 latency, in the format's unit"},
+    {"deferred", "int64 (line, start, end) triples left to the strict parser"},
+    {"ts_codes", "int32 codes into ts_values"},
+    {"ts_values", "distinct minute texts"},
+    {"path_codes", "int32 codes into path_values"},
+    {"path_values", "distinct paths (cut)"},
+    {"up_codes", "int32 codes into up_values"},
+    {"up_values", "distinct upstreams"},
+    {"route_codes", "int32 codes into route_values"},
+    {"route_values", "distinct routes"},
+    {"routes", "1 when the format names a route"},
+    {NULL, NULL},
+};
+static PyStructSequence_Desc SCAN_DESC = {
+    "collectors.logs._scan.Scanned", "What scan_template and scan_json read of a block.",
+    SCAN_FIELDS, 15,
+};
+static PyTypeObject *ScannedType;
+
+static PyStructSequence_Field ROLLUP_FIELDS[] = {
+    {"cells", "(slot, minute) keys, int64 pairs"},
+    {"requests", "int64 per cell"},
+    {"errors", "int64 per cell"},
+    {"sizes", "float64 sum per cell"},
+    {"sums", "float64 latency sum per cell"},
+    {"pairs", "(cell, bucket) keys, int64 pairs"},
+    {"counts", "int64 per pair"},
+    {NULL, NULL},
+};
+static PyStructSequence_Desc ROLLUP_DESC = {
+    "collectors.logs._scan.Rolled", "What rollup sums per (slot, minute) and bucket.",
+    ROLLUP_FIELDS, 7,
+};
+static PyTypeObject *RolledType;
+
+static PyObject *struct_of(PyTypeObject *type, PyObject *tuple) {
+    /* a new structseq holding the items of ``tuple`` (stolen) */
+    if (!tuple) return NULL;
+    PyObject *res = PyStructSequence_New(type);
+    if (res) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+            PyObject *item = PyTuple_GET_ITEM(tuple, i);
+            Py_INCREF(item);
+            PyStructSequence_SET_ITEM(res, i, item);
+        }
+    }
+    Py_DECREF(tuple);
+    return res;
+}
+
 static PyObject *out_result(Out *o, Py_ssize_t lines, int as_text) {
     PyObject *vals[NCOLS] = {NULL}, *codes[NCOLS] = {NULL};
     PyObject *res = NULL;
@@ -373,11 +429,11 @@ static PyObject *out_result(Out *o, Py_ssize_t lines, int as_text) {
         codes[c] = as_bytes(&o->codes[c]);
         if (!vals[c] || !codes[c]) goto done;
     }
-    res = Py_BuildValue("nNNNNNOOOOOOOOi", lines, as_bytes(&o->index), as_bytes(&o->status),
-                        as_bytes(&o->size), as_bytes(&o->latency), as_bytes(&o->deferred),
-                        codes[COL_TS], vals[COL_TS], codes[COL_PATH], vals[COL_PATH],
-                        codes[COL_UP], vals[COL_UP], codes[COL_ROUTE], vals[COL_ROUTE],
-                        o->routes);
+    res = struct_of(ScannedType, Py_BuildValue(
+        "nNNNNNOOOOOOOOi", lines, as_bytes(&o->index), as_bytes(&o->status),
+        as_bytes(&o->size), as_bytes(&o->latency), as_bytes(&o->deferred),
+        codes[COL_TS], vals[COL_TS], codes[COL_PATH], vals[COL_PATH],
+        codes[COL_UP], vals[COL_UP], codes[COL_ROUTE], vals[COL_ROUTE], o->routes));
 done:
     for (int c = 0; c < NCOLS; c++) { Py_XDECREF(vals[c]); Py_XDECREF(codes[c]); }
     return res;
@@ -1470,8 +1526,9 @@ static PyObject *rollup(PyObject *self, PyObject *args) {
         PyObject *ck = PyBytes_FromStringAndSize((const char *)cells.keys, cells.n * sizeof(Key2));
         PyObject *pk = PyBytes_FromStringAndSize((const char *)pairs.keys, pairs.n * sizeof(Key2));
         if (ck && pk)
-            res = Py_BuildValue("NNNNNNN", ck, as_bytes(&requests), as_bytes(&errors),
-                                as_bytes(&sizes), as_bytes(&sums), pk, as_bytes(&counts));
+            res = struct_of(RolledType, Py_BuildValue(
+                "NNNNNNN", ck, as_bytes(&requests), as_bytes(&errors), as_bytes(&sizes),
+                as_bytes(&sums), pk, as_bytes(&counts)));
         else {
             Py_XDECREF(ck);
             Py_XDECREF(pk);
@@ -1519,6 +1576,19 @@ PyMODINIT_FUNC PyInit__scan(void) {
     init_tables();
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    PyModule_AddIntConstant(m, "MAX_LINE", MAX_LINE);
+    ScannedType = PyStructSequence_NewType(&SCAN_DESC);
+    RolledType = PyStructSequence_NewType(&ROLLUP_DESC);
+    if (!ScannedType || !RolledType) { Py_DECREF(m); return NULL; }
+    /* the template ops, by name: collectors/logs/native.py reads them from here */
+    static const struct { const char *name; int value; } OPS[] = {
+        {"OP_LIT", OP_LIT}, {"OP_SKIP", OP_SKIP}, {"OP_TS_CLF", OP_TS_CLF},
+        {"OP_TS_ISO", OP_TS_ISO}, {"OP_TS_MSEC", OP_TS_MSEC}, {"OP_REQUEST", OP_REQUEST},
+        {"OP_URI", OP_URI}, {"OP_STATUS", OP_STATUS}, {"OP_BYTES", OP_BYTES},
+        {"OP_NUM", OP_NUM}, {"OP_UP_NAME", OP_UP_NAME}, {"OP_UP_ADDR", OP_UP_ADDR},
+        {"OP_HAPROXY", OP_HAPROXY}, {"OP_ENVOY", OP_ENVOY},
+    };
+    for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++)
+        if (PyModule_AddIntConstant(m, OPS[i].name, OPS[i].value) < 0) { Py_DECREF(m); return NULL; }
+    if (PyModule_AddIntConstant(m, "MAX_LINE", MAX_LINE) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from collectors.logs import limits
+from collectors.logs import limits, native
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
@@ -420,12 +420,14 @@ _NGINX_VARS: dict[str, tuple[str, str]] = {
 }
 _VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
-# The compiled scanner's ops (the enum in _scan.c): each chosen variable reads what its
-# regex above reads, taking the regex's first choice at every step.
-_OP_LIT, _OP_SKIP = 0, 1
-_OPS = {"time_local": 2, "time_iso8601": 3, "msec": 4, "request": 5, "request_uri": 6,
-        "uri": 6, "status": 7, "body_bytes_sent": 8, "bytes_sent": 8, "request_time": 9,
-        "upstream_response_time": 9, "proxy_upstream_name": 10, "upstream_addr": 11}
+# The compiled scanner's op (by its name in _scan.c, collectors/logs/native.py) for each
+# variable: it reads what the variable's regex above reads, taking the regex's first
+# choice at every step.
+_OPS = {"time_local": "TS_CLF", "time_iso8601": "TS_ISO", "msec": "TS_MSEC",
+        "request": "REQUEST", "request_uri": "URI", "uri": "URI", "status": "STATUS",
+        "body_bytes_sent": "BYTES", "bytes_sent": "BYTES", "request_time": "NUM",
+        "upstream_response_time": "NUM", "proxy_upstream_name": "UP_NAME",
+        "upstream_addr": "UP_ADDR"}
 
 #: nginx's ``combined`` plus the request time and the upstream (what we ask users for)
 NGINX_TEMPLATE = ('$remote_addr - $remote_user [$time_local] "$request" $status '
@@ -451,12 +453,12 @@ def compile_nginx_template(template: str, *, name: str | None = None) -> RegexFo
     vars_in = [m.group(1) or m.group(2) for m in _VAR.finditer(text)]
     chosen = _choose_vars(vars_in)
     parts: list[str] = []
-    ops: list[tuple[int, int, bytes]] = []
+    ops: list[native.Op] = []
     pos = 0
     time_kind = "clf"
     for m in _VAR.finditer(text):
         parts.append(re.escape(text[pos:m.start()]))
-        ops.append((_OP_LIT, -1, text[pos:m.start()].encode()))
+        ops.append(("LIT", -1, text[pos:m.start()].encode()))
         var = m.group(1) or m.group(2)
         nxt = text[m.end():m.end() + 1]
         if var in chosen:
@@ -468,15 +470,15 @@ def compile_nginx_template(template: str, *, name: str | None = None) -> RegexFo
                 time_kind = "epoch"
         else:
             parts.append(f"[^{re.escape(nxt)}]*" if nxt else ".*")
-            ops.append((_OP_SKIP, ord(nxt) if nxt else -1, b""))
+            ops.append(("SKIP", ord(nxt) if nxt else -1, b""))
         pos = m.end()
     parts.append(re.escape(text[pos:]))
-    ops.append((_OP_LIT, -1, text[pos:].encode()))
+    ops.append(("LIT", -1, text[pos:].encode()))
     # a class "[^c]" of a character beyond ASCII is several bytes: the regex alone
     compiled = all(stop < 128 for _, stop, _ in ops)
     spec = _Spec(name=name or "nginx-template", pattern="".join(parts), time_kind=time_kind,
                  latency_scale=1000.0, upstream=_last_upstream,
-                 ops=tuple(op for op in ops if op != (_OP_LIT, -1, b"")) if compiled else ())
+                 ops=native.ops(op for op in ops if op != ("LIT", -1, b"")) if compiled else ())
     return RegexFormat(spec)
 
 
@@ -556,33 +558,32 @@ _ENVOY = (
 
 # -- the compiled scanner and the strict parser together ----------------------------
 
-def _compiled(raw: tuple[Any, ...], block: bytes, strict: Callable[[bytes], Columns], *,
+def _compiled(raw: Any, block: bytes, strict: Callable[[bytes], Columns], *,
               text: bool, latency_scale: float) -> Columns:
     """Columns from what ``_scan`` returned for ``block``; the lines it left go through
     ``strict``, all of them as one block, and take their places in line order."""
-    (_, index, status, size, latency, deferred, ts_codes, ts_values, path_codes,
-     path_values, up_codes, up_values, route_codes, route_values, routes) = raw
-    index = np.frombuffer(index, dtype=np.int64)
+    index = np.frombuffer(raw.index, dtype=np.int64)
 
     def enc(values: list[Any], codes: bytes) -> Encoded:
         return Encoded(values, np.frombuffer(codes, dtype=np.int32))
 
+    ts_values = raw.ts_values
     if text:
         # a JSON time that is a number comes as "\x01<epoch second of its minute>"
         ts_values = [int(v[1:]) if v[:1] == "\x01" else v for v in ts_values]
     fast = _bounded(Columns(
-        ts=enc(ts_values, ts_codes), path=enc(path_values, path_codes),
-        upstream=enc(up_values, up_codes),
-        route=enc(route_values, route_codes) if routes else None,
-        status=np.frombuffer(status, dtype=np.float64),
-        size=np.frombuffer(size, dtype=np.float64),
-        latency_ms=np.frombuffer(latency, dtype=np.float64) * latency_scale,
+        ts=enc(ts_values, raw.ts_codes), path=enc(raw.path_values, raw.path_codes),
+        upstream=enc(raw.up_values, raw.up_codes),
+        route=enc(raw.route_values, raw.route_codes) if raw.routes else None,
+        status=np.frombuffer(raw.status, dtype=np.float64),
+        size=np.frombuffer(raw.size, dtype=np.float64),
+        latency_ms=np.frombuffer(raw.latency, dtype=np.float64) * latency_scale,
         index=index), block, lengths=False)
     # lines read by the scanner but out of bounds are bad lines, not scanned ones
     fast.scanned = len(fast)
-    if not deferred:
+    if not raw.deferred:
         return fast
-    left = np.frombuffer(deferred, dtype=np.int64).reshape(-1, 3)
+    left = np.frombuffer(raw.deferred, dtype=np.int64).reshape(-1, 3)
     other = strict(b"\n".join([block[a:b] for a, b in left[:, 1:].tolist()]))
     lines = left[:, 0]
     other.index = lines[other.index]
@@ -641,13 +642,11 @@ def count_lines(block: bytes) -> int:
 NGINX = compile_nginx_template(NGINX_TEMPLATE, name="nginx")
 INGRESS_NGINX = compile_nginx_template(INGRESS_TEMPLATE, name="ingress-nginx")
 #: the compiled scanner reads an HAProxy or Envoy line whole (match_haproxy, match_envoy)
-_OP_HAPROXY = 12
 HAPROXY = RegexFormat(_Spec(name="haproxy", pattern=_HAPROXY, time_kind="clf",
                             latency_scale=1.0, upstream=_haproxy_service,
-                            route=_haproxy_route, ops=((_OP_HAPROXY, -1, b""),)))
-_OP_ENVOY = 13
+                            route=_haproxy_route, ops=native.ops([("HAPROXY", -1, b"")])))
 ENVOY = RegexFormat(_Spec(name="envoy", pattern=_ENVOY, time_kind="iso", latency_scale=1.0,
-                          ops=((_OP_ENVOY, -1, b""),)))
+                          ops=native.ops([("ENVOY", -1, b"")])))
 
 
 # -- JSON lines -----------------------------------------------------------------------

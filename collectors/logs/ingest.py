@@ -102,16 +102,17 @@ class Aggregate:
         bucket) the counts; here only the few cells of the block are merged in."""
         assert native.scan is not None
         f8, i8 = np.float64, np.int64
-        keys, requests, errors, sizes, sums, pair_keys, counts = native.scan.rollup(
+        rolled = native.scan.rollup(
             np.ascontiguousarray(slot, i8), np.ascontiguousarray(minute, i8),
             np.ascontiguousarray(status, f8), np.ascontiguousarray(size, f8),
             np.ascontiguousarray(latency_ms, f8), *BUCKET_PARAMS)
-        key_array = np.frombuffer(keys, dtype=i8).reshape(-1, 2)
+        key_array = np.frombuffer(rolled.cells, dtype=i8).reshape(-1, 2)
         key_list = key_array.tolist()
         for (slot_, minute_), n, e, b, s in zip(
-                key_list, np.frombuffer(requests, dtype=i8).tolist(),
-                np.frombuffer(errors, dtype=i8).tolist(), np.frombuffer(sizes, dtype=f8).tolist(),
-                np.frombuffer(sums, dtype=f8).tolist(), strict=True):
+                key_list, np.frombuffer(rolled.requests, dtype=i8).tolist(),
+                np.frombuffer(rolled.errors, dtype=i8).tolist(),
+                np.frombuffer(rolled.sizes, dtype=f8).tolist(),
+                np.frombuffer(rolled.sums, dtype=f8).tolist(), strict=True):
             cell = self._cells.get((slot_, minute_))
             if cell is None:
                 cell = self._cells[(slot_, minute_)] = _Cell()
@@ -119,10 +120,10 @@ class Aggregate:
             cell.errors += e
             cell.size += int(round(b))
             cell.sketch.total_ms += s
-        pairs = np.frombuffer(pair_keys, dtype=i8).reshape(-1, 2)
+        pairs = np.frombuffer(rolled.pairs, dtype=i8).reshape(-1, 2)
         cell_of = key_array[pairs[:, 0]]
         self._pending.append((cell_of[:, 0], cell_of[:, 1], pairs[:, 1],
-                              np.frombuffer(counts, dtype=i8)))
+                              np.frombuffer(rolled.counts, dtype=i8)))
 
     def _settle(self) -> None:
         """Adds the pending sketch counts up (numpy, one sort for all blocks) and into

@@ -50,13 +50,14 @@ def run(spec: HttpProbe, ctx: ProbeContext) -> Outcome:
     url, named = _target(spec, ctx)
     auth = (secret(ctx, env=spec.authorization_env, file=None, what=f"probe {spec.name}")
             if spec.authorization_env else None)
-    t0 = time.perf_counter()
-    try:
-        with http_client(ctx, spec.timeout.total_seconds(), authorization=auth) as http:
+    # the clock starts at the request: building the client (its TLS context) is ours
+    with http_client(ctx, spec.timeout.total_seconds(), authorization=auth) as http:
+        t0 = time.perf_counter()
+        try:
             resp = http.request(spec.method, url)
-    except httpx.HTTPError as e:
-        raise ProbeUnreachable(spec.name, f"{named}: {describe_error(e)}") from None
-    ms = 1000 * (time.perf_counter() - t0)
+        except httpx.HTTPError as e:
+            raise ProbeUnreachable(spec.name, f"{named}: {describe_error(e)}") from None
+        ms = 1000 * (time.perf_counter() - t0)
     problems = _problems(spec, resp, ms)
     figures = {"status": resp.status_code, "latency_ms": ms}
     if problems:

@@ -24,8 +24,9 @@ from collectors.probes import (
 )
 from collectors.probes.base import Outcome, ProbeContext, ProbeUnreachable
 from slo.errors import ConfigError
+from slo.kinds import EventKind
 from slo.plan import Phase, Plan, ServiceDef
-from slo.probe_results import ProbeResult
+from slo.probe_results import ANSWERED, ProbeResult
 from slo.probe_specs import PROBE_KINDS
 from slo.verdict import Verdict
 from store.db import session_scope
@@ -80,7 +81,8 @@ def run_probe(placed: Placed, ctx: ProbeContext) -> ProbeResult:
     try:
         outcome = RUNNERS[probe.kind](probe, ctx)
     except ProbeUnreachable as e:
-        outcome = Outcome(Verdict.INCONCLUSIVE, (f"could not run: {e.message}",))
+        outcome = Outcome(Verdict.INCONCLUSIVE, (f"could not run: {e.message}",),
+                          figures={ANSWERED: False})
     except ConfigError as e:
         outcome = Outcome(Verdict.INCONCLUSIVE, (f"not configured: {e}",))
     except Exception as e:
@@ -119,12 +121,12 @@ def _transition(session: Any, result: ProbeResult, previous: ProbeResult | None)
             "verdict": result.verdict.value, "reasons": list(result.reasons[:5]),
             "value": result.value, "limit": result.limit}
     if result.verdict is Verdict.FAIL and was is not Verdict.FAIL:
-        record_event(session=session, at=result.at, kind="probe-failed", service=result.service,
+        record_event(session=session, at=result.at, kind=EventKind.PROBE_FAILED, service=result.service,
                      severity="critical", dedup_key=f"probe-failed:{result.probe}",
                      summary=f"probe {result.probe} fails: " + "; ".join(result.reasons[:2]),
                      data=data)
     elif result.verdict is Verdict.PASS and was is Verdict.FAIL:
-        record_event(session=session, at=result.at, kind="probe-recovered",
+        record_event(session=session, at=result.at, kind=EventKind.PROBE_RECOVERED,
                      service=result.service, severity="info",
                      dedup_key=f"probe-failed:{result.probe}",
                      summary=f"probe {result.probe} passes again", data=data)

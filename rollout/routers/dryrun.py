@@ -5,10 +5,12 @@ changed outside.  The demo uses it; a write to that table by hand plays the part
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from slo.errors import RouterError
+from slo.kinds import RouterKind
 from slo.plan import Plan
 from store.db import session_scope
 from store.rollout import dry_run_weight, set_dry_run_weight
@@ -17,7 +19,11 @@ __all__ = ["DryRunRouter"]
 
 
 class DryRunRouter:
-    kind = "dry-run"
+    kind = RouterKind.DRY_RUN
+
+    @classmethod
+    def from_plan(cls, plan: Plan, engine: Engine, _api_client: Any) -> DryRunRouter:
+        return cls(plan=plan, engine=engine)
 
     def __init__(self, *, plan: Plan, engine: Engine):
         self._plan = plan

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollout.routers.base import KubeObjectRouter
+from rollout.routers.kube import KubeObjectRouter
 from slo.errors import RouterError
+from slo.kinds import RouterKind
 from slo.plan import ServiceDef
 
 __all__ = ["GatewayApiRouter", "RuleRefs", "find_refs", "weights_json_patch"]
@@ -75,7 +76,7 @@ def weights_json_patch(route: dict[str, Any], at: RuleRefs, *, baseline: str,
 
 
 class GatewayApiRouter(KubeObjectRouter):
-    kind = "gateway-api"
+    kind = RouterKind.GATEWAY_API
     resource = (GROUP, VERSION, PLURAL)
     what = "HTTPRoute"
     content_type = "application/json-patch+json"

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rollout.routers.base import MAX_TRIES, KubeObjectRouter
+from rollout.routers.kube import MAX_TRIES, KubeObjectRouter
 from slo.errors import RouterError
+from slo.kinds import RouterKind
 from slo.plan import Plan, ServiceDef
 
 __all__ = ["MAX_ALTERNATES", "MAX_TRIES", "OpenShiftRouteRouter", "candidate_percent",
@@ -80,7 +81,7 @@ def weights_patch(route: dict[str, Any], *, baseline: str, candidate: str,
 
 
 class OpenShiftRouteRouter(KubeObjectRouter):
-    kind = "openshift-route"
+    kind = RouterKind.OPENSHIFT_ROUTE
     resource = (GROUP, VERSION, PLURAL)
     what = "route"
 

@@ -11,7 +11,7 @@ import pytest
 
 from collectors.probes.base import ProbeContext
 from collectors.probes.runner import run_probe
-from rollout.routers.base import api_client_for
+from rollout.routers.kube import api_client_for
 from slo.plan import Plan, RouterConfig
 from slo.probe_results import ProbeResult
 from slo.probe_specs import DeployTimeProbe, RecoveryTimeProbe

@@ -38,6 +38,7 @@ from cutover.simulator import (
     total_rps,
 )
 from cutover.worker import run_round
+from reports import build_report
 from rollout.gate import approve
 from slo.planfile import parse_plan
 from store.db import session_scope
@@ -146,7 +147,44 @@ def test_demo_plan_is_the_shipped_one_on_the_dry_run_router(tmp_path: Path) -> N
     assert [(c.kind, c.path) for c in plan.alerts.channels] == [("log", str(paths.alerts_log))]
 
 
+def test_the_demo_probes_run_for_real_against_its_stand_ins(tmp_path: Path) -> None:
+    """Stand-ins on loopback for the monolith and the Python services, two file trees:
+    the probes they can answer keep the shipped plan's checks, the rest go."""
+    from collectors.probes.base import ProbeContext
+    from collectors.probes.runner import run_due
+    from cutover.standins import StandIns
+    from store.db import make_engine, upgrade
+
+    standins = StandIns.start(tmp_path / "stand-ins")
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        text = demo_plan_text(PLAN.read_text(), paths=DemoPaths(tmp_path), standins=standins)
+        plan = parse_plan(text, source="demo")
+        assert {p.kind for _, _, p in plan.probes()} == {"http", "compare", "files", "session"}
+        assert "svc" not in text and "SESSION_PROBE_LOGIN" not in text
+        assert plan.success_probes()["uptime"][1] == ["healthy"]
+        upgrade(engine)
+        results = {r.probe: r for r in run_due(ProbeContext(plan=plan, now=NOON, engine=engine))}
+    finally:
+        standins.close()
+        engine.dispose()
+    verdicts = {name: r.verdict.value for name, r in results.items()}
+    assert verdicts == {"healthy": "pass", "sessions-held": "pass", "files-intact": "pass",
+                        "samples-answers": "pass", "samples-search": "fail",
+                        "ai-answers": "pass"}, {n: r.reasons for n, r in results.items()}
+    assert results["samples-search"].reasons[0] == (
+        "GET /api/samples?search=ecoli: items: 3 items from the monolith, 2 from the service")
+    week3 = next(p for p in plan.phases if p.id == "week-3")
+    assert [c.probes for c in week3.criteria if c.probes] == [["files-intact"], ["files-intact"]]
+
+
 # -- the history and the story -----------------------------------------------------------
+
+def evaluations(engine, service: str) -> list[EvaluationRow]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(EvaluationRow).where(EvaluationRow.service == service)
+                           .order_by(EvaluationRow.at)).all())
+
 
 def _stepped_simulator(setup, router, start: datetime) -> Simulator:
     model = TrafficModel()
@@ -163,6 +201,14 @@ def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> No
     try:
         h = setup.history
         assert h.decisions == len(SHORT), h.refused
+        # the probes ran at the history's times, and the gate weighed them: auth's and
+        # files' passes carry the stand-ins' checks
+        report = build_report(engine=setup.engine, plan=setup.plan, phase_id="week-3", at=NOON)
+        uptime = next(m for m in report.success if m.figure == "uptime")
+        assert uptime.met is True and uptime.value == 1.0, uptime.basis
+        files = next(e for e in reversed(evaluations(setup.engine, "files"))
+                     if e.verdict == "pass")
+        assert "probe:files-intact" in {c["name"] for c in files.checks}
         with session_scope(setup.engine) as s:
             applied = s.exec(select(Decision).where(Decision.state == "applied")).all()
             assert {(d.service, d.to_weight) for d in applied} >= {("auth", 100), ("files", 25)}
@@ -225,7 +271,7 @@ def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> No
         assert "verdict-failed ai" in alerts
         assert "approved files 10 % -> 25 %" in alerts   # the history's alerts too
     finally:
-        setup.engine.dispose()
+        setup.close()
 
 
 def test_a_second_demo_on_a_used_store_is_refused(tmp_path: Path, sqlite_engine) -> None:
@@ -234,7 +280,7 @@ def test_a_second_demo_on_a_used_store_is_refused(tmp_path: Path, sqlite_engine)
     url = str(sqlite_engine.url)
     first = prepare(source_plan=PLAN, paths=DemoPaths(tmp_path / "a"), db_url=url, now=NOON,
                     steps=TINY)
-    first.engine.dispose()
+    first.close()
     with pytest.raises(ConfigError, match="empty store"):
         prepare(source_plan=PLAN, paths=DemoPaths(tmp_path / "b"), db_url=url, now=NOON,
                 steps=TINY)
@@ -250,18 +296,24 @@ def test_running_demo_makes_rounds_and_stops_cleanly(tmp_path: Path) -> None:
     def collected() -> int:
         return sum(r.items for rnd in list(demo.rounds) for r in rnd.collect_reports)
 
+    def probed() -> set[str]:
+        return {r.probe for rnd in list(demo.rounds) for r in rnd.probe_results}
+
     try:
         deadline = time.monotonic() + 60   # generous: a busy machine runs rounds slowly
-        while (len(demo.rounds) < 2 or not collected()) and time.monotonic() < deadline:
+        while ((len(demo.rounds) < 2 or not collected() or "healthy" not in probed())
+               and time.monotonic() < deadline):
             time.sleep(0.2)
     finally:
         demo.close()
-        setup.engine.dispose()
+        setup.close()
     lines = demo.simulator.lines_written if demo.simulator else 0
     state = f"{len(demo.rounds)} rounds, {collected()} lines collected of {lines} written"
     assert len(demo.rounds) >= 2 and collected() > 0, state
     assert not any(t.is_alive() for t in demo.threads), state
     assert all(r.ok for r in demo.rounds), [r.line() for r in demo.rounds]
+    # the live worker runs the probes too, each on its interval (healthy: every minute)
+    assert "healthy" in probed(), state
     # stopped means stopped: the log no longer grows
     size = paths.access_log.stat().st_size
     time.sleep(0.5)
@@ -282,7 +334,7 @@ def test_a_demo_already_running_in_the_dir_is_not_wiped(tmp_path: Path) -> None:
                         steps=TINY)
             assert (paths.root / "cutover.db").exists()
     finally:
-        setup.engine.dispose()
+        setup.close()
 
 
 @pytest.mark.parametrize("speed", ["0", "-5", "10000"])

@@ -155,7 +155,7 @@ def test_an_echoed_token_reaches_no_output_no_row_no_event_and_no_chat(
 
 
 def test_a_kubernetes_status_that_quotes_the_token_is_scrubbed() -> None:
-    from rollout.routers.base import api_client_for, get_object
+    from rollout.routers.kube import api_client_for, get_object
     from tests.support.k8s_fake import ROUTES, FakeApiServer, route
 
     with FakeApiServer(token=TOKEN) as api:

@@ -274,6 +274,43 @@ def test_a_sign_off_replaces_needs_sign_off_in_every_format(history: Engine,
     assert "| Team trained on new architecture | signed off | signed off by ana@example.org" in md
 
 
+def test_uptime_from_the_health_probe_is_a_success_metric(engine: Engine,
+                                                          plan_text: str) -> None:
+    """The shipped plan's health probe run for real against a loopback server: three
+    runs answered ok, one degraded, one found nothing listening (down), one could not
+    look (a missing credential, not counted): uptime 3 of 5, under 99.9 %."""
+    from collectors.probes.base import ProbeContext
+    from collectors.probes.runner import run_due
+    from slo.planfile import parse_plan
+    from tests.collectors.test_probes_http import _health, serve
+
+    def runs(url: str, times: range, **env: str) -> None:
+        text = plan_text.replace("http://python-gateway.nanopore.svc:8000/health", url)
+        if env:
+            text = text.replace(f"url: {url}", "url_env: HEALTH_URL")
+        plan = parse_plan(text)
+        for k in times:
+            ctx = ProbeContext(plan=plan, now=T0 + timedelta(minutes=k), engine=engine,
+                               env=env)
+            assert [r.probe for r in run_due(ctx, only=["healthy"])] == ["healthy"]
+
+    with serve(_health) as url:
+        runs(f"{url}/health", range(3))
+        runs(f"{url}/degraded", range(3, 4))
+    runs(f"{url}/health", range(4, 5))   # nothing listens there now
+    runs(f"{url}/health", range(5, 6), NOT_HEALTH_URL="x")
+    report = build_report(engine=engine, plan=parse_plan(plan_text), phase_id="week-3", at=AT)
+    uptime = next(m for m in report.success if m.figure == "uptime")
+    assert (uptime.value, uptime.met, uptime.target) == (0.6, False, ">= 0.999"), uptime.basis
+    assert uptime.basis == ("3 of 5 runs of healthy found it up (1 answered wrongly, 1 got "
+                            "no answer), 2026-11-30 09:00 UTC to 2026-11-30 09:05 UTC; "
+                            "1 could not look (not counted)")
+    md = render(report, "md").decode()
+    assert r"| uptime | 60.000 % | \>= 0.999 | not met | 3 of 5 runs of healthy" in md
+    html = render(report, "html").decode()
+    assert "<td>uptime</td><td class='num'>60.000 %</td>" in html
+
+
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
     """The fail that led to an auto-revert (judged at 50 %, in the round that reverted)
     belongs to the 50 % step, not to the 0 % that followed."""
@@ -288,3 +325,103 @@ def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan)
     steps = {st.weight: st for st in r.services[0].steps}
     assert steps[50].verdicts == {"fail": 1} and steps[50].closing_at == revert_at
     assert steps[0].verdicts == {} and steps[0].closing is None
+
+
+# -- emergency rollbacks and the week-6 decommission flag ---------------------------------
+
+DRY_RUN = "router: {kind: dry-run}"
+
+
+def _at_full(engine: Engine, plan: Plan, router: object, at: datetime) -> None:
+    """Every service to its last step through the gate (overrides: no traffic here), and
+    a passing evaluation at it."""
+    from rollout.gate import approve
+
+    for svc in plan.services:
+        for _ in plan.settings(svc.name).steps:
+            approve(engine=engine, plan=plan, router=router, service=svc.name,  # type: ignore[arg-type]
+                    actor="ana@example.org", reason="setup", override=True, now=at)
+    _passes(engine, plan, at + timedelta(minutes=5))
+
+
+def _passes(engine: Engine, plan: Plan, at: datetime, verdict: Verdict = Verdict.PASS) -> None:
+    with session_scope(engine) as s:
+        for svc in plan.services:
+            phase = plan.phase_of(svc.name)
+            save_evaluation(session=s, evaluation=Evaluation(
+                service=svc.name, phase=phase.id if phase else None, weight=100, at=at,
+                verdict=verdict, reasons=("at 100 %",), baseline=Figures(at, at),
+                candidate=Figures(at, at), checks=(), plan_hash="h"))
+
+
+def test_a_rollback_is_a_line_of_the_report_and_holds_the_decommission(
+        engine: Engine, plan_text: str) -> None:
+    from rollout.rollback import roll_back
+    from rollout.routers import build_router
+    from slo.planfile import parse_plan
+
+    text = plan_text.replace("router: {kind: openshift-route, namespace: nanopore}", DRY_RUN)
+    plan = parse_plan(text)
+    router = build_router(plan, engine)
+    _at_full(engine, plan, router, T0)
+    week6 = build_report(engine=engine, plan=plan, phase_id="week-6",
+                         at=T0 + timedelta(days=2))
+    assert week6.decommission is not None and not week6.decommission.safe
+    assert week6.decommission.earliest == T0 + timedelta(days=3)
+
+    rolled = T0 + timedelta(days=2, hours=1)
+    roll_back(engine=engine, plan=plan, router=router, actor="lee@example.org",
+              reason=HOSTILE, now=rolled)
+    _at_full(engine, plan, router, rolled + timedelta(hours=1))
+    at = T0 + timedelta(days=4)
+    report = build_report(engine=engine, plan=plan, phase_id="week-6", at=at)
+    [rb] = report.rollbacks
+    assert (rb.actor, rb.reason, rb.outcome) == ("lee@example.org", HOSTILE, "applied")
+    assert rb.seconds is not None and rb.seconds >= 0
+    assert rb.moved == [f"{s.name} 100 -> 0 % applied" for s in plan.services]
+    flag = report.decommission
+    assert flag is not None and not flag.safe
+    assert flag.earliest == rolled + timedelta(hours=1, days=3)
+    assert f"rollback #{rb.id} at 2026-12-02 10:00 UTC: 3d without a rollback are needed, " \
+        "until 2026-12-05 10:00 UTC" in flag.reasons
+
+    md = render(report, "md").decode()
+    assert "**Decommissioning the baseline: not yet** (after 3d at the last step, passing, " \
+        "with no rollback; at the earliest 2026-12-05 11:00 UTC)" in md
+    assert f"- rollback #{rb.id} at 2026-12-02 10:00 UTC by lee@example.org: applied in " in md
+    assert r"why: \<script\>alert(" in md
+    html = render(report, "html").decode()
+    assert "Decommissioning the baseline: not yet" in html
+    assert "why: &lt;script&gt;alert(" in html
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv").decode())))
+    [line] = [r for r in rows if r["section"] == "rollback"]
+    assert (line["name"], line["verdict"], line["actor"]) == (
+        f"rollback #{rb.id}", "applied", "lee@example.org")
+    assert [r["verdict"] for r in rows if r["section"] == "decommission"] == ["not yet"]
+    data = json.loads(render(report, "json"))
+    assert data["decommission"]["soak"] == 3 * 86400 and data["rollbacks"][0]["id"] == rb.id
+
+    safe = build_report(engine=engine, plan=plan, phase_id="week-6",
+                        at=rolled + timedelta(days=3, hours=2))
+    assert safe.decommission is not None and safe.decommission.safe, safe.decommission
+    # a report of another phase lists the rollback too (it moved every service), and has
+    # no decommission flag
+    week3 = build_report(engine=engine, plan=plan, phase_id="week-3", at=at)
+    assert [r.id for r in week3.rollbacks] == [rb.id] and week3.decommission is None
+
+
+def test_a_fail_at_100_percent_restarts_the_decommission_soak(engine: Engine,
+                                                              plan_text: str) -> None:
+    from rollout.routers import build_router
+    from slo.planfile import parse_plan
+
+    text = plan_text.replace("router: {kind: openshift-route, namespace: nanopore}", DRY_RUN)
+    plan = parse_plan(text)
+    _at_full(engine, plan, build_router(plan, engine), T0)
+    _passes(engine, plan, T0 + timedelta(days=4), Verdict.FAIL)
+    _passes(engine, plan, T0 + timedelta(days=4, hours=1))
+    flag = build_report(engine=engine, plan=plan, phase_id="week-6",
+                        at=T0 + timedelta(days=5)).decommission
+    assert flag is not None and not flag.safe
+    assert flag.earliest == T0 + timedelta(days=7)
+    assert any(r.startswith("auth failed at 100 % at 2026-12-04 09:00 UTC") for r in flag.reasons)

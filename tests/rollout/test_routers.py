@@ -14,7 +14,7 @@ from kubernetes import client
 from sqlalchemy.engine import Engine
 
 from rollout.routers import api_client_for, build_router
-from rollout.routers.base import kube_api_client, kube_errors
+from rollout.routers.kube import kube_api_client, kube_errors
 from rollout.routers.openshift import candidate_percent, weights_patch
 from slo.errors import ConfigError, RouterError
 from slo.plan import Plan, RouterConfig

@@ -211,3 +211,78 @@ def test_without_probes_is_the_same_migration(shipped_plan: Plan, plan: Plan) ->
         [c.text for p in shipped_plan.phases for c in p.criteria]
     assert without_probes({"services": [], "phases": []}) == {"services": [], "phases": []}
 
+
+
+# -- uptime, a success metric measured by availability probes ---------------------------
+
+def test_uptime_is_the_share_of_health_runs_that_found_it_up(shipped_plan: Plan) -> None:
+    from slo.probe_results import ProbeRuns
+    from slo.success import uptime
+
+    spec, probes = shipped_plan.success_probes()["uptime"]
+    assert probes == ["healthy"] and spec.min == 0.999
+    assert "uptime" not in shipped_plan.success_targets()
+    ok = uptime("uptime", spec, [ProbeRuns("healthy", passed=9990, failed=4, unanswered=1,
+                                           unknown=40, first=AT - timedelta(days=7), last=AT)])
+    assert ok.met is True and ok.value == pytest.approx(9990 / 9995)
+    assert ok.basis == ("9,990 of 9,995 runs of healthy found it up (4 answered wrongly, "
+                        "1 got no answer), 2026-11-19 12:00 UTC to 2026-11-26 12:00 UTC; "
+                        "40 could not look (not counted)")
+    assert uptime("uptime", spec, [ProbeRuns("healthy", passed=99, failed=1)]).met is False
+
+
+def test_uptime_counts_a_target_that_never_answers_as_down(shipped_plan: Plan) -> None:
+    """The service gone for good: every run unanswered is 0 % uptime, never "no data"."""
+    from slo.probe_results import ProbeRuns
+    from slo.success import uptime
+
+    spec, _ = shipped_plan.success_probes()["uptime"]
+    down = uptime("uptime", spec, [ProbeRuns("healthy", unanswered=30)])
+    assert (down.value, down.met) == (0.0, False)
+    assert "30 got no answer" in down.basis
+
+
+def test_uptime_with_no_run_that_could_look_is_no_data_never_met(shipped_plan: Plan) -> None:
+    from slo.probe_results import ProbeRuns
+    from slo.success import uptime
+
+    spec, _ = shipped_plan.success_probes()["uptime"]
+    for runs in ([ProbeRuns("healthy", unknown=3)], [ProbeRuns("healthy")]):
+        none = uptime("uptime", spec, runs)
+        assert none.met is None and none.value is None and none.status == "no data"
+    assert uptime("uptime", spec, [ProbeRuns("healthy", unknown=3)]).basis == \
+        "no run of healthy could look yet (3 could not look)"
+
+
+@pytest.mark.parametrize(("change", "path", "words"), [
+    ("data['success_metrics']['uptime']['probes'] = ['pinger']",
+     "success_metrics.uptime.probes[0]", "'pinger' is not a probe of the plan"),
+    ("data['success_metrics']['uptime']['probes'] = ['samples-consistent']",
+     "success_metrics.uptime.probes[0]",
+     "'samples-consistent' is a consistency probe; uptime is measured by http probes"),
+    ("data['success_metrics']['uptime'] = {'min': 0.999}",
+     "success_metrics.uptime", "uptime needs 'probes: [...]'"),
+    ("data['success_metrics']['uptime']['min'] = 99.9",
+     "success_metrics.uptime.min", "a share between 0 and 1 (0.999 for 99.9 %), got 99.9"),
+    ("data['success_metrics']['uptime']['scope'] = 'total'",
+     "success_metrics.uptime.scope", "cannot be summed"),
+    ("data['success_metrics']['error_rate']['probes'] = ['healthy']",
+     "success_metrics.error_rate.probes", "error_rate comes from the evaluations"),
+    ("data['success_metrics']['availability'] = {'min': 0.9}",
+     "success_metrics.availability", "unknown figure 'availability'"),
+])
+def test_a_bad_uptime_metric_is_refused_with_path_and_line(plan_text: str, change: str,
+                                                           path: str, words: str) -> None:
+    with pytest.raises(PlanError) as e:
+        parse_plan(_with(plan_text, change))
+    [problem] = [p for p in e.value.problems if p.path == path]
+    assert words in problem.message and problem.line is not None
+
+
+def test_the_uptime_target_in_the_shipped_plan_sits_on_its_own_line(plan_text: str) -> None:
+    broken = plan_text.replace("uptime: {min: 0.999,", "uptime: {min: 99.9,", 1)
+    with pytest.raises(PlanError) as e:
+        parse_plan(broken)
+    [problem] = e.value.problems
+    line = next(i for i, t in enumerate(broken.splitlines(), 1) if t.startswith("  uptime:"))
+    assert (problem.path, problem.line) == ("success_metrics.uptime.min", line)

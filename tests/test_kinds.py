@@ -1,0 +1,42 @@
+"""Every kind the code switches on is one enum in slo/kinds.py, and each registry holds
+exactly its members: a new kind missed in one place fails here, not in production."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.messages import _TITLES, CONDITION_SEVERITY, RESOLVES
+from alerts.notifiers import NOTIFIERS
+from rollout.routers import ROUTERS
+from slo.kinds import CONDITIONS, ChannelKind, EventKind, RouterKind
+from slo.plan import AlertChannel, RouterConfig
+
+
+def test_every_router_kind_has_its_router_and_says_its_kind() -> None:
+    assert set(ROUTERS) == set(RouterKind)
+    assert all(cls.kind is kind for kind, cls in ROUTERS.items())
+
+
+def test_every_channel_kind_has_its_notifier() -> None:
+    assert set(NOTIFIERS) == set(ChannelKind)
+
+
+def test_every_event_kind_has_a_title_and_every_condition_an_end_and_a_severity() -> None:
+    assert set(_TITLES) == set(EventKind)
+    assert set(CONDITION_SEVERITY) == set(CONDITIONS)
+    assert set(RESOLVES) == set(CONDITIONS.values())
+    assert not set(CONDITIONS) & set(RESOLVES)
+
+
+def test_the_plan_takes_the_kinds_by_their_strings_and_refuses_a_typo() -> None:
+    assert RouterConfig.model_validate({"kind": "gateway-api", "namespace": "n"}).kind \
+        is RouterKind.GATEWAY_API
+    ch = AlertChannel.model_validate({"name": "c", "kind": "log", "events": ["drift"]})
+    assert ch.kind is ChannelKind.LOG and ch.events == [EventKind.DRIFT]
+    with pytest.raises(ValidationError, match="dry-run"):
+        RouterConfig.model_validate({"kind": "dryrun"})
+    with pytest.raises(ValidationError, match="verdict-failed"):
+        AlertChannel.model_validate({"name": "c", "kind": "log", "events": ["verdict-fail"]})
+    schema = RouterConfig.model_json_schema()
+    assert set(schema["$defs"]["RouterKind"]["enum"]) == {k.value for k in RouterKind}
