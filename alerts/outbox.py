@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -185,7 +185,9 @@ class _Run:
     env: Mapping[str, str] | None
     client: httpx.Client
     start: datetime
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic    # seconds, for pacing and the budget
+    sleep: Callable[[float], None] = time.sleep
+    started: float = 0.0
     last_send: dict[str, float] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
     notifiers: dict[str, Notifier | NotifyError] = field(default_factory=dict)
@@ -194,7 +196,7 @@ class _Run:
 
     def now(self) -> datetime:
         # the caller's `now`, advanced by the real time this run has taken
-        return self.start + timedelta(seconds=time.monotonic() - self.started)
+        return self.start + timedelta(seconds=self.clock() - self.started)
 
     def count(self, what: str) -> None:
         self.tally[what] = self.tally.get(what, 0) + 1
@@ -202,10 +204,10 @@ class _Run:
     def pace(self, channel: str) -> None:
         last = self.last_send.get(channel)
         if last is not None:
-            wait = self.policy.min_interval - (time.monotonic() - last)
+            wait = self.policy.min_interval - (self.clock() - last)
             if wait > 0:
-                time.sleep(wait)
-        self.last_send[channel] = time.monotonic()
+                self.sleep(wait)
+        self.last_send[channel] = self.clock()
 
     def notifier(self, channel: AlertChannel) -> Notifier:
         found = self.notifiers.get(channel.name)
@@ -222,9 +224,12 @@ class _Run:
 
 def deliver(*, engine: Engine, plan: Plan, now: datetime,
             transport: httpx.BaseTransport | None = None, env: Mapping[str, str] | None = None,
-            policy: RetryPolicy | None = None, limit: int = 100) -> DeliveryReport:
-    """Send the due deliveries (up to ``limit``) and record each outcome."""
-    entered = time.monotonic()   # `now` is this moment: the run's clock counts from here
+            policy: RetryPolicy | None = None, limit: int = 100,
+            clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
+    """Send the due deliveries (up to ``limit``) and record each outcome.  ``clock`` and
+    ``sleep`` pace the sends and keep the time budget (tests give theirs)."""
+    entered = clock()   # `now` is this moment: the run's clock counts from here
     guard_logger("httpx")
     policy = policy or RetryPolicy()
     with session_scope(engine) as session:
@@ -235,11 +240,11 @@ def deliver(*, engine: Engine, plan: Plan, now: datetime,
     with httpx.Client(transport=transport, timeout=policy.timeout,
                       follow_redirects=False) as client:
         run = _Run(engine=engine, plan=plan, policy=policy, env=env, client=client, start=now,
-                   started=entered)
+                   clock=clock, sleep=sleep, started=entered)
         for d in _interleave(due):
             if d.channel in run.held:
                 run.count("deferred")
-            elif time.monotonic() - run.started > policy.budget:
+            elif clock() - run.started > policy.budget:
                 # pacing a backlog must not stall the worker's round: the rest stays due
                 run.count("postponed")
             else:

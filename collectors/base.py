@@ -34,6 +34,7 @@ class Collector(Protocol):
     worker records them from the reports (one condition per collector)."""
 
     name: str
+    records_source_events: bool
 
     def collect(self, *, now: datetime, start: datetime | None = None,
                 end: datetime | None = None) -> CollectReport:

@@ -24,14 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
 
 from collectors.base import Collector, CollectReport
 from slo.kinds import EventKind
 from slo.plan import Plan
+from slo.probe_results import ProbeResult
 from slo.verdict import Evaluation
+
+if TYPE_CHECKING:  # the worker imports these where it uses them (a fast start for --help)
+    from alerts.outbox import DeliveryReport, RetryPolicy
+    from cutover.metrics import WorkerMetrics
+    from rollout.routers.base import TrafficRouter
+    from rollout.state import DecisionOutcome
 
 __all__ = ["RoundReport", "StepName", "StepResult", "handle_signals", "run_forever",
            "run_round"]
@@ -39,7 +46,15 @@ __all__ = ["RoundReport", "StepName", "StepResult", "handle_signals", "run_forev
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-ProbesFn = Callable[[datetime], Sequence[Any]]
+ProbesFn = Callable[[datetime], Sequence[ProbeResult]]
+
+
+class WorkerLease(Protocol):
+    """What the worker needs of its lease (store.lease.Lease): only its holder leads."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class StepName(StrEnum):
@@ -67,11 +82,11 @@ class RoundReport:
     steps: tuple[StepResult, ...]
     collect_reports: tuple[CollectReport, ...] = ()
     evaluations: tuple[tuple[Evaluation, int], ...] = ()
-    reverted: tuple[Any, ...] = ()
+    reverted: tuple[DecisionOutcome, ...] = ()
     alerts_queued: int = 0
-    alerts_delivered: Any = None
+    alerts_delivered: DeliveryReport | None = None
     weights: dict[str, int] = field(default_factory=dict)
-    probe_results: tuple[Any, ...] = ()
+    probe_results: tuple[ProbeResult, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -108,9 +123,10 @@ class _Step:
             self.result = StepResult(self.name, True, time.perf_counter() - t0)
 
 
-def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
-              collectors: Sequence[Collector], now: datetime, metrics: Any = None,
-              alert_policy: Any = None, probes: ProbesFn | None = None) -> RoundReport:
+def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: TrafficRouter,
+              collectors: Sequence[Collector], now: datetime,
+              metrics: WorkerMetrics | None = None, alert_policy: RetryPolicy | None = None,
+              probes: ProbesFn | None = None) -> RoundReport:
     """One round: collect -> run the due probes -> settle pending decisions and evaluate ->
     auto-revert policy -> read the routes back -> dispatch and deliver alerts (so a drift
     found this round is told this round).
@@ -119,12 +135,13 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     channel to one message a second); ``probes``: runs the due probes at a time
     (``cutover.probing.ProbeRunner``; None: no probes run, their results age)."""
     collect, probing, evaluate, policy, routes, alerts = (_Step(n) for n in StepName)
-    probe_results: list[Any] = []
+    probe_results: list[ProbeResult] = []
     weights: dict[str, int] = {}
     reports: list[CollectReport] = []
     evaluations: list[tuple[Evaluation, int]] = []
-    reverted: list[Any] = []
-    queued, delivered = 0, None
+    reverted: list[DecisionOutcome] = []
+    queued: int = 0
+    delivered: DeliveryReport | None = None
     began = time.monotonic()
     with collect.run():
         reports = _collect(collectors, now=now)
@@ -146,11 +163,11 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     with policy.run():
         from rollout.gate import auto_revert
 
-        reverted = list(auto_revert(engine=engine, plan=plan, router=router, now=now) or [])
-    failed = [o for o in reverted if _state_of(o) == "failed"]
+        reverted = auto_revert(engine=engine, plan=plan, router=router, now=now)
+    failed = [o for o in reverted if o.state == "failed"]
     if failed:  # the gate recorded them failed; the round says so too
-        policy.result = StepResult(StepName.POLICY, False, policy.result.seconds, "; ".join(
-            f"{getattr(o, 'service', '?')}: {getattr(o, 'message', '')}" for o in failed))
+        policy.result = StepResult(StepName.POLICY, False, policy.result.seconds,
+                                   "; ".join(f"{o.service}: {o.message}" for o in failed))
     with routes.run():
         weights = _read_routes(engine=engine, plan=plan, router=router, now=now)
         _read_baseline(engine=engine, plan=plan, router=router, now=now)
@@ -168,15 +185,10 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
     return report
 
 
-def _state_of(outcome: Any) -> str:
-    state = getattr(outcome, "state", "")
-    return str(getattr(state, "value", state))
-
-
 def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectReport]:
     out: list[CollectReport] = []
     for c in collectors:
-        name = getattr(c, "name", c.__class__.__name__)
+        name = c.name
         try:
             out.append(c.collect(now=now))
         except Exception as e:
@@ -194,7 +206,7 @@ def _source_events(*, engine: Engine, collectors: Sequence[Collector],
     from store.db import session_scope
     from store.events import last_event_kind, record_event
 
-    own = {c.name for c in collectors if getattr(c, "records_source_events", False)}
+    own = {c.name for c in collectors if c.records_source_events}
     for r in reports:
         if r.source in own:
             continue
@@ -213,7 +225,7 @@ def _source_events(*, engine: Engine, collectors: Sequence[Collector],
 
 
 def _alerts(*, engine: Engine, plan: Plan, now: datetime, began: float,
-            policy: Any) -> tuple[int, Any]:
+            policy: RetryPolicy | None) -> tuple[int, DeliveryReport]:
     """``began``: the round's start (time.monotonic()).  Delivery runs on the round's
     clock advanced by the time the round has taken, so a Retry-After is counted from
     when the answer came, not from the start of the round."""
@@ -229,7 +241,8 @@ def _alerts(*, engine: Engine, plan: Plan, now: datetime, began: float,
     return queued, delivered
 
 
-def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> dict[str, int]:
+def _read_routes(*, engine: Engine, plan: Plan, router: TrafficRouter,
+                 now: datetime) -> dict[str, int]:
     """Each route's weight as the router reports it.  Through the gate's status, which
     records drift (a route patched by hand) and its end as events; a route that cannot be
     read is missing here, never guessed."""
@@ -242,7 +255,7 @@ def _read_routes(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> d
     return {r.service: r.router_weight for r in rows if r.router_weight is not None}
 
 
-def _read_baseline(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
+def _read_baseline(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetime) -> None:
     """The baseline's capacity: no ready replica while a service is below 100 % is an
     alert and holds every approve (rollout.baseline)."""
     from rollout.baseline import observe
@@ -254,7 +267,7 @@ def _read_baseline(*, engine: Engine, plan: Plan, router: Any, now: datetime) ->
         log.warning("worker: %s", cap.words)
 
 
-def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,
+def _observe(metrics: WorkerMetrics | None, report: RoundReport | None, *, leader: bool,
              now: datetime | None = None, engine: Engine | None = None) -> None:
     if metrics is None:
         return
@@ -265,7 +278,7 @@ def _observe(metrics: Any, report: RoundReport | None, *, leader: bool,
                                   now=now or datetime.now(UTC))
             return
         alerts = _alert_counts(engine)
-        alerts["sent"] = getattr(report.alerts_delivered, "sent", 0)
+        alerts["sent"] = report.alerts_delivered.sent if report.alerts_delivered else 0
         metrics.observe_round(collect_reports=list(report.collect_reports),
                               evaluations=[e for e, _ in report.evaluations],
                               weights=report.weights, alerts=alerts, leader=leader,
@@ -285,11 +298,11 @@ def _alert_counts(engine: Engine | None) -> dict[str, int]:
 
 # -- the loop ------------------------------------------------------------------------
 
-def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
+def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: TrafficRouter,
                 collectors: Sequence[Collector], interval: timedelta,
                 stop: threading.Event, clock: Clock | None = None,
                 wall_seconds: Callable[[timedelta], float] | None = None,
-                metrics: Any = None, lease: Any = None,
+                metrics: WorkerMetrics | None = None, lease: WorkerLease | None = None,
                 on_round: Callable[[RoundReport], None] | None = None,
                 probes: ProbesFn | None = None) -> int:
     """Rounds every ``interval`` (of ``clock``'s time) until ``stop`` is set; rounds run.
@@ -301,13 +314,13 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
 
     now_of = clock or (lambda: datetime.now(UTC))
     to_wall = wall_seconds or (lambda d: d.total_seconds())
-    lease = lease if lease is not None else Lease(engine, name="worker")
+    held: WorkerLease = lease if lease is not None else Lease(engine, name="worker")
     rounds = 0
     _reconcile(engine=engine, plan=plan, router=router, now=now_of())
     try:
         while not stop.is_set():
             started = time.monotonic()
-            leading = _lead(lease)
+            leading = _lead(held)
             _show_leader(metrics, leading)
             if leading:
                 report = run_round(plan=plan, plan_hash=plan_hash, engine=engine,
@@ -321,12 +334,12 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: Any,
                 log.debug("worker: another worker leads; waiting")
             stop.wait(max(0.0, to_wall(interval) - (time.monotonic() - started)))
     finally:
-        lease.release()
+        held.release()
         log.info("worker: stopped after %d rounds", rounds)
     return rounds
 
 
-def _lead(lease: Any) -> bool:
+def _lead(lease: WorkerLease) -> bool:
     try:
         return bool(lease.acquire())
     except Exception:
@@ -334,15 +347,14 @@ def _lead(lease: Any) -> bool:
         return False
 
 
-def _show_leader(metrics: Any, leading: bool) -> None:
+def _show_leader(metrics: WorkerMetrics | None, leading: bool) -> None:
     # at once, not after the round: a first round can take a while, and whoever watches
     # the gauge (a takeover, a dashboard) should not see two standbys meanwhile
-    gauge = getattr(metrics, "leader", None)
-    if gauge is not None:
-        gauge.set(1 if leading else 0)
+    if metrics is not None:
+        metrics.leader.set(1 if leading else 0)
 
 
-def _reconcile(*, engine: Engine, plan: Plan, router: Any, now: datetime) -> None:
+def _reconcile(*, engine: Engine, plan: Plan, router: TrafficRouter, now: datetime) -> None:
     """Settle the decisions a crash left pending (their move lease is free), from the
     routes' read-back; at the start of the loop and of every round."""
     try:

@@ -54,6 +54,7 @@ class LogCollector:
     """
 
     name = "logs"
+    records_source_events = False   # the worker records them from the reports
 
     def __init__(self, *, plan: Plan, engine: Engine, core_api: Any = None,
                  block_size: int = BLOCK_SIZE, flush_bytes: int = FLUSH_BYTES):

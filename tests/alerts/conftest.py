@@ -42,10 +42,28 @@ class Answer:
     hang: float = 0.0     # seconds to sit on the request before answering
 
 
-class Receiver:
-    """Records every request; answers from a script (then ``default``)."""
+class FakeClock:
+    """A monotonic clock that moves only when slept on: the outbox's pacing and time
+    budget, tested without waiting real seconds (``deliver(clock=c, sleep=c.sleep)``)."""
 
     def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class Receiver:
+    """Records every request; answers from a script (then ``default``).  ``clock``: what
+    stamps an arrival (a FakeClock for pacing tests; the real monotonic clock else)."""
+
+    def __init__(self) -> None:
+        self.clock: Any = time.monotonic
         self.arrivals: list[Arrival] = []
         self.script: list[Answer] = []
         self.default = Answer()
@@ -58,7 +76,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.arrivals.append(Arrival(self.path, dict(self.headers), body,
-                                                     time.monotonic()))
+                                                     receiver.clock()))
                     answer = receiver.script.pop(0) if receiver.script else receiver.default
                 if answer.hang:
                     receiver.release.wait(answer.hang)

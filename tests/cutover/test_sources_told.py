@@ -169,6 +169,8 @@ def test_retry_after_is_counted_from_the_answer(tmp_path: Path, receiver: Receiv
 
         name = "slow"
 
+        records_source_events = False
+
         def collect(self, *, now: datetime, start: datetime | None = None,
                     end: datetime | None = None) -> CollectReport:
             time.sleep(0.5)

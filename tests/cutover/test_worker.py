@@ -34,6 +34,8 @@ class ExplodingSource:
 
     name = "exploding"
 
+    records_source_events = False
+
     def collect(self, *, now: datetime, start: datetime | None = None,
                 end: datetime | None = None) -> CollectReport:
         raise SourceError("exploding", "connection reset by peer")
@@ -43,6 +45,8 @@ class RefusingSource:
     """A source that answers, but says its pull failed (as Prometheus down does)."""
 
     name = "refusing"
+
+    records_source_events = False
 
     def collect(self, *, now: datetime, start: datetime | None = None,
                 end: datetime | None = None) -> CollectReport:
@@ -114,6 +118,7 @@ def test_a_failing_source_is_told_once_and_its_recovery_too(sqlite_engine: Engin
 
     class Flaky:
         name = "flaky"
+        records_source_events = False
         ok = False
 
         def collect(self, *, now: datetime, start: datetime | None = None,
