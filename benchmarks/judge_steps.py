@@ -12,9 +12,14 @@ process, once per bin, on exactly what the worker would give it: the step's requ
 burn windows.  The shipped plan's targets, without memory and CPU (no noise to judge).
 
 1. healthy steps: the candidate drawn from exactly the baseline's distribution, judged
-   every 30 s for a simulated day per step (a week per step is 20,160 looks; at 2 cores
-   the run keeps its total near ``--looks``, so steps are a day: said in the table);
-   the share of steps with any fail, for each judge.
+   every 30 s for a simulated day per step (a week per step is 20,160 looks: too few
+   steps in 100,000 looks to show a 1 % rate, so steps are a day and the table says so);
+   the share of steps with any fail, for each judge.  The anytime judge runs on every
+   look through a screen (``could_fail``: each check's fail condition loosened, for all
+   looks at once with the judge's own sequences) and the judge itself on the looks it
+   flags; a sample of the other looks, and every look of failing steps, check that the
+   screen misses none.  Today's fixed judge goes through the judge on every look, so at
+   2 cores it gets fewer looks (``--fixed-looks``, steps of ``--fixed-hours``).
 2. time to a fail after a regression starts, an hour into a healthy step (5x errors,
    p95 x1.5 and x2), at 3, 6, 28 and 71 req/s on the candidate; the median over runs.
 3. time to a pass from a healthy step's start, and whether it stays passed.
@@ -34,11 +39,17 @@ import numpy as np
 from scipy import stats
 
 from slo.figures import Figures
-from slo.judge import BURN_RULES, RECENT_WINDOWS, BurnInputs, judge
+from slo.judge import BURN_RULES, RECENT_WINDOWS, BurnInputs, fallible_checks, judge
 from slo.plan import ServiceSettings
 from slo.planfile import parse_plan
-from slo.sequential import block, detector_starts
-from slo.sketch import LogSketch, bucket_index, bucket_value
+from slo.sequential import (
+    block,
+    detector_starts,
+    quantile_rank_cs,
+    share_excludes,
+    union_alpha,
+)
+from slo.sketch import RELATIVE_ACCURACY, LogSketch, bucket_index, bucket_value
 from slo.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,25 +174,116 @@ def traffic(rng: np.random.Generator, *, service_rps: float, weight: int, bins: 
 # -- 1. healthy steps -----------------------------------------------------------------
 
 HEALTHY_CONFIGS = [(30, 10), (30, 25), (60, 10), (60, 25)]
+#: looks of each anytime step that also go to the judge to check the screen (below)
+CHECKED_LOOKS = 20
+
+
+def could_fail(s: ServiceSettings, base: Variant, cand: Variant) -> np.ndarray:
+    """For each look t = 1..bins of a step, whether the anytime judge could fail it.
+
+    Every check's fail condition, loosened to one that holds whenever the check fails:
+    each candidate sequence at the largest share of ``false_fail`` any check gets, the
+    baseline at its point estimate (the judge compares with its bound, beyond it), the
+    burn rules on their short windows' shares.  Computed for every look of the step at
+    once with the judge's own sequences (``slo.sequential``); only the looks it flags go
+    to the judge itself, and a sample of the others checks that it misses none."""
+    bins = len(cand.requests) - 1
+    t_all = np.arange(1, bins + 1)
+    share = union_alpha(s.false_fail, fallible_checks(s))
+    error, p95, avg = (s.targets[k] for k in ("error_rate", "latency_p95_ms", "latency_avg_ms"))
+    assert error.max and error.max_ratio_to_baseline and p95.max_ratio_to_baseline and avg.max
+    budget = error.max
+    rho = max(error.max_ratio_to_baseline, s.tolerance.error_min_ratio)
+    allowed = max(p95.max_ratio_to_baseline, s.tolerance.latency_ratio)
+    allowance = s.tolerance.error_budget_share * budget
+    # the step's baseline at every look: error share and p95 (the sketch's rank rule)
+    nb, xb = base.requests[1:].astype(float), base.errors[1:].astype(float)
+    pb = xb / np.maximum(nb, 1)
+    cum = np.cumsum(base.buckets[1:], axis=1)
+    rank = np.floor(0.95 * (nb - 1))
+    p95b = VALUES[np.minimum((cum <= rank[:, None]).sum(axis=1), len(GRID) - 1)]
+    # every (look, detector start) pair; start 0 is the step itself
+    ends, los = [], []
+    for t in t_all:
+        for start in detector_starts(T0, T0 + int(t) * BIN):
+            ends.append(t)
+            los.append(int((start - T0) / BIN))
+    end, lo = np.array(ends), np.array(los)
+    n = (cand.requests[end] - cand.requests[lo]).astype(float)
+    x = (cand.errors[end] - cand.errors[lo]).astype(float)
+    limit = rho * pb[end - 1] + allowance
+    flag = (x > limit * n) & share_excludes(x, n, limit, share, prior_mean=budget)
+    whole = lo == 0
+    flag |= whole & (x > budget * n) & share_excludes(x, n, budget, share, prior_mean=budget)
+    lo_rank, _ = quantile_rank_cs(n, 0.95, share)
+    for part in np.array_split(np.arange(len(end)), max(1, len(end) // 2000)):
+        counts = np.cumsum(cand.buckets[end[part]] - cand.buckets[lo[part]], axis=1)
+        j = (counts <= lo_rank[part, None]).sum(axis=1)
+        low = VALUES[np.minimum(j, len(GRID) - 1)] * (1 - RELATIVE_ACCURACY)
+        flag[part] |= (lo_rank[part] >= 0) & (low > allowed * p95b[end[part] - 1])
+    mean = (cand.buckets[end] @ VALUES) / np.maximum(n, 1)
+    flag |= whole & (mean > avg.max)
+    out = np.zeros(bins + 1, dtype=bool)
+    np.logical_or.at(out, end, flag)
+    for rule in BURN_RULES:
+        starts = np.array([int((block(T0, T0 + int(t) * BIN, rule.short)[0] - T0) / BIN)
+                           for t in t_all])
+        nr = cand.requests[t_all] - cand.requests[starts]
+        xr = cand.errors[t_all] - cand.errors[starts]
+        out[1:] |= xr > rule.factor * budget * np.maximum(nr, 1)
+    return out[1:]
+
+
+def check_screen(rng: np.random.Generator) -> str:
+    """The screen against the judge on every look of steps that do fail (a regression an
+    hour in): it must flag every look the judge fails."""
+    s = settings("anytime")
+    bins, fails, flagged = 240, 0, 0
+    for err, lat, rps in ((5, 1, 30), (1, 1.5, 30), (1, 1.2, 283), (3, 1, 283)):
+        share = np.where(np.arange(bins) >= 120, BASE_ERRORS * err, BASE_ERRORS)
+        median = np.where(np.arange(bins) >= 120, MEDIAN_MS * lat, MEDIAN_MS)
+        base, cand = traffic(rng, service_rps=rps, weight=10, bins=bins, cand_share=share,
+                             cand_median=median)
+        flags = could_fail(s, base, cand)
+        failed = np.array([look(s, base, cand, t, 10).verdict is Verdict.FAIL
+                           for t in range(1, bins + 1)])
+        assert not np.any(failed & ~flags), "the screen missed a look the judge fails"
+        fails, flagged = fails + int(failed.sum()), flagged + int(flags.sum())
+    return (f"screen check: on {4 * bins} looks of failing steps the judge failed {fails}, "
+            f"the screen flagged {flagged}, and missed none")
 
 
 def healthy(rng: np.random.Generator, looks: int, step_hours: float,
-            configs: list[tuple[int, int]]) -> list[list[str]]:
-    bins = int(step_hours * 120)  # 30-second looks
-    steps = max(1, looks // (bins * len(configs)))
-    judges = {k: settings(k) for k in ("fixed", "anytime")}
+            configs: list[tuple[int, int]], fixed_looks: int, fixed_hours: float
+            ) -> list[list[str]]:
+    """The anytime judge on ``looks`` (screened, see :func:`could_fail`) and today's fixed
+    judge on ``fixed_looks`` (every look through the judge: it is the slow one)."""
     rows = []
     for service_rps, weight in configs:
-        failed = {k: 0 for k in judges}
-        for _ in range(steps):
-            base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins)
-            for k, s in judges.items():
-                if any(ev.verdict is Verdict.FAIL
-                       for _, ev in looks(s, base, cand, weight, range(1, bins + 1))):
-                    failed[k] += 1
-        rows.append([f"{service_rps} req/s at {weight} % ({service_rps * weight / 100:.0f} "
-                     "req/s)", f"{steps} x {step_hours:g} h", f"{steps * bins:,}",
-                     f"{failed['fixed']}/{steps}", f"{failed['anytime']}/{steps}"])
+        cells = []
+        for k, hours, total in (("fixed", fixed_hours, fixed_looks), ("anytime", step_hours,
+                                                                      looks)):
+            s = settings(k)
+            bins = int(hours * 120)  # 30-second looks
+            steps = max(1, total // (bins * len(configs)))
+            failed = judged = 0
+            for _ in range(steps):
+                base, cand = traffic(rng, service_rps=service_rps, weight=weight, bins=bins)
+                if k == "fixed":
+                    ts = list(range(1, bins + 1))
+                else:
+                    flags = could_fail(s, base, cand)
+                    ts = [int(t) + 1 for t in np.nonzero(flags)[0]]
+                    for t in rng.choice(bins, size=min(CHECKED_LOOKS, bins), replace=False):
+                        ev = look(s, base, cand, int(t) + 1, weight)
+                        assert flags[t] or ev.verdict is not Verdict.FAIL, "screen missed a fail"
+                judged += len(ts)
+                if any(look(s, base, cand, t, weight).verdict is Verdict.FAIL for t in ts):
+                    failed += 1
+            cells.append(f"{failed}/{steps} steps of {hours:g} h ({steps * bins:,} looks, "
+                         f"{judged:,} judged)")
+        rows.append([f"{service_rps} req/s at {weight} % ({service_rps * weight / 100:g} "
+                     "req/s)", *cells])
     return rows
 
 
@@ -282,6 +384,10 @@ def main() -> None:
     ap.add_argument("--looks", type=int, default=100_000,
                     help="healthy looks in all, over both traffic levels and weights")
     ap.add_argument("--step-hours", type=float, default=24.0, help="length of a healthy step")
+    ap.add_argument("--fixed-looks", type=int, default=8_000,
+                    help="healthy looks for today's fixed judge (every one judged)")
+    ap.add_argument("--fixed-hours", type=float, default=4.0,
+                    help="length of a healthy step for today's fixed judge")
     ap.add_argument("--configs", type=int, default=len(HEALTHY_CONFIGS),
                     help="how many of the healthy traffic levels (3, 7.5, 6, 15 req/s)")
     ap.add_argument("--runs", type=int, default=5, help="runs per regression and per pass")
@@ -291,9 +397,10 @@ def main() -> None:
     started = time.perf_counter()
     if args.only in (None, "healthy"):
         table("1. Healthy steps judged every 30 s: steps with any fail",
-              ["traffic", "steps", "looks", "fixed (today)", "anytime"],
-              healthy(rng, args.looks, args.step_hours,
-                      HEALTHY_CONFIGS[:args.configs]))
+              ["traffic", "fixed (today)", "anytime"],
+              healthy(rng, args.looks, args.step_hours, HEALTHY_CONFIGS[:args.configs],
+                      args.fixed_looks, args.fixed_hours))
+        print("\n" + check_screen(rng))
     if args.only in (None, "fail"):
         table("2. Time to a fail after a regression starts, an hour into the step (median)",
               ["regression", "candidate", "fixed (today)", "anytime"],

@@ -141,6 +141,9 @@ class _Ctx:
     #: anytime inference: every interval is a confidence sequence (slo.sequential) and
     #: ``confidence`` is one minus the check's share of the plan's ``false_fail``
     anytime: bool = False
+    #: the error share sequences' Beta prior (mean, weight); None: slo.sequential's
+    #: default around the budget, one expected error's worth
+    share_prior: tuple[float, float] | None = None
 
 
 # -- the entry point ---------------------------------------------------------------
@@ -180,7 +183,8 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
     # anytime: a check fails on the sequence at its share of false_fail and passes on
     # one at the plan's confidence (also anytime-valid: a candidate beyond its limit is
     # passed at some look with probability under 1 - confidence)
-    pass_ctx = replace(ctx, confidence=settings.confidence) if anytime else None
+    pass_ctx = (replace(ctx, confidence=settings.confidence, share_prior=_pass_prior(ctx.budget))
+                if anytime else None)
     # anytime: a comparison with the baseline over the whole step is its detector's
     # first start (k = 0), at that start's weight of the check's share
     ratio_ctx = replace(ctx, confidence=1 - block_alpha(share, 0)) if anytime else ctx
@@ -234,6 +238,14 @@ def _two_levels(fails: list[tuple[Check, float | None]], passes: list[tuple[Chec
         else:
             out.append((p, pw))
     return out
+
+
+def _pass_prior(budget: float) -> tuple[float, float]:
+    """The pass sequences' prior for an error share: half the budget, ten budgets' worth
+    of requests (1,000 at a 1 % budget).  A pass waits on shares well inside the limit
+    over the thousands of requests a step at low traffic gathers, where the fail
+    sequences' prior (one error's worth) is loose; fixed by the plan, before any data."""
+    return budget / 2, 10 / budget
 
 
 def fallible_checks(settings: ServiceSettings, *, burn: bool = True) -> int:
@@ -555,7 +567,8 @@ def _estimate(ctx: _Ctx, name: str, f: Figures, *, halves: bool = False) -> Inte
     error (each takes half, so both hold together)."""
     confidence = 1 - (1 - ctx.confidence) / 2 if halves and ctx.anytime else ctx.confidence
     if name == "error_rate":
-        return _share(f, confidence, anytime=ctx.anytime, prior_mean=ctx.budget)
+        mean, weight = ctx.share_prior or (ctx.budget, None)
+        return _share(f, confidence, anytime=ctx.anytime, prior_mean=mean, prior_weight=weight)
     if name in _QUANTILES or name == "latency_avg_ms":
         return _latency(name, f, confidence, anytime=ctx.anytime)
     value = _goodput(f, name) if name in ("requests", "rps") else f.get(name)
@@ -578,7 +591,8 @@ def _goodput(f: Figures, name: str) -> float | None:
 
 
 def _share(f: Figures, confidence: float, *, anytime: bool = False,
-           prior_mean: float = _DEFAULT_BUDGET) -> Interval | str:
+           prior_mean: float = _DEFAULT_BUDGET, prior_weight: float | None = None
+           ) -> Interval | str:
     n = f.requests
     if n is None:
         return "has no request count"
@@ -589,7 +603,8 @@ def _share(f: Figures, confidence: float, *, anytime: bool = False,
     if x is None:
         return "has no error count"
     if anytime:
-        return share_sequence(x, n, 1 - confidence, prior_mean=prior_mean)
+        return share_sequence(x, n, 1 - confidence, prior_mean=prior_mean,
+                              prior_weight=prior_weight)
     return share_interval(x, n, confidence)
 
 

@@ -53,7 +53,7 @@ from slo.stats import Interval, Sketch, bucket_variance, value_at_rank
 __all__ = ["BISECTIONS", "DETECTOR_GRID", "DETECTOR_SPANS", "block", "block_alpha",
            "detector_index", "detector_starts", "mean_cs", "mean_sequence",
            "quantile_rank_bounds", "quantile_rank_cs", "quantile_sequence", "share_bounds",
-           "share_cs", "share_sequence", "union_alpha"]
+           "share_cs", "share_excludes", "share_sequence", "union_alpha"]
 
 #: steps of each bisection: 2^-60 of the bracket is far below any count or share we show
 BISECTIONS = 60
@@ -101,6 +101,18 @@ def share_cs(x: Array, n: Array, alpha: Array, *, prior_mean: Array = 0.01,
     hi = np.where(x >= n, 1.0, hi)
     empty = n <= 0
     return np.where(empty, 0.0, lo), np.where(empty, 1.0, hi)
+
+
+def share_excludes(x: Array, n: Array, p: Array, alpha: Array, *, prior_mean: Array = 0.01,
+                   prior_weight: Array | None = None) -> np.ndarray:
+    """Whether the share sequence of :func:`share_cs` leaves out ``p`` (one evaluation of
+    the mixture, no bisection: ``M(p) >= 1 / alpha``), for every element at once."""
+    x, n, p, alpha = (np.asarray(v, dtype=np.float64) for v in (x, n, p, alpha))
+    x = np.clip(x, 0.0, np.maximum(n, 0.0))
+    m = np.asarray(prior_mean, dtype=np.float64)
+    w = 1.0 / m if prior_weight is None else np.asarray(prior_weight, dtype=np.float64)
+    log_m = _log_mixture(_mixture_log_marginal(x, n, m * w, (1 - m) * w), x, n, p)
+    return np.asarray((n > 0) & (log_m >= np.log(1.0 / alpha)))
 
 
 def _bisect(outside: Any, left: np.ndarray, right: np.ndarray, *, outside_low: bool
@@ -246,13 +258,14 @@ def _betaln(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
-def share_bounds(x: float, n: float, alpha: float, *, prior_mean: float = 0.01
-                 ) -> tuple[float, float]:
+def share_bounds(x: float, n: float, alpha: float, *, prior_mean: float = 0.01,
+                 prior_weight: float | None = None) -> tuple[float, float]:
     """:func:`share_cs` for one share (Brent's method on floats: the judge's path)."""
     if n <= 0:
         return 0.0, 1.0
     x = min(max(x, 0.0), n)
-    a, b = 1.0, (1 - prior_mean) / prior_mean   # share_cs's default prior
+    w = 1.0 / prior_mean if prior_weight is None else prior_weight   # share_cs's prior
+    a, b = prior_mean * w, (1 - prior_mean) * w
     level = math.log(1.0 / alpha)
     phat = x / n
 
@@ -284,12 +297,13 @@ def quantile_rank_bounds(n: float, q: float, alpha: float) -> tuple[float, float
 
 # -- the judge's figures as sequences -------------------------------------------------
 
-def share_sequence(x: float, n: float, alpha: float, *, prior_mean: float = 0.01) -> Interval:
+def share_sequence(x: float, n: float, alpha: float, *, prior_mean: float = 0.01,
+                   prior_weight: float | None = None) -> Interval:
     """:func:`share_cs` for one share, as the judge's Interval."""
     if n <= 0:
         return Interval(math.nan, 0.0, 1.0, 0.0)
     x = min(max(x, 0.0), n)
-    lo, hi = share_bounds(x, n, alpha, prior_mean=prior_mean)
+    lo, hi = share_bounds(x, n, alpha, prior_mean=prior_mean, prior_weight=prior_weight)
     return Interval(x / n, lo, hi, n)
 
 

@@ -23,6 +23,7 @@ from slo.sequential import (
     quantile_rank_cs,
     share_bounds,
     share_cs,
+    share_excludes,
     union_alpha,
 )
 from slo.verdict import Evaluation, Verdict
@@ -61,6 +62,15 @@ def test_one_look_and_vectorised_agree() -> None:
     for n in (20.0, 1000.0, 123_456.0):
         assert quantile_rank_bounds(n, 0.95, 0.001) == tuple(
             float(r) for r in quantile_rank_cs(n, 0.95, 0.001))
+
+
+def test_a_share_is_excluded_exactly_when_it_lies_outside_the_sequence() -> None:
+    x = np.array([0.0, 3, 30, 30, 300])
+    n = np.array([1000.0, 1000, 10_000, 10_000, 20_000])
+    lo, hi = share_cs(x, n, 0.001)
+    for p in (lo * 0.999, lo * 1.001 + 1e-9, (lo + hi) / 2, hi * 0.999, hi * 1.001):
+        assert np.array_equal(share_excludes(x, n, np.minimum(p, 1 - 1e-12), 0.001),
+                              (p < lo) | (p > hi))
 
 
 def test_more_errors_never_lower_a_bound() -> None:
