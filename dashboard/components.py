@@ -30,6 +30,7 @@ from dashboard.status import (
     SuccessRow,
     verdict_caption,
 )
+from slo.figure_specs import FIGURE_SPECS, format_value
 from slo.probe_results import ProbeResult
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
@@ -47,10 +48,7 @@ Colour = Literal["red", "orange", "green", "blue", "gray"]
 VERDICT_COLOURS: dict[Verdict, Colour] = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "orange"}
 PHASE_COLOURS: dict[PhaseState, Colour] = {
     PhaseState.DONE: "green", PhaseState.CURRENT: "blue", PhaseState.UPCOMING: "gray"}
-LABELS = {"requests": "requests", "rps": "request rate", "error_rate": "error rate",
-          "latency_avg_ms": "latency avg", "latency_p50_ms": "latency p50",
-          "latency_p95_ms": "latency p95", "latency_p99_ms": "latency p99",
-          "memory_mb": "memory", "cpu_cores": "CPU"}
+LABELS = {s.name: s.label for s in FIGURE_SPECS}
 
 
 def md(text: object) -> str:
@@ -59,20 +57,8 @@ def md(text: object) -> str:
 
 
 def fmt(figure: str, value: float | None) -> str:
-    """A figure with its unit, or an em dash when no source gives it."""
-    if value is None:
-        return "—"
-    if figure == "error_rate":
-        return f"{value * 100:.2f} %"
-    if figure.startswith("latency"):
-        return f"{value:.1f} ms"
-    if figure == "rps":
-        return f"{value:.0f} req/s" if value >= 100 else f"{value:.1f} req/s"
-    if figure == "memory_mb":
-        return f"{value:.0f} MiB"
-    if figure == "cpu_cores":
-        return f"{value:.2f} cores"
-    return f"{value:,.0f}"
+    """A figure with its unit (slo.figure_specs), or an em dash when no source gives it."""
+    return format_value(figure, value)
 
 
 def render_viewer(viewer: Viewer) -> None:

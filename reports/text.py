@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from slo.figure_specs import format_value
+
 __all__ = ["fmt_time", "fmt_value", "md_escape"]
 
 #: what can start markup inside a table cell or a list item: emphasis, code, links and
@@ -13,17 +15,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def fmt_value(name: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if name == "error_rate":
-        return f"{value * 100:.2f} %"
-    if name == "uptime":   # a share of probe runs: 99.9 % and 99.95 % must read apart
-        return f"{value * 100:.3f} %"
-    if name == "requests":
-        return f"{value:,.0f}"
-    if name == "cpu_cores":
-        return f"{value:.3f}"
-    return f"{value:.1f}"
+    """A figure with its unit (slo.figure_specs: the judge's and the dashboard's too)."""
+    return format_value(name, value, missing="n/a")
 
 
 def fmt_time(t: datetime | None) -> str:
