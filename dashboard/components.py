@@ -14,7 +14,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -35,8 +35,9 @@ from dashboard.status import (
     verdict_caption,
     verdict_is_earlier,
 )
+from slo.figure_specs import FIGURE_SPECS, format_value
 from slo.probe_results import ProbeResult
-from slo.units import figure_scale, format_figure
+from slo.units import format_duration
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
@@ -58,10 +59,7 @@ DISPLAY_COLOURS: dict[DisplayState, Colour] = {
     DisplayState.DONE: "green"}
 PHASE_COLOURS: dict[PhaseState, Colour] = {
     PhaseState.DONE: "green", PhaseState.CURRENT: "blue", PhaseState.UPCOMING: "gray"}
-LABELS = {"requests": "requests", "rps": "request rate", "error_rate": "error rate",
-          "latency_avg_ms": "latency avg", "latency_p50_ms": "latency p50",
-          "latency_p95_ms": "latency p95", "latency_p99_ms": "latency p99",
-          "memory_mb": "memory", "cpu_cores": "CPU"}
+LABELS = {s.name: s.label for s in FIGURE_SPECS}
 
 
 def md(text: object) -> str:
@@ -70,9 +68,30 @@ def md(text: object) -> str:
 
 
 def fmt(figure: str, value: float | None) -> str:
-    """A figure (or a check's value) with its one unit, or an em dash when no source gives
-    it: :func:`slo.units.format_figure`, shared with the reports and the command line."""
-    return format_figure(figure, value)
+    """A figure with its unit (slo.figure_specs), or an em dash when no source gives it."""
+    return format_value(figure, value)
+
+
+#: a check's trailing window (``error_rate_5m``, ``latency_p95_ms_2m``)
+_WINDOW_SUFFIX = re.compile(r"_\d+[smhdw]$")
+
+
+def check_value(check: str, value: float | None) -> str:
+    """A check's baseline, candidate or limit in the unit of the figure it checks (through
+    the one formatter): ``error_rate_5m`` as an error rate, ``min_soak`` as a duration,
+    ``min_requests`` as a count, a burn rate as ``0.1x``."""
+    if value is None:
+        return fmt(check, None)
+    if check == "min_soak":
+        return format_duration(timedelta(seconds=round(value)))
+    if check.startswith("error_budget_burn"):
+        return f"{value:.1f}x"
+    if check == "min_requests":
+        return fmt("requests", value)
+    figure = check
+    while _WINDOW_SUFFIX.search(figure):
+        figure = _WINDOW_SUFFIX.sub("", figure)
+    return fmt(figure, value)
 
 
 def render_viewer(viewer: Viewer) -> None:
@@ -289,7 +308,8 @@ def render_checks(card: ServiceCard) -> None:
         st.info("No evaluation stored yet for this service.")
         return
     rows = [{"check": c["name"], "verdict": c["verdict"],
-             **{k: fmt(str(c["name"]), _number(c[k])) for k in ("baseline", "candidate", "limit")},
+             **{k: check_value(str(c["name"]), _number(c[k]))
+                for k in ("baseline", "candidate", "limit")},
              "detail": c["detail"]}
             for c in card.checks]
     open_ = [r for r in rows if r["verdict"] != Verdict.PASS.value]
@@ -399,7 +419,7 @@ _SERIES = (("latency_p50_ms", "p50", "dot"), ("latency_p95_ms", "p95", "solid"),
 _COLOURS = {"baseline": "#7f7f7f", "candidate": "#1f77b4"}
 _DECISION_COLOURS = {"approve": "#2ca02c", "revert": "#d62728", "auto-revert": "#d62728"}
 #: (figure, scale, panel title); the panels stack top to bottom on one time axis
-_PANELS = ((None, 1.0, "latency (ms)"), ("error_rate", figure_scale("error_rate"), "error rate (%)"),
+_PANELS = ((None, 1.0, "latency (ms)"), ("error_rate", 100.0, "error rate (%)"),
            ("rps", 1.0, "request rate (req/s)"), ("memory_mb", 1.0, "memory (MiB)"),
            (None, 1.0, "candidate weight (%)"))
 _GAP = 0.04

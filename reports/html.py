@@ -12,7 +12,8 @@ from plotly.offline import get_plotlyjs
 
 from reports.model import STEP_FIGURES, PhaseReport, ServiceReport
 from reports.text import fmt_time, fmt_value
-from slo.units import figure_scale, figure_unit, format_duration
+from slo.figure_specs import SPECS
+from slo.units import format_duration
 
 __all__ = ["render_html"]
 
@@ -187,11 +188,12 @@ def _step_chart(svc: ServiceReport, at: datetime) -> go.Figure:
 
 def _figure_chart(svc: ServiceReport, name: str, title: str) -> go.Figure:
     fig = go.Figure()
-    scale = figure_scale(name)   # a share in percent, as the dashboard draws it
+    spec = SPECS[name]
+    scale = 100.0 if spec.share else 1.0   # a share in percent, as the dashboard draws it
     for variant in ("baseline", "candidate"):
         pts = [(t, f.get(variant, {}).get(name)) for t, _, f in svc.evaluations]
         fig.add_trace(go.Scatter(x=[t for t, _ in pts],
                                  y=[v * scale if v is not None else None for _, v in pts],
                                  mode="lines", name=variant, connectgaps=False))
-    fig.update_layout(title=f"{svc.name}: {title} ({figure_unit(name)}), baseline vs candidate")
+    fig.update_layout(title=f"{svc.name}: {title} ({spec.unit}), baseline vs candidate")
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from slo.units import format_figure
+from slo.figure_specs import format_value
 
 __all__ = ["fmt_time", "fmt_value", "md_escape"]
 
@@ -15,8 +15,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def fmt_value(name: str, value: float | None) -> str:
-    """A figure (or a check's value) in its one unit, as the dashboard shows it."""
-    return format_figure(name, value, missing="n/a")
+    """A figure with its unit (slo.figure_specs: the judge's and the dashboard's too)."""
+    return format_value(name, value, missing="n/a")
 
 
 def fmt_time(t: datetime | None) -> str:

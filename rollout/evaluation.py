@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -163,13 +163,24 @@ def _judge_one(plan: Plan, name: str, step: StepState, cache: _FiguresCache, *,
         since={start: cache.get(name, "candidate", at - start) for start in spans.starts()},
     )
     return judge(service=name, phase=settings.phase, weight=step.weight, at=at,
-                 baseline=cache.get(name, "baseline", spans.main()),
-                 candidate=cache.get(name, "candidate", spans.main()),
+                 baseline=_main_figures(cache, name, "baseline", spans),
+                 candidate=_main_figures(cache, name, "candidate", spans),
                  settings=settings, soak=step.soak(at), step_since=step.since,
                  evidence_start=step.evidence_start,
                  group_totals=_group_totals(plan, phase.services if phase else [name], cache),
                  burn=burn, plan_hash=plan_hash, stale_after=_stale_after(plan),
                  passed_before=passed_before)
+
+
+def _main_figures(cache: _FiguresCache, name: str, variant: str, spans: _Spans) -> Figures:
+    """The figures of the main checks.  Anytime: the whole step's, with the sources'
+    problems of the plan's window only: a gap hours into a long step leaves some of its
+    requests uncounted, not the sequences over the rest wrong, so it holds the verdict
+    while it is in the window, as under fixed inference, not for the rest of the step."""
+    f = cache.get(name, variant, spans.main())
+    if not spans.anytime:
+        return f
+    return replace(f, problems=cache.get(name, variant, spans.settings.window).problems)
 
 
 @dataclass(frozen=True)

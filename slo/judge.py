@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from slo.figure_specs import FIGURE_SPECS, format_value
 from slo.figures import Figures
 from slo.plan import FIGURES, ServiceSettings, TargetSpec, Tolerance
 from slo.sequential import (
@@ -90,13 +91,8 @@ TOTAL_FIGURES = ("memory_mb", "cpu_cores", "rps")
 #: tail beyond the quantile, and only beyond a 2.5 % band around each figure
 _POINT_TAIL = 50
 _POINT_BAND = 0.025
-_QUANTILES = {"latency_p50_ms": 0.50, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99}
-_LABELS = {
-    "requests": "requests", "rps": "traffic", "error_rate": "error rate",
-    "latency_avg_ms": "average latency", "latency_p50_ms": "p50 latency",
-    "latency_p95_ms": "p95 latency", "latency_p99_ms": "p99 latency",
-    "memory_mb": "memory", "cpu_cores": "CPU",
-}
+_QUANTILES = {s.name: s.quantile for s in FIGURE_SPECS if s.quantile is not None}
+_LABELS = {s.name: s.label for s in FIGURE_SPECS}
 _RANK = {Verdict.FAIL: 0, Verdict.INCONCLUSIVE: 1, Verdict.PASS: 2}
 
 
@@ -820,17 +816,7 @@ def _label(name: str, ctx: _Ctx) -> str:
 
 
 def _fmt(name: str, v: float) -> str:
-    if name == "error_rate":
-        return _pct(v)
-    if name.endswith("_ms"):
-        return f"{v:.1f} ms"
-    if name == "memory_mb":
-        return f"{v:.0f} MiB"
-    if name == "cpu_cores":
-        return f"{v:.2f} cores"
-    if name == "rps":
-        return f"{v:.1f} req/s"
-    return _num(v)
+    return format_value(name, v)
 
 
 def _ci(name: str, est: Interval, ctx: _Ctx) -> str:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from slo.figure_specs import FIGURE_SPECS
 from slo.kinds import ChannelKind, EventKind, RouterKind
 from slo.presets import PRESETS, label_selector
 from slo.probe_specs import ProbeSpec
@@ -46,10 +47,7 @@ __all__ = [
 ]
 
 #: The figures of the evaluate contract, in the order they are shown.
-FIGURES: tuple[str, ...] = (
-    "requests", "rps", "error_rate", "latency_avg_ms", "latency_p50_ms",
-    "latency_p95_ms", "latency_p99_ms", "memory_mb", "cpu_cores",
-)
+FIGURES: tuple[str, ...] = tuple(s.name for s in FIGURE_SPECS if s.evaluated)
 #: Success metrics that no evaluation carries but probes measure, each with the probe kinds
 #: that can: ``uptime`` is the share of an availability probe's runs that found the service
 #: up (a run whose target did not answer counts as down).

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from slo.figure_specs import format_value
 from slo.plan import TargetSpec
 from slo.probe_results import ProbeRuns
-from slo.units import format_figure
 
 __all__ = ["SuccessResult", "success_metrics", "target_text", "uptime"]
 
@@ -60,7 +60,7 @@ def target_text(spec: TargetSpec, figure: str | None = None) -> str:
     """``>= 200 req/s (total)``: the bounds in the figure's own unit (a share in percent,
     as the figure beside it is shown); bare numbers without ``figure``."""
     def bound(v: float) -> str:
-        return format_figure(figure, v) if figure is not None else f"{v:g}"
+        return format_value(figure, v) if figure is not None else f"{v:g}"
 
     parts = []
     if spec.min is not None:
@@ -93,16 +93,15 @@ def uptime(figure: str, spec: TargetSpec, runs: Sequence[ProbeRuns]) -> SuccessR
 def _uptime_basis(runs: Sequence[ProbeRuns], up: int, judged: int, unknown: int) -> str:
     failed = sum(r.failed for r in runs)
     unanswered = sum(r.unanswered for r in runs)
-    seen = [r for r in runs if r.first is not None and r.last is not None]
-    first = min((r.first for r in seen if r.first), default=None)
-    last = max((r.last for r in seen if r.last), default=None)
     words = f"{up:,} of {judged:,} runs of {', '.join(r.probe for r in runs)} found it up"
-    down = [f"{failed:,} answered wrongly" if failed else "",
-            f"{unanswered:,} got no answer" if unanswered else ""]
-    if failed or unanswered:
-        words += " (" + ", ".join(d for d in down if d) + ")"
-    if first is not None and last is not None:
-        words += f", {_when(first)} to {_when(last)}"
+    down = ([f"{failed:,} answered wrongly"] if failed else []) + (
+        [f"{unanswered:,} got no answer"] if unanswered else [])
+    if down:
+        words += f" ({', '.join(down)})"
+    firsts = [r.first for r in runs if r.first is not None]
+    lasts = [r.last for r in runs if r.last is not None]
+    if firsts and lasts:
+        words += f", {_when(min(firsts))} to {_when(max(lasts))}"
     if unknown:
         words += f"; {unknown:,} could not look (not counted)"
     return words

@@ -1,15 +1,12 @@
-"""Durations as the plan writes them (``30s``, ``10m``, ``1h30m``, ``2d``), times as
-the command line takes them (ISO 8601 or relative like ``-2h``), and every figure in its
-one unit for people (:func:`format_figure`: the dashboard, the reports, the alerts and
-the command line all show a figure the same way)."""
+"""Durations as the plan writes them (``30s``, ``10m``, ``1h30m``, ``2d``) and times as
+the command line takes them (ISO 8601 or relative like ``-2h``)."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["figure_of", "figure_scale", "figure_unit", "format_figure", "format_duration",
-           "parse_clock", "parse_duration", "parse_time", "simulated_time"]
+__all__ = ["format_duration", "parse_clock", "parse_duration", "parse_time", "simulated_time"]
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -91,64 +88,3 @@ def simulated_time(text: str, *, wall: float) -> datetime:
     anchor, anchor_wall, speed = parse_clock(text)
     return anchor + timedelta(seconds=speed * (wall - anchor_wall))
 
-
-
-# -- figures for people ----------------------------------------------------------------
-
-#: a check's trailing window (``error_rate_5m``, ``latency_p95_ms_2m``)
-_WINDOW_SUFFIX = re.compile(r"_\d+[smhdw]$")
-#: each figure's unit as shown; shares (stored 0..1) are shown in percent
-_UNITS_SHOWN = {"requests": "", "min_requests": "", "rps": "req/s", "error_rate": "%",
-                "uptime": "%", "memory_mb": "MiB", "cpu_cores": "cores", "burn": "x",
-                "min_soak": ""}
-
-
-def figure_of(name: str) -> str:
-    """The figure a check, target or figure name stands for: ``error_rate_5m`` and
-    ``error_rate`` are ``error_rate``; ``error_budget_burn_1h_5m`` is ``burn``."""
-    if name.startswith("error_budget_burn"):
-        return "burn"
-    while _WINDOW_SUFFIX.search(name):
-        name = _WINDOW_SUFFIX.sub("", name)
-    return name
-
-
-def figure_unit(name: str) -> str:
-    """The one unit ``name`` is shown in (``%``, ``ms``, ``req/s``, ...; ``""``: a count)."""
-    figure = figure_of(name)
-    if figure.startswith("latency"):
-        return "ms"
-    return _UNITS_SHOWN.get(figure, "")
-
-
-def figure_scale(name: str) -> float:
-    """What a stored value is multiplied by to read in :func:`figure_unit` (a share's
-    100 for percent; 1 otherwise): for chart axes, which draw numbers, not text."""
-    return 100.0 if figure_unit(name) == "%" else 1.0
-
-
-def format_figure(name: str, value: float | None, *, missing: str = "\u2014") -> str:
-    """``value`` of the figure (or check) ``name`` with its unit: ``0.08 %``, ``49.9 ms``,
-    ``5,272``, ``3h33m`` (a soak), ``0.1x`` (a burn rate); ``missing`` when there is none."""
-    if value is None:
-        return missing
-    figure = figure_of(name)
-    if figure == "error_rate":
-        return f"{value * 100:.2f} %"
-    if figure == "uptime":   # 99.9 % and 99.95 % must read apart
-        return f"{value * 100:.3f} %"
-    if figure.startswith("latency"):
-        return f"{value:.1f} ms"
-    if figure == "rps":
-        return f"{value:.0f} req/s" if value >= 100 else f"{value:.1f} req/s"
-    if figure == "memory_mb":
-        return f"{value:.0f} MiB"
-    if figure == "cpu_cores":
-        return f"{value:.2f} cores"
-    if figure == "min_soak":
-        return format_duration(timedelta(seconds=round(value)))
-    if figure == "burn":
-        return f"{value:.1f}x"
-    if figure in ("requests", "min_requests"):
-        return f"{value:,.0f}"
-    return f"{value:.4g}"

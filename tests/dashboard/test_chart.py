@@ -45,3 +45,14 @@ def test_close_decision_labels_stack_instead_of_overlapping() -> None:
     shifts = {a["text"]: a["yshift"] for a in labels}
     assert shifts["10→25 %"] != shifts["25→50 %"], shifts
     assert shifts["50→25 %"] == 0
+
+
+def test_a_checks_values_read_in_the_unit_of_the_figure_it_checks() -> None:
+    from dashboard.components import check_value
+
+    assert check_value("error_rate_5m", 0.0026) == "0.26 %"
+    assert check_value("latency_p95_ms_2m", 52.98) == "53.0 ms"
+    assert check_value("min_soak", 12781.18) == "3h33m1s"   # was 1.278e+04
+    assert check_value("min_requests", 5272.0) == "5,272"
+    assert check_value("error_budget_burn_1h_5m", 0.0966) == "0.1x"
+    assert check_value("data", None) == "\u2014"

@@ -173,7 +173,8 @@ def test_markdown_escapes_hostile_text(history: Engine, plan: Plan) -> None:
     md = render(build_report(engine=history, plan=plan, phase_id="week-3", at=AT), "md").decode()
     assert "<script>" not in md and "\\<script\\>" in md
     assert "[link](javascript" not in md
-    assert "| latency_p95_ms | 39.8 ms | 47.5 ms | 43.8 ms | fail |" in md   # one unit per figure
+    # one formatter (slo/figure_specs.py): the report's figures carry their units
+    assert "| latency_p95_ms | 39.8 ms | 47.5 ms | 43.8 ms | fail |" in md
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftotext") is None,

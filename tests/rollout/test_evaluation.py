@@ -6,7 +6,7 @@ the real tables on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,7 +17,7 @@ from rollout.evaluation import evaluate, services_to_evaluate
 from slo.errors import ConfigError
 from slo.figures import Figures
 from slo.plan import Plan
-from slo.verdict import Verdict
+from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import EvaluationRow
 from store.events import EventRow
@@ -37,6 +37,8 @@ class FakeStore:
     error_share: dict[str, float] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
     calls: list[tuple[str, str, timedelta]] = field(default_factory=list)
+    #: at most this many latencies in a sketch (for speed)
+    latency_cap: int = 3000
 
     def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
                  end: datetime) -> Figures:
@@ -49,7 +51,7 @@ class FakeStore:
             else HEALTHY_RATE
         return figures(round(n), round(n * share), window=span, at=end,
                        memory_mb=self.memory.get(service, 120.0),
-                       latency_samples=min(round(n), 3000))
+                       latency_samples=min(round(n), self.latency_cap))
 
 
 def set_state(engine: Engine, service: str, weight: int, since: datetime | None) -> None:
@@ -334,3 +336,38 @@ def test_anytime_keeps_a_stored_pass_of_the_same_step(engine: Engine, plan: Plan
     assert judged(10) is Verdict.INCONCLUSIVE
     assert judged(10, stored=10) is Verdict.PASS
     assert judged(10, stored=25) is Verdict.INCONCLUSIVE
+
+
+@dataclass
+class GapStore(FakeStore):
+    """FakeStore whose baseline series has a gap at ``gap``: every window over it says so."""
+
+    gap: datetime = AT
+
+    def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
+                 end: datetime) -> Figures:
+        f = super().__call__(session=session, service=service, variant=variant, start=start,
+                             end=end)
+        if variant == "baseline" and start <= self.gap < end:
+            return replace(f, problems=(f"Prometheus data has a gap at {self.gap:%H:%M}",))
+        return f
+
+
+def test_anytime_a_gap_holds_the_verdict_while_it_is_in_the_plans_window(
+        engine: Engine, plan: Plan) -> None:
+    """The main checks read the whole step; a gap an hour ago leaves some requests
+    uncounted and no longer holds the verdict, a gap in the last 10 minutes still does."""
+    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"inference": "anytime"})})
+    set_state(engine, "auth", 10, AT - timedelta(hours=2))
+
+    def judged(ago: timedelta) -> Evaluation:
+        [(ev, _)] = evaluate(engine=engine, plan=anytime, plan_hash="", at=AT,
+                             figures_fn=GapStore(gap=AT - ago, latency_cap=20_000))
+        return ev
+
+    old = judged(timedelta(hours=1))
+    assert old.verdict is Verdict.PASS, old.reasons
+    recent = judged(timedelta(minutes=5))
+    assert recent.verdict is Verdict.INCONCLUSIVE
+    assert any("gap at 11:55" in r for r in recent.reasons), recent.reasons
