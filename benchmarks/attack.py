@@ -9,6 +9,12 @@ SQLite and PostgreSQL, through the real kubernetes client against the loopback A
 - *collect beside the worker*: ``collect --once`` run while a worker collects the same
   log every second.
 
+After each try, the alerts it raised are delivered to two webhook channels on a loopback
+receiver by two ``worker --once`` started at once (then single rounds until nothing is
+due): *deliveries per alert* is the POSTs received over the alerts the outbox holds for
+those channels (1.00: each delivered exactly once), with any Idempotency-Key that came
+twice counted as repeated.
+
     PYTHONPATH=. python benchmarks/attack.py [TRIES]
 """
 
@@ -30,10 +36,13 @@ from tests.support.attacks import (
     ANA,
     LEE,
     Cluster,
+    Delivered,
+    Hooks,
     cluster,
     collect_beside_worker,
     concurrent,
     decisions,
+    deliver_beside,
     kill_approve_mid_patch,
     log_sources,
 )
@@ -109,19 +118,22 @@ def overrides(c: Cluster, n: int = 8) -> dict[str, float]:
 
 def main(tries: int = 5) -> None:
     rows = []
+    hooks = Hooks()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         for kind in ("sqlite", "postgresql"):
             for name, attack in (("revert --all, nothing pending (baseline)", clean_revert),
                                  ("kill -9 approve mid-patch, then revert --all", kill_mid_patch),
                                  ("8 approve --override at once", overrides)):
-                seen = []
+                seen, sent = [], []
                 for i in range(tries):
                     here = tmp / f"{kind}-{attack.__name__}-{i}"
                     here.mkdir()
-                    with store(kind, here) as url, cluster(here, url) as c:
+                    hooks.keys.clear()
+                    with store(kind, here) as url, cluster(here, url, hooks=hooks) as c:
                         seen.append(attack(c))
-                rows.append(_row(kind, name, seen))
+                        sent.append(deliver_beside(c, hooks))
+                rows.append(_row(kind, name, seen) + [_deliveries(sent)])
             seen_logs = []
             for i in range(max(1, tries // 2)):
                 here = tmp / f"{kind}-logs-{i}"
@@ -135,12 +147,22 @@ def main(tries: int = 5) -> None:
                     seen_logs.append({"written": r.written, "stored": r.stored,
                                       "refused": r.collect_code == 1,
                                       "seconds": time.perf_counter() - t})
-            rows.append(_row(kind, "collect --once beside the worker", seen_logs))
+            rows.append(_row(kind, "collect --once beside the worker", seen_logs) + ["-"])
+    hooks.close()
     header = ["store", "attack", "tries", "steps applied", "lines written / stored",
-              "left pending", "seconds (median)"]
+              "left pending", "seconds (median)", "deliveries per alert"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _deliveries(sent: list[Delivered]) -> str:
+    """Over every try: POSTs received per alert and channel, and the counts behind it."""
+    alerts = sum(d.alerts for d in sent)
+    arrivals = sum(d.arrivals for d in sent)
+    words = (f"{arrivals / alerts:.2f} ({arrivals} POSTs for {alerts} alert deliveries, "
+             f"{sum(d.sent for d in sent)} sent, {sum(d.repeated for d in sent)} repeated)")
+    return words if alerts else "no alert raised"
 
 
 def _row(kind: str, name: str, seen: list[dict[str, float]]) -> list[str]:

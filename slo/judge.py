@@ -267,11 +267,12 @@ def _held_passes(checks: list[tuple[Check, float | None]]) -> list[tuple[Check, 
     """An earlier look of the step passed: every sampled check passed then, on sequences
     valid at every look, so a check that cannot tell now still stands passed (the chance
     that a candidate beyond a limit is ever passed already counts every look).  Only
-    while nothing fails and every check that cannot tell is such a check: a gate (data,
-    freshness, traffic) still holds the verdict."""
+    while nothing fails and every check that cannot tell is such a check with a figure
+    now: a gate (data, freshness, traffic) or a missing figure still holds the verdict."""
     if any(c.verdict is Verdict.FAIL for c, _ in checks) or any(
-            c.verdict is Verdict.INCONCLUSIVE and c.name not in _SAMPLED for c, _ in checks):
-        return checks
+            c.verdict is Verdict.INCONCLUSIVE and (c.name not in _SAMPLED or c.candidate is None)
+            for c, _ in checks):
+        return checks   # a gate holds it, or a figure is missing: never a pass on no data
     return [(Check(c.name, Verdict.PASS, c.baseline, c.candidate, c.limit,
                    f"{_LABELS[c.name]} held at an earlier look of this step (an anytime "
                    f"pass stands while no check fails); now: {c.detail}"), None)

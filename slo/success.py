@@ -87,16 +87,15 @@ def uptime(figure: str, spec: TargetSpec, runs: Sequence[ProbeRuns]) -> SuccessR
 def _uptime_basis(runs: Sequence[ProbeRuns], up: int, judged: int, unknown: int) -> str:
     failed = sum(r.failed for r in runs)
     unanswered = sum(r.unanswered for r in runs)
-    seen = [r for r in runs if r.first is not None and r.last is not None]
-    first = min((r.first for r in seen if r.first), default=None)
-    last = max((r.last for r in seen if r.last), default=None)
     words = f"{up:,} of {judged:,} runs of {', '.join(r.probe for r in runs)} found it up"
-    down = [f"{failed:,} answered wrongly" if failed else "",
-            f"{unanswered:,} got no answer" if unanswered else ""]
-    if failed or unanswered:
-        words += " (" + ", ".join(d for d in down if d) + ")"
-    if first is not None and last is not None:
-        words += f", {_when(first)} to {_when(last)}"
+    down = ([f"{failed:,} answered wrongly"] if failed else []) + (
+        [f"{unanswered:,} got no answer"] if unanswered else [])
+    if down:
+        words += f" ({', '.join(down)})"
+    firsts = [r.first for r in runs if r.first is not None]
+    lasts = [r.last for r in runs if r.last is not None]
+    if firsts and lasts:
+        words += f", {_when(min(firsts))} to {_when(max(lasts))}"
     if unknown:
         words += f"; {unknown:,} could not look (not counted)"
     return words

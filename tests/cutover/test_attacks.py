@@ -16,10 +16,12 @@ from tests.support.attacks import (
     ANA,
     LEE,
     Cluster,
+    Hooks,
     cluster,
     collect_beside_worker,
     concurrent,
     decisions,
+    deliver_beside,
     kill_approve_mid_patch,
     log_sources,
     status,
@@ -77,6 +79,24 @@ def test_concurrent_overrides_make_one_step(ops: Cluster) -> None:
     assert ops.candidate() == 25
     states = sorted(d["state"] for d in decisions(ops))
     assert states == ["applied", "applied", "refused", "refused", "refused"]
+
+
+def test_alerts_of_an_attack_reach_each_channel_exactly_once(tmp_path: Path,
+                                                             engine: Engine) -> None:
+    """An approve killed mid-patch, the emergency rollback, then two workers delivering at
+    once: every alert reaches each of two webhook channels once, by Idempotency-Key."""
+    hooks = Hooks()
+    try:
+        with cluster(tmp_path, engine.url.render_as_string(hide_password=False),
+                     hooks=hooks) as c:
+            kill_approve_mid_patch(c)
+            assert c.run("revert", "--all", "--reason", "incident", "--actor",
+                         LEE).returncode == 0
+            seen = deliver_beside(c, hooks)
+    finally:
+        hooks.close()
+    assert seen.alerts >= 2 * len(Hooks.CHANNELS), seen   # the approve and the rollback
+    assert (seen.sent, seen.arrivals, seen.repeated) == (seen.alerts, seen.alerts, 0), seen
 
 
 @pytest.fixture

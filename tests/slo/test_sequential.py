@@ -245,3 +245,15 @@ def test_a_step_that_passed_stays_passed_while_nothing_fails(anytime: ServiceSet
     assert any("held at an earlier look of this step" in r for r in held.reasons)
     assert _run(anytime, 20_000, 0.015, passed_before=True).verdict is Verdict.FAIL
     assert _run(anytime, 200, 0.003, passed_before=True).verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_held_pass_never_stands_on_a_missing_figure(anytime: ServiceSettings) -> None:
+    """The step passed earlier; now the candidate's latency comes without a distribution
+    (and too few requests to trust its point): that check cannot tell, and stays so."""
+    span = timedelta(hours=1)
+    ev = judge(service="auth", phase="week-2", weight=10, at=AT,
+               baseline=figures(90_000, 270, window=span),
+               candidate=figures(600, 2, window=span, with_sketch=False), settings=anytime,
+               soak=span, step_since=AT - span, evidence_start=AT - span, passed_before=True)
+    assert ev.verdict is Verdict.INCONCLUSIVE, ev.reasons
+    assert any("comes without a distribution" in r for r in ev.reasons), ev.reasons

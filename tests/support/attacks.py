@@ -12,11 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,13 @@ ANA, LEE = "ana@example.org", "lee@example.org"
 
 @dataclass(frozen=True)
 class Cluster:
-    """A fake API server holding the shipped plan's Routes, and a plan that reaches it."""
+    """A fake API server holding the shipped plan's Routes, and a plan that reaches it
+    (its alert channels, with ``hooks``, the hooks' two webhook channels)."""
 
     api: FakeApiServer
     plan: Path
     db: str
+    env: dict[str, str] = field(default_factory=dict)
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "cutover", *args, "--plan", str(self.plan),
@@ -46,17 +51,65 @@ class Cluster:
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=ROOT,
-                              env=_env(), timeout=timeout, check=False)
+                              env=_env() | self.env, timeout=timeout, check=False)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env())
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env=_env() | self.env)
 
     def candidate(self, name: str = "nanopore-auth", backend: str = "python-auth") -> int:
         """The candidate's weight on the Route (of 100: the fake keeps 0..100 routes)."""
         spec = self.api.get(name)["spec"]
         return int(next(b["weight"] for b in spec["alternateBackends"]
                         if b["name"] == backend))
+
+
+class Hooks:
+    """Two webhook channels on one loopback server: every POST recorded by channel with
+    its ``Idempotency-Key`` (one key per alert and channel), answered 200."""
+
+    CHANNELS = ("hook-a", "hook-b")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str]] = []     # (channel, Idempotency-Key)
+        self.lock = threading.Lock()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hooks.lock:
+                    hooks.keys.append((self.path.rsplit("/", 1)[-1],
+                                       self.headers.get("Idempotency-Key", "")))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def env(self) -> dict[str, str]:
+        port = self.server.server_address[1]
+        return {_hook_env(name): f"http://127.0.0.1:{port}/hooks/{name}"
+                for name in self.CHANNELS}
+
+    def alerts_block(self) -> str:
+        lines = [f"    - {{name: {name}, kind: generic, url_env: {_hook_env(name)}}}"
+                 for name in self.CHANNELS]
+        return "alerts:\n  channels:\n" + "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _hook_env(channel: str) -> str:
+    return "ATTACK_" + channel.upper().replace("-", "_") + "_URL"
 
 
 def _env() -> dict[str, str]:
@@ -66,10 +119,11 @@ def _env() -> dict[str, str]:
 
 
 @contextmanager
-def cluster(tmp: Path, db: str, *, sources: str | None = None) -> Iterator[Cluster]:
+def cluster(tmp: Path, db: str, *, sources: str | None = None,
+            hooks: Hooks | None = None) -> Iterator[Cluster]:
     """The fake API server with every Route at 0 %, a kubeconfig, and the shipped plan
     pointed at them (its Prometheus at a port nothing listens on, unless ``sources``
-    replaces the plan's sources block)."""
+    replaces the plan's sources block; its alerts to ``hooks`` when given)."""
     with FakeApiServer(token=TOKEN) as api:
         for name, backend in (("nanopore-auth", "python-auth"),
                               ("nanopore-files", "python-files"),
@@ -96,9 +150,14 @@ def cluster(tmp: Path, db: str, *, sources: str | None = None) -> Iterator[Clust
             start = text.index("sources:")
             end = text.index("\nrouter:")
             text = text[:start] + sources.rstrip() + "\n" + text[end:]
+        if hooks is not None:
+            start = text.index("\nalerts:") + 1
+            end = text.index("\n# user names as the cluster gives them")
+            text = text[:start] + hooks.alerts_block() + text[end:]
         plan = tmp / "plan.yaml"
         plan.write_text(text)
-        yield Cluster(api=api, plan=plan, db=db)   # the store is migrated already
+        # the store is migrated already
+        yield Cluster(api=api, plan=plan, db=db, env=hooks.env() if hooks else {})
 
 
 def _closed_port() -> int:
@@ -259,3 +318,50 @@ def collect_beside_worker(c: Cluster, log: Path, *, lines: int, tries: int = 1) 
             worker.wait(10)
     return CollectBeside(written=written, stored=stored_requests(c), collect_code=code,
                          collect_err=err)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What reached the hooks against what the outbox holds for them."""
+
+    alerts: int       # deliveries the outbox made for the hooks (one per alert and channel)
+    sent: int         # of those, marked sent
+    arrivals: int     # POSTs the hooks received
+    repeated: int     # (channel, Idempotency-Key) pairs received more than once
+
+    @property
+    def per_alert(self) -> float:
+        return self.arrivals / self.alerts if self.alerts else 0.0
+
+
+def deliver_beside(c: Cluster, hooks: Hooks, *, workers: int = 2,
+                   rounds: int = 4) -> Delivered:
+    """``workers`` ``worker --once`` at once (one holds the lease, the others are
+    refused), then single rounds until the outbox has nothing left to send for the hooks
+    (one message a second per channel may take more than a round)."""
+    concurrent(c, [["worker", "--once", "--metrics-port", "0"]] * workers)
+    for _ in range(rounds):
+        if _hook_deliveries(c)[0] == _hook_deliveries(c)[1]:
+            break
+        c.run("worker", "--once", "--metrics-port", "0")
+    alerts, sent = _hook_deliveries(c)
+    with hooks.lock:
+        seen = Counter(hooks.keys)
+    return Delivered(alerts=alerts, sent=sent, arrivals=sum(seen.values()),
+                     repeated=sum(1 for n in seen.values() if n > 1))
+
+
+def _hook_deliveries(c: Cluster) -> tuple[int, int]:
+    from sqlmodel import col, select
+
+    from store.alerts import AlertDelivery
+    from store.db import make_engine, session_scope
+
+    engine = make_engine(c.db)
+    try:
+        with session_scope(engine) as s:
+            rows = s.exec(select(AlertDelivery.state)
+                          .where(col(AlertDelivery.channel).in_(Hooks.CHANNELS))).all()
+    finally:
+        engine.dispose()
+    return len(rows), sum(1 for state in rows if state == "sent")
