@@ -34,7 +34,7 @@ from store.rollout import get_state
 from store.views import evaluation_series
 
 __all__ = ["CriterionResult", "PhaseReport", "RollbackRecord", "ServiceReport", "StepRecord",
-           "build_report"]
+           "build_report", "probe_success"]
 
 #: at most this many evaluations per chart (downsampled in the store)
 CHART_POINTS = 600
@@ -302,9 +302,19 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
         figures = newest_with_traffic(session=session, service=svc.name, at=at)
         if figures is not None:
             latest[svc.name] = figures.get("candidate", {})
-    return success_metrics(plan.success_targets(), latest) + [
-        uptime(name, spec, probe_runs(session=session, probes=probes, until=at))
-        for name, (spec, probes) in plan.success_probes().items()]
+    return success_metrics(plan.success_targets(), latest) + _probe_success(session, plan, at)
+
+
+def probe_success(*, engine: Engine, plan: Plan, at: datetime) -> list[SuccessResult]:
+    """The success metrics probes measure (uptime) as of ``at``, for a page that shows
+    the figures' own (``dashboard.status.success_rows``) and wants these beside them."""
+    with Session(engine) as session:
+        return _probe_success(session, plan, at)
+
+
+def _probe_success(session: Session, plan: Plan, at: datetime) -> list[SuccessResult]:
+    return [uptime(name, spec, probe_runs(session=session, probes=probes, until=at))
+            for name, (spec, probes) in plan.success_probes().items()]
 
 
 def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],

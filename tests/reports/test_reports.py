@@ -310,6 +310,10 @@ def test_uptime_from_the_health_probe_is_a_success_metric(engine: Engine,
     assert r"| uptime | 60.000 % | \>= 0.999 | not met | 3 of 5 runs of healthy" in md
     html = render(report, "html").decode()
     assert "<td>uptime</td><td class='num'>60.000 %</td>" in html
+    # the same figure for a page beside the evaluate figures' success metrics
+    from reports import probe_success
+
+    assert probe_success(engine=engine, plan=parse_plan(plan_text), at=AT) == [uptime]
 
 
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:
