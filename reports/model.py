@@ -343,9 +343,4 @@ def _summary(services: list[ServiceReport], decisions: list[dict[str, Any]],
     return ready, reasons
 
 
-def figure_unit(name: str) -> str:
-    return {"error_rate": "", "rps": "req/s", "requests": "", "memory_mb": "MiB",
-            "cpu_cores": "cores"}.get(name, "ms" if name.endswith("_ms") else "")
-
-
 assert set(STEP_FIGURES) == set(FIGURES)
