@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from slo.errors import ConfigError
+from slo.plan import Plan
+
+#: the weight the demo's story pushes the AI service to
+STORY_WEIGHT = 50
 
 __all__ = ["demo"]
 
@@ -69,6 +73,17 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _to_fifty(plan: Plan) -> list[int]:
+    """The AI service's steps from 0 up to 50 %: one approve moves one step."""
+    return [w for w in plan.settings("ai").steps if w <= STORY_WEIGHT]
+
+
+def _story_steps(plan: Plan) -> str:
+    steps = _to_fifty(plan)
+    return (f"{len(steps)} approves, one step each "
+            f"({' -> '.join(f'{w} %' for w in [0, *steps])})")
+
+
 def _run(setup: object, *, port: int, speed: float, address: str = "127.0.0.1") -> int:
     from cutover.cmd_worker import Dashboard
     from cutover.demo import DEMO_OPERATOR, Demo, DemoSetup
@@ -93,8 +108,11 @@ def _run(setup: object, *, port: int, speed: float, address: str = "127.0.0.1") 
               f"alerts in {setup.paths.alerts_log}\n"
               "  the story: push the AI service (ai) to 50 % and watch the verdict turn "
               "fail, the worker revert it and the alert arrive.\n"
-              f"  from a terminal: cutover --plan {setup.paths.plan} --db {_shown(setup.db_url)}"
-              f" approve ai --override --actor {DEMO_OPERATOR} --reason 'push the AI service'\n"
+              f"  from a terminal, {_story_steps(setup.plan)}:\n"
+              f"    for step in {' '.join(str(w) for w in _to_fifty(setup.plan))}; do "
+              f"cutover --plan {setup.paths.plan} --db {_shown(setup.db_url)}"
+              f" approve ai --override --actor {DEMO_OPERATOR} --reason 'push the AI service'"
+              "; done\n"
               "  Ctrl-C stops everything.", file=sys.stderr)
         with handle_signals(stop):
             while not stop.wait(1.0):

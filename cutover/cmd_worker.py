@@ -122,7 +122,8 @@ def _once(setup: WorkerSetup) -> int:
             return 1
         report = run_round(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
                            router=setup.router, collectors=setup.collectors,
-                           now=datetime.now(UTC), probes=setup.probes)
+                           now=datetime.now(UTC), probes=setup.probes,
+                           holder=lease.holder, interval=setup.interval)
     for r in report.collect_reports:
         print(r.line())
     for s in report.steps:

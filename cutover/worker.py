@@ -15,7 +15,9 @@ progress finishes, the lease is released.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -126,14 +128,18 @@ class _Step:
 def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: TrafficRouter,
               collectors: Sequence[Collector], now: datetime,
               metrics: WorkerMetrics | None = None, alert_policy: RetryPolicy | None = None,
-              probes: ProbesFn | None = None) -> RoundReport:
+              probes: ProbesFn | None = None, holder: str | None = None,
+              interval: timedelta | None = None) -> RoundReport:
     """One round: collect -> run the due probes -> settle pending decisions and evaluate ->
     auto-revert policy -> read the routes back -> dispatch and deliver alerts (so a drift
-    found this round is told this round).
+    found this round is told this round); then the heartbeat: the round's time and
+    outcome, kept in the store for whoever asks whether the worker runs (``holder``: who
+    did it; ``interval``: how often it does).
 
     ``alert_policy``: the outbox's RetryPolicy (default: its own, which paces each
     channel to one message a second); ``probes``: runs the due probes at a time
     (``cutover.probing.ProbeRunner``; None: no probes run, their results age)."""
+    t0 = time.perf_counter()
     collect, probing, evaluate, policy, routes, alerts = (_Step(n) for n in StepName)
     probe_results: list[ProbeResult] = []
     weights: dict[str, int] = {}
@@ -181,8 +187,28 @@ def run_round(*, plan: Plan, plan_hash: str, engine: Engine, router: TrafficRout
         reverted=tuple(reverted), alerts_queued=queued, alerts_delivered=delivered,
         weights=weights)
     _observe(metrics, report, leader=True, engine=engine)
+    _heartbeat(engine=engine, report=report, seconds=time.perf_counter() - t0,
+               holder=holder, interval=interval or plan.interval)
     log.info("worker: %s", report.line())
     return report
+
+
+def _heartbeat(*, engine: Engine, report: RoundReport, seconds: float, holder: str | None,
+               interval: timedelta) -> None:
+    from store.db import session_scope
+    from store.heartbeat import record_round
+
+    failed = "; ".join(f"{s.step}: {s.error or 'failed'}" for s in report.steps if not s.ok)
+    try:
+        with session_scope(engine) as session:
+            record_round(session=session, holder=holder or _this_process(), at=report.at,
+                         seconds=seconds, interval=interval, ok=report.ok, failed=failed)
+    except Exception:  # the round itself is done; a missed heartbeat shows as stale
+        log.exception("worker: could not record the round's heartbeat")
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _collect(collectors: Sequence[Collector], *, now: datetime) -> list[CollectReport]:
@@ -325,7 +351,8 @@ def run_forever(*, plan: Plan, plan_hash: str, engine: Engine, router: TrafficRo
             if leading:
                 report = run_round(plan=plan, plan_hash=plan_hash, engine=engine,
                                    router=router, collectors=collectors, now=now_of(),
-                                   metrics=metrics, probes=probes)
+                                   metrics=metrics, probes=probes,
+                                   holder=getattr(lease, "holder", None), interval=interval)
                 rounds += 1
                 if on_round is not None:
                     on_round(report)

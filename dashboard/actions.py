@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from rollout import gate, rollback
+from rollout import baseline, gate, rollback
 from rollout.routers import build_router
 from rollout.state import DecisionOutcome
 from slo.errors import (
@@ -32,8 +32,8 @@ from slo.errors import (
 from slo.plan import Plan
 from store.views import StateView
 
-__all__ = ["ActionKind", "ActionResult", "Outcome", "Proposal", "perform", "propose",
-           "roll_back_all", "rollback_preview", "rollback_row"]
+__all__ = ["ActionKind", "ActionResult", "Outcome", "Proposal", "baseline_capacity", "perform",
+           "propose", "roll_back_all", "rollback_preview", "rollback_row"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,16 @@ def _result(proposal: Proposal, outcome: DecisionOutcome) -> ActionResult:
 def rollback_preview(*, plan: Plan, engine: Engine) -> rollback.Preview:
     """What "Roll back everything" would move now, and the baseline's capacity."""
     return rollback.preview(plan, engine=engine, router=build_router(plan, engine))
+
+
+def baseline_capacity(*, plan: Plan, engine: Engine) -> baseline.Capacity | str | None:
+    """Can the baseline take 100 % back now: its Deployment's replicas (no route is read).
+    None where nothing is read (the dry-run router, or no ``baseline.min_replicas``); the
+    reason in words when the cluster cannot even be reached."""
+    try:
+        return baseline.read(baseline.reader_for(plan, build_router(plan, engine)))
+    except CutoverError as e:
+        return str(e)
 
 
 def roll_back_all(*, plan: Plan, engine: Engine, actor: str, reason: str, scale: bool,

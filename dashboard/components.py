@@ -14,28 +14,34 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from collectors.explore import EXPLORABLE
 from dashboard.actions import ActionResult, Outcome
 from dashboard.auth import Identity, Viewer
 from dashboard.status import (
     KEY_FIGURES,
+    DisplayState,
     PhaseState,
     PhaseView,
     ServiceCard,
     SuccessRow,
+    human_duration,
     verdict_caption,
+    verdict_is_earlier,
 )
 from slo.figure_specs import FIGURE_SPECS, format_value
 from slo.probe_results import ProbeResult
+from slo.units import format_duration
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
-__all__ = ["chart_figure", "decisions_csv", "fmt", "md", "render_alarms", "render_card", "render_checks",
+__all__ = ["chart_figure", "decisions_csv", "explore_link", "fmt", "md", "render_alarms", "render_card", "render_checks",
            "render_decisions", "render_figures", "render_probe_history", "render_probes",
            "render_rejects", "render_result", "render_success", "render_table",
            "render_timeline", "render_verdict", "render_viewer", "visible"]
@@ -46,6 +52,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
 Colour = Literal["red", "orange", "green", "blue", "gray"]
 VERDICT_COLOURS: dict[Verdict, Colour] = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "orange"}
+DISPLAY_COLOURS: dict[DisplayState, Colour] = {
+    DisplayState.FAILED: "red", DisplayState.AUTO_REVERTED: "red",
+    DisplayState.DRIFTED: "red", DisplayState.READY: "green",
+    DisplayState.PROGRESSING: "blue", DisplayState.WAITING: "gray",
+    DisplayState.DONE: "green"}
 PHASE_COLOURS: dict[PhaseState, Colour] = {
     PhaseState.DONE: "green", PhaseState.CURRENT: "blue", PhaseState.UPCOMING: "gray"}
 LABELS = {s.name: s.label for s in FIGURE_SPECS}
@@ -59,6 +70,28 @@ def md(text: object) -> str:
 def fmt(figure: str, value: float | None) -> str:
     """A figure with its unit (slo.figure_specs), or an em dash when no source gives it."""
     return format_value(figure, value)
+
+
+#: a check's trailing window (``error_rate_5m``, ``latency_p95_ms_2m``)
+_WINDOW_SUFFIX = re.compile(r"_\d+[smhdw]$")
+
+
+def check_value(check: str, value: float | None) -> str:
+    """A check's baseline, candidate or limit in the unit of the figure it checks (through
+    the one formatter): ``error_rate_5m`` as an error rate, ``min_soak`` as a duration,
+    ``min_requests`` as a count, a burn rate as ``0.1x``."""
+    if value is None:
+        return fmt(check, None)
+    if check == "min_soak":
+        return format_duration(timedelta(seconds=round(value)))
+    if check.startswith("error_budget_burn"):
+        return f"{value:.1f}x"
+    if check == "min_requests":
+        return fmt("requests", value)
+    figure = check
+    while _WINDOW_SUFFIX.search(figure):
+        figure = _WINDOW_SUFFIX.sub("", figure)
+    return fmt(figure, value)
 
 
 def render_viewer(viewer: Viewer) -> None:
@@ -75,10 +108,55 @@ def render_verdict(verdict: Verdict | None, card: ServiceCard | None = None) -> 
     if verdict is None:
         st.badge("NO VERDICT", color="gray")
         return
-    st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
+    if card is not None and verdict_is_earlier(card):
+        # as `cutover status` has it: no verdict at this step; the last one in the caption
+        st.badge(f"NO VERDICT AT {card.weight} %", color="gray")
+    else:
+        st.badge(verdict.value.upper(), color=VERDICT_COLOURS[verdict])
     caption = verdict_caption(card) if card is not None else None
     if caption:
         st.caption(md(caption))
+
+
+def render_display(card: ServiceCard) -> None:
+    """The service's state for people: progressing, waiting, ready, failed, ..."""
+    st.badge(card.display.value.upper(), color=DISPLAY_COLOURS[card.display])
+
+
+def step_bar(card: ServiceCard) -> str:
+    """``0 10 **25** 50 75 100`` (percent) as badges: the steps behind in green, the
+    current one in blue, those ahead in grey (numbers only: nothing to escape)."""
+    out = []
+    for w in card.steps:
+        if w == card.weight:
+            out.append(f":blue-badge[**{w}**]")
+        elif w < card.weight:
+            out.append(f":green-badge[{w}]")
+        else:
+            out.append(f":gray-badge[{w}]")
+    return " ".join(out)
+
+
+def step_clock(card: ServiceCard) -> str:
+    """``soaked 12m of 15m at 25 %; the gate can decide in about 3m``."""
+    if card.next_weight is None:
+        return f"at its last step ({card.weight} %)"
+    if card.soaked is None:
+        return f"at {card.weight} %: all traffic to the baseline"
+    parts = [f"soaked {human_duration(card.soaked)}"
+             + (f" of {human_duration(card.min_soak)}" if card.min_soak else "")
+             + f" at {card.weight} %"]
+    if card.ready_in is not None:
+        parts.append(f"the gate can decide in about {human_duration(card.ready_in)}"
+                     if card.ready_in else "the gate can decide at the next verdict")
+    return "; ".join(parts)
+
+
+def render_step(card: ServiceCard) -> None:
+    """The state, the step bar and the step's clock, in three lines."""
+    render_display(card)
+    st.markdown(step_bar(card))
+    st.caption(md(step_clock(card)))
 
 
 def render_timeline(views: Sequence[PhaseView]) -> None:
@@ -91,9 +169,11 @@ def render_timeline(views: Sequence[PhaseView]) -> None:
                 st.caption(md(", ".join(f"{s} {w} %" for s, w in p.weights)))
 
 
-def render_alarms(cards: Sequence[ServiceCard]) -> None:
-    """Drift and stale data at the top of the page, loudly: both mean what the page
-    shows may not be what the traffic does."""
+def render_alarms(cards: Sequence[ServiceCard], worker: str | None = None) -> None:
+    """A stopped worker, drift and stale data at the top of the page, loudly: each means
+    what the page shows may not be what the traffic does."""
+    if worker:
+        st.warning(f"**WORKER NOT RUNNING** — {md(worker)}", icon=":material/schedule:")
     drift = [c for c in cards if c.drift]
     stale = [c for c in cards if c.stale]
     if drift:
@@ -104,34 +184,70 @@ def render_alarms(cards: Sequence[ServiceCard]) -> None:
                                                    for c in stale), icon=":material/schedule:")
 
 
-def render_card(card: ServiceCard) -> None:
+def render_card(card: ServiceCard, *, explore: bool = False) -> None:
     with st.container(border=True):
         st.markdown(f"#### {md(card.service)}  \n{md(card.title)}")
-        render_verdict(card.verdict, card)
+        render_step(card)
+        if card.auto_reverted:
+            st.error(f"AUTO-REVERTED: {md(card.auto_reverted)}", icon=":material/undo:")
         nxt = f"next {card.next_weight} %" if card.next_weight is not None else "last step"
         st.metric("candidate weight", f"{card.weight} %", nxt, delta_color="off")
+        render_verdict(card.verdict, card)
         if card.drift:
             st.error(f"DRIFT: {md(card.drift)}", icon=":material/error:")
         if card.stale:
             st.warning(f"STALE: {md(card.stale)}", icon=":material/schedule:")
-        render_figures(card, KEY_FIGURES)
         render_blockers(card)
+        with st.expander("Baseline and candidate"):
+            render_figures(card, KEY_FIGURES, explore=explore)
 
 
-def render_figures(card: ServiceCard, figures: Iterable[str]) -> None:
-    rows = [f"| {LABELS[f]} | {fmt(f, card.baseline.get(f))} | {fmt(f, card.candidate.get(f))} |"
-            for f in figures]
-    st.markdown("| | baseline | candidate |\n|---|---:|---:|\n" + "\n".join(rows))
+def explore_link(service: str, variant: str, figure: str) -> str:
+    """The Explore page's address for the PromQL behind one figure (relative, so it works
+    under any base path)."""
+    return "explore?" + urlencode({"service": service, "variant": variant, "figure": figure})
+
+
+def render_figures(card: ServiceCard, figures: Iterable[str], *, explore: bool = False) -> None:
+    """Baseline beside candidate; with ``explore`` (the plan asks Prometheus), a link to
+    the query behind each figure of each variant."""
+    head, rule = "| | baseline | candidate |", "|---|---:|---:|"
+    if explore:
+        head, rule = head + " PromQL |", rule + "---|"
+    rows = []
+    for f in figures:
+        row = f"| {LABELS[f]} | {fmt(f, card.baseline.get(f))} | {fmt(f, card.candidate.get(f))} |"
+        if explore and f in EXPLORABLE:
+            row += " " + " · ".join(f"[{v}]({explore_link(card.service, v, f)})"
+                                    for v in ("baseline", "candidate")) + " |"
+        elif explore:
+            row += " |"
+        rows.append(row)
+    st.markdown("\n".join([head, rule, *rows]))
 
 
 def render_blockers(card: ServiceCard) -> None:
     if card.next_weight is None:
         st.success("On its last step: nothing left to approve.")
+    elif card.display is DisplayState.AUTO_REVERTED and card.may_approve:
+        # not a green READY beside the revert: the gate would allow it, the lead decides
+        st.warning(f"**AUTO-REVERTED** — approve may start again at {card.next_weight} % "
+                   "(the first step needs no verdict) once the failure is understood.")
+    elif card.display is DisplayState.WAITING and card.may_approve:
+        st.info(f"**WAITING** for its phase ({md(card.phase)}); its first step "
+                f"({card.next_weight} %) needs no verdict.")
     elif card.blockers:
-        st.markdown(f"**{card.status.value.upper()}** — blocks {card.next_weight} %:\n"
+        st.markdown(f"**{card.display.value.upper()}** — blocks {card.next_weight} %:\n"
                     + "\n".join(f"- {md(b)}" for b in card.blockers))
     else:
         st.success(f"**READY** for {card.next_weight} %: {md(card.why)}")
+
+
+def render_needs(card: ServiceCard) -> None:
+    """Why Approve is not available, and what would make it so."""
+    lines = "\n".join(f"- {md(n)}" for n in card.needs)
+    st.info(f"**Approve → {card.next_weight} % is not available yet.** It needs:\n{lines}",
+            icon=":material/hourglass_top:")
 
 
 def render_success(rows: Sequence[SuccessRow]) -> None:
@@ -145,6 +261,15 @@ def render_success(rows: Sequence[SuccessRow]) -> None:
             st.badge(word, color=colour)
             st.metric(LABELS.get(r.figure, r.figure), fmt(r.figure, r.value))
             st.caption(md(f"target {r.target}; {r.basis}"))
+
+
+def render_activity(events: Sequence[Any]) -> None:
+    """The newest events (decisions, verdict changes, drift, sources), newest first."""
+    if not events:
+        st.info("Nothing has happened yet.")
+        return
+    render_table([{"at": e.at, "service": e.service, "what": e.kind, "severity": e.severity,
+                   "summary": e.summary} for e in events])
 
 
 def render_table(rows: Sequence[Mapping[str, object]]) -> None:
@@ -173,15 +298,26 @@ def _cell(v: object) -> str:
     return md(v) or " "
 
 
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 def render_checks(card: ServiceCard) -> None:
+    """The checks that did not pass, then the passing ones folded: each reason once."""
     if not card.checks:
         st.info("No evaluation stored yet for this service.")
         return
-    render_table([{"check": c["name"], "verdict": c["verdict"], "baseline": c["baseline"],
-                   "candidate": c["candidate"], "limit": c["limit"], "detail": c["detail"]}
-                  for c in card.checks])
-    for reason in card.reasons:
-        st.text(f"• {reason}")
+    rows = [{"check": c["name"], "verdict": c["verdict"],
+             **{k: check_value(str(c["name"]), _number(c[k]))
+                for k in ("baseline", "candidate", "limit")},
+             "detail": c["detail"]}
+            for c in card.checks]
+    open_ = [r for r in rows if r["verdict"] != Verdict.PASS.value]
+    passing = [r for r in rows if r["verdict"] == Verdict.PASS.value]
+    render_table(open_)
+    if passing:
+        with st.expander(f"{len(passing)} of {len(rows)} checks pass", expanded=not open_):
+            render_table(passing)
     if card.wait:
         st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
 
@@ -314,7 +450,8 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
             assert figure is not None
             data.append(_line(xs, points, variant, figure, f"{variant} {LABELS[figure]}",
                               "solid", scale=scale, legend=False, panel=panel))
-    data.append({"type": "scatter", "x": xs, "y": [p.weight for p in points], "name": "weight",
+    wx, wy = _weight_steps(points, decisions)
+    data.append({"type": "scatter", "x": wx, "y": wy, "name": "weight",
                  "yaxis": _axis(4), "showlegend": False,
                  "line": {"shape": "hv", "color": _COLOURS["candidate"]}})
     layout: dict[str, object] = {
@@ -323,13 +460,39 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
         "xaxis": {"anchor": _axis(4), "type": "date"},
         **{_axis(i).replace("y", "yaxis"): {"domain": _domain(i), "anchor": "x"}
            for i in range(len(_PANELS))},
+        # the weight's axis is always 0 to 100 %: a drop to 0 shows as one
+        _axis(4).replace("y", "yaxis"): {"domain": _domain(4), "anchor": "x",
+                                         "range": [-5, 105], "tickvals": [0, 25, 50, 75, 100]},
         "annotations": [{"text": title, "x": 0.5, "xref": "paper", "y": _domain(i)[1],
                          "yref": "paper", "yanchor": "bottom", "showarrow": False}
                         for i, (_f, _s, title) in enumerate(_PANELS)],
         "shapes": [],
     }
-    _mark_decisions(layout, decisions)
+    _mark_decisions(layout, decisions, wx)
     return go.Figure(data=data, layout=layout)
+
+
+def _weight_steps(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView]
+                  ) -> tuple[list[datetime], list[int]]:
+    """The candidate's weight as a step line from the applied decisions themselves (at
+    their own times, not the evaluations': those are thinned out over a long range, and
+    none is made at 0 % after a revert), held to the newest point."""
+    applied = sorted((d for d in decisions if d.state == "applied"), key=lambda d: d.at)
+    if not points and not applied:
+        return [], []
+    xs: list[datetime] = []
+    ys: list[int] = []
+    if points and (not applied or points[0].at < applied[0].at):
+        xs.append(points[0].at)
+        ys.append(applied[0].from_weight if applied else points[0].weight)
+    for d in applied:
+        xs.append(d.at)
+        ys.append(d.to_weight)
+    end = max([*(p.at for p in points[-1:]), *(d.at for d in applied[-1:])])
+    if xs[-1] < end:
+        xs.append(end)
+        ys.append(ys[-1])
+    return xs, ys
 
 
 def _line(xs: list[datetime], points: Sequence[SeriesPoint], variant: str, figure: str,
@@ -345,16 +508,26 @@ def _scaled(v: float | None, scale: float) -> float | None:
     return None if v is None else v * scale
 
 
-def _mark_decisions(layout: dict[str, Any], decisions: Sequence[DecisionView]) -> None:
-    for d in decisions:
-        if d.state != "applied":
-            continue
+#: decision labels closer than this share of the chart's time range stack up, not overlap
+_LABEL_ROOM = 0.06
+
+
+def _mark_decisions(layout: dict[str, Any], decisions: Sequence[DecisionView],
+                    times: Sequence[datetime]) -> None:
+    applied = sorted((d for d in decisions if d.state == "applied"), key=lambda d: d.at)
+    every = [*times, *(d.at for d in applied)]
+    span = ((max(every) - min(every)).total_seconds() if every else 0) or 1.0
+    level, last = 0, None
+    for d in applied:
+        near = last is not None and (d.at - last).total_seconds() / span < _LABEL_ROOM
+        level = (level + 1) % 3 if near else 0
+        last = d.at
         colour = "#ff7f0e" if d.override else _DECISION_COLOURS.get(d.action, "#555")
         layout["shapes"].append({"type": "line", "x0": d.at, "x1": d.at, "xref": "x",
                                  "y0": 0, "y1": 1, "yref": "paper",
                                  "line": {"color": colour, "width": 1, "dash": "dot"}})
         layout["annotations"].append({
             "x": d.at, "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom",
-            "showarrow": False, "font": {"size": 10, "color": colour},
+            "showarrow": False, "font": {"size": 10, "color": colour}, "yshift": 12 * level,
             "text": html.escape(f"{d.from_weight}→{d.to_weight} %"),
             "hovertext": html.escape(f"{d.action} by {d.actor}: {d.reason}")})

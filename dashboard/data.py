@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from sqlalchemy.engine import Engine
@@ -26,18 +26,23 @@ from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
+from store.heartbeat import WorkerRound, last_round
 from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
 from store.rollups import list_rejects
 
-__all__ = ["Settings", "actors", "decisions", "engine", "event_counts", "events",
-           "latest", "now", "plan", "probe_history", "probe_results", "refresh", "rejects",
-           "series", "settings", "state_now", "states"]
+if TYPE_CHECKING:
+    from rollout.baseline import Capacity
+
+__all__ = ["Settings", "actors", "baseline_capacity", "decisions", "engine", "event_counts",
+           "events", "last_decisions", "latest", "now", "plan", "probe_history", "probe_results",
+           "refresh", "rejects", "series", "settings", "state_now", "states", "worker_round"]
 
 log = logging.getLogger(__name__)
 
 LIVE_TTL = timedelta(seconds=5)      # what the worker changes every interval
-SERIES_TTL = timedelta(seconds=30)   # charts: a new point a minute at most matters
+SERIES_TTL = timedelta(seconds=30)
+BASELINE_TTL = timedelta(seconds=15)  # one Deployment read per quarter minute at most   # charts: a new point a minute at most matters
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,25 @@ def series(db_url: str, service: str, start: datetime | None,
 def decisions(db_url: str, **filters: Any) -> list[views.DecisionView]:
     with session_scope(engine(db_url)) as s:
         return views.decisions_filtered(session=s, **filters)
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def last_decisions(db_url: str, services: tuple[str, ...]) -> dict[str, views.DecisionView]:
+    """Each service's newest applied decision (an auto-revert is told from it)."""
+    out: dict[str, views.DecisionView] = {}
+    with session_scope(engine(db_url)) as s:
+        for name in services:
+            rows = views.decisions_filtered(session=s, service=name, state="applied", limit=1)
+            if rows:
+                out[name] = rows[0]
+    return out
+
+
+@st.cache_data(ttl=LIVE_TTL, show_spinner=False)
+def worker_round(db_url: str) -> WorkerRound | None:
+    """The worker's newest round (its heartbeat), or None when none is recorded."""
+    with session_scope(engine(db_url)) as s:
+        return last_round(session=s)
 
 
 @st.cache_data(ttl=LIVE_TTL, show_spinner=False)
@@ -181,7 +205,16 @@ def rejects(db_url: str, sources: tuple[str, ...], limit: int = 20) -> list[dict
     return [r for r in rows if r["source"] in sources][:limit]
 
 
+@st.cache_data(ttl=BASELINE_TTL, show_spinner=False)
+def baseline_capacity(plan_path: str, db_url: str) -> Capacity | str | None:
+    """The baseline's Deployment as the cluster says now (dashboard.actions)."""
+    from dashboard.actions import baseline_capacity as read
+
+    return read(plan=plan(plan_path), engine=engine(db_url))
+
+
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
-    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects):
+    for fn in (states, latest, series, decisions, actors, events, event_counts, rejects,
+               worker_round, last_decisions, baseline_capacity):
         fn.clear()

@@ -13,8 +13,10 @@ import streamlit as st
 from dashboard import actions, data
 from dashboard.components import md, render_table
 from dashboard.page import PageContext
+from rollout.baseline import Capacity
+from slo.plan import Plan
 
-__all__ = ["render_button", "render_last"]
+__all__ = ["capacity_words", "render_button", "render_capacity", "render_last"]
 
 FLAG, RESULT = "rollback_open", "rollback_result"
 
@@ -32,6 +34,32 @@ def render_button(ctx: PageContext, *, where: str) -> None:
             st.rerun()
     if where == "sidebar" and st.session_state.get(FLAG) and ctx.viewer.may_operate:
         _dialog(ctx)
+
+
+def capacity_words(plan: Plan, cap: Capacity | str | None) -> tuple[str, bool | None]:
+    """What the baseline could take back now, in words, and whether that is enough
+    (None: not known)."""
+    if isinstance(cap, str):
+        return f"Baseline capacity unknown: {cap}", None
+    if cap is None:
+        if plan.baseline.min_replicas is None:
+            return ("Baseline capacity not checked: the plan sets no "
+                    "baseline.min_replicas"), None
+        return "Baseline capacity not read: the dry-run router has no cluster", None
+    if cap.enough:
+        return f"Baseline can take 100 %: {cap.words}", True
+    return f"Baseline may not take 100 %: {cap.words}", False
+
+
+def render_capacity(plan: Plan, cap: Capacity | str | None) -> None:
+    """Beside "Roll back everything": can the monolith take all the traffic back now."""
+    words, enough = capacity_words(plan, cap)
+    if enough is True:
+        st.success(md(words), icon=":material/check_circle:")
+    elif enough is False:
+        st.error(md(words), icon=":material/warning:")
+    else:
+        st.info(md(words), icon=":material/help:")
 
 
 def _close() -> None:

@@ -5,9 +5,9 @@ format.  Markdown, CSV and JSON are byte-identical for the same store and moment
 
 from __future__ import annotations
 
-from reports.model import PhaseReport, build_report
+from reports.model import PhaseReport, build_report, probe_success
 
-__all__ = ["FORMATS", "PhaseReport", "build_report", "render"]
+__all__ = ["FORMATS", "PhaseReport", "build_report", "probe_success", "render"]
 
 FORMATS = ("html", "pdf", "md", "csv", "json")
 

@@ -12,6 +12,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.model import STEP_FIGURES, PhaseReport, ServiceReport
 from reports.text import fmt_time, fmt_value
+from slo.figure_specs import SPECS
 from slo.units import format_duration
 
 __all__ = ["render_html"]
@@ -105,7 +106,7 @@ def _service(svc: ServiceReport, index: int, at: datetime) -> str:
     if svc.history:
         out.append(_chart(_step_chart(svc, at), f"steps-{index}"))
     if svc.evaluations:
-        out.append(_chart(_figure_chart(svc, "latency_p95_ms", "p95 latency (ms)"), f"p95-{index}"))
+        out.append(_chart(_figure_chart(svc, "latency_p95_ms", "p95 latency"), f"p95-{index}"))
         out.append(_chart(_figure_chart(svc, "error_rate", "error rate"), f"err-{index}"))
     for st in svc.steps:
         counts = ", ".join(f"{k} {v}" for k, v in st.verdicts.items()) or "none"
@@ -187,9 +188,12 @@ def _step_chart(svc: ServiceReport, at: datetime) -> go.Figure:
 
 def _figure_chart(svc: ServiceReport, name: str, title: str) -> go.Figure:
     fig = go.Figure()
+    spec = SPECS[name]
+    scale = 100.0 if spec.share else 1.0   # a share in percent, as the dashboard draws it
     for variant in ("baseline", "candidate"):
         pts = [(t, f.get(variant, {}).get(name)) for t, _, f in svc.evaluations]
-        fig.add_trace(go.Scatter(x=[t for t, _ in pts], y=[v for _, v in pts], mode="lines",
-                                 name=variant, connectgaps=False))
-    fig.update_layout(title=f"{svc.name}: {title}, baseline vs candidate")
+        fig.add_trace(go.Scatter(x=[t for t, _ in pts],
+                                 y=[v * scale if v is not None else None for _, v in pts],
+                                 mode="lines", name=variant, connectgaps=False))
+    fig.update_layout(title=f"{svc.name}: {title} ({spec.unit}), baseline vs candidate")
     return fig

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from slo.figure_specs import format_value
 from slo.plan import TargetSpec
 from slo.probe_results import ProbeRuns
 
@@ -34,7 +35,7 @@ def success_metrics(targets: Mapping[str, TargetSpec],
     for figure, spec in targets.items():
         values = {s: v for s, f in candidates.items() if (v := f.get(figure)) is not None}
         value, basis = _aggregate(spec, values)
-        out.append(SuccessResult(figure=figure, target=target_text(spec), value=value,
+        out.append(SuccessResult(figure=figure, target=target_text(spec, figure), value=value,
                                  met=None if value is None else meets(spec, value), basis=basis))
     return out
 
@@ -55,12 +56,17 @@ def meets(spec: TargetSpec, value: float) -> bool:
                 or (spec.min is not None and value < spec.min))
 
 
-def target_text(spec: TargetSpec) -> str:
+def target_text(spec: TargetSpec, figure: str | None = None) -> str:
+    """``>= 200 req/s (total)``: the bounds in the figure's own unit (a share in percent,
+    as the figure beside it is shown); bare numbers without ``figure``."""
+    def bound(v: float) -> str:
+        return format_value(figure, v) if figure is not None else f"{v:g}"
+
     parts = []
     if spec.min is not None:
-        parts.append(f">= {spec.min:g}")
+        parts.append(f">= {bound(spec.min)}")
     if spec.max is not None:
-        parts.append(f"<= {spec.max:g}")
+        parts.append(f"<= {bound(spec.max)}")
     if spec.max_ratio_to_baseline is not None:
         parts.append(f"<= {spec.max_ratio_to_baseline:g} x baseline")
     return ", ".join(parts) + (" (total)" if spec.scope == "total" else "")
@@ -76,11 +82,11 @@ def uptime(figure: str, spec: TargetSpec, runs: Sequence[ProbeRuns]) -> SuccessR
     names = ", ".join(r.probe for r in runs)
     unknown = sum(r.unknown for r in runs)
     if not judged:
-        return SuccessResult(figure=figure, target=target_text(spec), value=None, met=None,
+        return SuccessResult(figure=figure, target=target_text(spec, figure), value=None, met=None,
                              basis=f"no run of {names} could look yet"
                              + (f" ({unknown} could not look)" if unknown else ""))
     share = up / judged
-    return SuccessResult(figure=figure, target=target_text(spec), value=share,
+    return SuccessResult(figure=figure, target=target_text(spec, figure), value=share,
                          met=meets(spec, share), basis=_uptime_basis(runs, up, judged, unknown))
 
 

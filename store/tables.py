@@ -7,6 +7,7 @@ from store import (  # noqa: F401
     evaluations,
     events,
     groups,
+    heartbeat,
     inbox,
     probes,
     rollout,

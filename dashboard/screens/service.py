@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import components, data, page, status
 from dashboard.actions import ActionKind, Proposal, perform, propose
 from dashboard.components import md
+from slo.plan import FIGURES
 
 ctx = page.context()
 names = [s.name for s in ctx.plan.services]
@@ -19,8 +20,12 @@ RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta
 
 
 def card(name: str) -> status.ServiceCard:
-    return status.card(ctx.plan, name, data.states(ctx.db_url).get(name),
-                       data.latest(ctx.db_url, (name,)).get(name), data.now())
+    states, now = data.states(ctx.db_url), data.now()
+    return status.card(ctx.plan, name, states.get(name),
+                       data.latest(ctx.db_url, (name,)).get(name), now,
+                       judged=name in status.judged(ctx.plan, states),
+                       worker_runs=status.worker_alarm(data.worker_round(ctx.db_url), now) is None,
+                       last_decision=data.last_decisions(ctx.db_url, (name,)).get(name))
 
 
 def _close() -> None:
@@ -33,10 +38,6 @@ def _confirm(proposal: Proposal) -> None:
     st.markdown(f"### {md(proposal.sentence)}")
     st.caption("The verdict this rests on")
     components.render_verdict(c.verdict, c)
-    if c.evaluated_at:
-        st.caption(f"evaluated {c.evaluated_at:%Y-%m-%d %H:%M:%S} UTC, at {c.weight} %")
-    for r in c.reasons:
-        st.text(f"• {r}")
     if proposal.kind is ActionKind.OVERRIDE:
         st.error("**OVERRIDE** — this goes past the gate's verdict. It is recorded as an "
                  "override, with your name and reason, and announced to the change board.")
@@ -57,6 +58,10 @@ def _confirm(proposal: Proposal) -> None:
     if cancel.button("Cancel", key="action_cancel"):
         _close()
         st.rerun()
+    # below the controls, folded: fifteen reasons must not push Confirm off the screen
+    if c.reasons:
+        with st.expander(f"The verdict's reasons ({len(c.reasons)})"):
+            st.markdown("\n".join(f"- {md(r)}" for r in c.reasons))
 
 
 confirm = st.dialog("Confirm the change", width="large", on_dismiss=_close)(_confirm)
@@ -70,13 +75,22 @@ _LABELS = {
 }
 
 
+def _open(p: Proposal | None) -> None:
+    st.session_state["pending_action"] = p
+    st.session_state.pop("action_result", None)
+
+
+@st.fragment(run_every=page.LIVE_EVERY)
 def actions() -> None:
+    """The controls, read again every few seconds: Approve turns available by itself when
+    the soak and the requests are in.  A click opens the confirmation in a full run."""
     st.subheader("Actions")
     if "action_result" in st.session_state:
         components.render_result(st.session_state["action_result"])
     if not ctx.viewer.may_operate:
         st.info(f"Read-only: {md(ctx.viewer.label)}. Only the plan's operators may "
                 "approve or revert.")
+    c = card(service)
     state = data.states(ctx.db_url).get(service)
     offer = {k: propose(ctx.plan, service, state, k) for k in ActionKind}
     cols = st.columns(3)
@@ -85,10 +99,14 @@ def actions() -> None:
                                  (cols[2], ActionKind.REVERT_ALL, "secondary")):
         p = offer[kind]
         label = _LABELS[kind](p) if p else f"{_LABELS[kind](None)}: no step"
+        held = kind is ActionKind.APPROVE and p is not None and not c.may_approve
         if col.button(label, key=f"open_{kind.value}", type=kind_type,  # type: ignore[arg-type]
-                      disabled=p is None or not ctx.viewer.may_operate):
-            st.session_state["pending_action"] = p
-            st.session_state.pop("action_result", None)
+                      disabled=p is None or not ctx.viewer.may_operate or held,
+                      help=f"Not available: {c.why}" if held else None):
+            _open(p)
+            st.rerun(scope="app")
+    if offer[ActionKind.APPROVE] is not None and not c.may_approve:
+        components.render_needs(c)
     with st.expander("Override: go past a verdict that is not PASS"):
         st.warning("For when the evidence is understood and the step must happen anyway. "
                    "Recorded as an override.")
@@ -96,8 +114,11 @@ def actions() -> None:
         if st.button(f"Override → {p.to_weight} %" if p else "override: no step",
                      key="open_override", icon=":material/warning:",
                      disabled=p is None or not ctx.viewer.may_operate):
-            st.session_state["pending_action"] = p
-            st.session_state.pop("action_result", None)
+            _open(p)
+            st.rerun(scope="app")
+
+
+def confirmation() -> None:
     pending = st.session_state.get("pending_action")
     if pending is not None and ctx.viewer.may_operate:
         (confirm_override if pending.kind is ActionKind.OVERRIDE else confirm)(pending)
@@ -107,25 +128,43 @@ def actions() -> None:
 def live() -> None:
     c = card(service)
     st.title(md(f"{c.service}: {c.title}"))
-    head = st.columns([1, 1, 2])
+    if c.auto_reverted:
+        st.error(f"**AUTO-REVERTED** — {md(c.auto_reverted)}", icon=":material/undo:")
+    head = st.columns([1, 2, 2])
     head[0].metric("candidate weight", f"{c.weight} %",
                    f"next {c.next_weight} %" if c.next_weight is not None else "last step",
                    delta_color="off")
     with head[1]:
-        components.render_verdict(c.verdict, c)
+        components.render_step(c)
         st.caption(md(f"route {c.route}, phase {c.phase}"))
     with head[2]:
+        components.render_verdict(c.verdict, c)
         components.render_blockers(c)
     if c.drift:
         st.error(f"DRIFT: {md(c.drift)}", icon=":material/error:")
+    worker = status.worker_alarm(data.worker_round(ctx.db_url), data.now())
+    if worker:
+        st.warning(f"**WORKER NOT RUNNING** — {md(worker)}", icon=":material/schedule:")
     if c.stale:
         st.warning(f"STALE: {md(c.stale)}", icon=":material/schedule:")
+
+
+@st.fragment(run_every=page.LIVE_EVERY)
+def evaluation() -> None:
+    c = card(service)
     st.subheader("Latest evaluation")
     components.render_checks(c)
+    if c.checks:
+        st.markdown("**Baseline and candidate**")
+        shown = [f for f in FIGURES if c.baseline.get(f) is not None
+                 or c.candidate.get(f) is not None]
+        components.render_figures(c, shown, explore=ctx.plan.sources.prometheus is not None)
 
 
 live()
 actions()
+confirmation()
+evaluation()
 phase = ctx.plan.phase_of(service)
 mine = [(p.name, p.kind, phase.id if phase and p in phase.probes else service)
         for p in ctx.plan.probes_for(service)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.request
@@ -22,6 +23,8 @@ from cutover.worker import StepName, run_forever, run_round
 from rollout.gate import approve
 from rollout.routers import build_router
 from slo.errors import SourceError
+from store.db import make_engine, session_scope
+from store.heartbeat import last_round
 from store.lease import Lease
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +91,11 @@ def test_a_failing_collector_does_not_stop_the_other_steps(engine: Engine, demo_
     assert "approved auth 0 % -> 10 %" in told
     assert "connection reset by peer" in told and "HTTP 503 from upstream" in told
     assert report.weights["auth"] == 10
+    # the heartbeat says when the round was, who did it, and that it had failures
+    with session_scope(engine) as s:
+        beat = last_round(session=s)
+    assert beat is not None and (beat.at, beat.ok, beat.interval) == (NOW, False, plan.interval)
+    assert "collect: " in beat.failed and "connection reset by peer" in beat.failed
 
 
 def test_drift_found_in_a_round_is_told_in_that_round(sqlite_engine: Engine, demo_plan) -> None:
@@ -200,6 +208,11 @@ def test_one_leader_per_store_and_a_clean_stop(sqlite_engine: Engine, demo_plan)
     assert not any(t.is_alive() for t in threads)
     assert len(done["a"]) >= 3 and done["b"] == []
     assert "cutover_leader 1.0" in scraped["a"] and "cutover_leader 0.0" in scraped["b"]
+    # only the leader beats, named by its lease, at its interval
+    with session_scope(sqlite_engine) as s:
+        beat = last_round(session=s)
+    assert beat is not None and (beat.holder, beat.ok, beat.interval) == \
+        ("a", True, timedelta(seconds=30))
     # the leader let go on stop: a third worker leads at once
     with Lease(sqlite_engine, name="worker", holder="c") as lease:
         assert lease.acquire()
@@ -220,6 +233,9 @@ def test_worker_once_runs_a_round_and_says_what_it_did(tmp_path: Path, demo_plan
     assert code == 0, out
     assert "collect: ok" in out and "evaluate: ok" in out and "alerts: ok" in out
     assert "auth: inconclusive at 0 %" in out
+    with session_scope(make_engine(db)) as s:
+        beat = last_round(session=s)
+    assert beat is not None and beat.ok and beat.holder.endswith(f":{os.getpid()}")
 
 
 def test_worker_refuses_a_bad_interval(demo_plan, tmp_path: Path, capsys) -> None:
@@ -271,7 +287,7 @@ def test_up_runs_worker_and_dashboard_and_ctrl_c_stops_both(tmp_path: Path, demo
         assert _wait(f"http://127.0.0.1:{metrics_port}/healthz", 60), "no worker"
         assert _wait(f"http://127.0.0.1:{port}/_stcore/health", 90), "no dashboard"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0   # the round in progress finishes first
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -7,6 +7,7 @@ its own or only reads."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -82,3 +83,18 @@ def stop(demo: RunningDemo) -> int:
     except subprocess.TimeoutExpired:
         demo.process.kill()
         return demo.process.wait()
+
+
+def shoot(page: Any, name: str) -> None:
+    """With ``CUTOVER_SCREENSHOTS=DIR``, keep a screenshot of ``page`` as ``DIR/name.png``
+    (the README's pictures come from these); otherwise nothing."""
+    keep = os.environ.get("CUTOVER_SCREENSHOTS")
+    if not keep:
+        return
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+    page.wait_for_timeout(1000)
+    Path(keep).mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(Path(keep) / f"{name}.png"))

@@ -3,7 +3,7 @@
 The story at ``now``: auth and files are done (100 %), samples is the current phase at
 25 % with a passing verdict, ai, audit and the gateway have not started.  Each started
 service has an evaluation every ``every`` from its phase's start, and an applied
-approve decision at each step.  Written with bulk inserts so six weeks of minute
+approve decision at each step; the worker's heartbeat is at ``now``.  Written with bulk inserts so six weeks of minute
 evaluations take seconds."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from slo.plan import Plan
 from store.db import session_scope
 from store.evaluations import EvaluationRow
 from store.events import record_event
+from store.heartbeat import record_round
 from store.rollout import Decision, ServiceState, set_dry_run_weight
 
 HOSTILE = ('<img src=x onerror="alert(1)"> **bold** :red[red] $x^2$ '
@@ -61,6 +62,9 @@ def seed_store(engine: Engine, plan: Plan, *, now: datetime,
                     _state(session, service, phase.id, steps, now)
         record_event(session=session, at=now - timedelta(minutes=5), kind="approved",
                      service="samples", summary=HOSTILE if hostile else "samples 10 → 25 %")
+        # a worker did its round just now (its heartbeat is what says the data is fresh)
+        record_round(session=session, holder="seed:1", at=now, seconds=0.5,
+                     interval=plan.interval, ok=True)
     return Seeded(now=now, evaluations=evaluations, decisions=decisions)
 
 

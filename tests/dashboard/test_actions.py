@@ -3,6 +3,7 @@ dry-run router (its weights live in the store, so the route's answer is checked 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -73,11 +74,30 @@ def test_approve_states_the_change_and_applies_it(app, seeded, store):
     assert at.text_area(key="action_reason").value == ""
 
 
-def test_a_refused_approve_says_why_and_changes_nothing(app, seeded, store):
+def test_approve_is_held_while_the_gate_would_refuse_and_says_what_it_needs(app, seeded,
+                                                                             store):
     _fail_latest(store)
     at = _service_page(app)
-    assert "BLOCKED" in page_text(at)
-    at.button(key="open_approve").click().run()
+    text = page_text(at)
+    assert "FAILED** — blocks 50 %" in text and "FAILED]" in text
+    assert at.button(key="open_approve").disabled
+    assert "Approve → 50 % is not available yet." in text
+    assert "error_rate passing: 3.1 % > 1 %" in text
+    assert not at.button(key="open_override").disabled, "the override is the way past it"
+
+
+def test_a_refused_approve_says_why_and_changes_nothing(app, seeded, store, dry_plan: Plan):
+    """A confirmation opened before the verdict turned (the page had not refreshed yet)
+    is refused by the gate, which decides again."""
+    from dashboard.actions import ActionKind, propose
+    from store.views import service_states
+
+    with session_scope(store) as s:
+        state = service_states(session=s)["samples"]
+    _fail_latest(store)
+    at = _service_page(app)
+    at.session_state["pending_action"] = propose(dry_plan, "samples", state, ActionKind.APPROVE)
+    at.run()
     assert "FAIL]" in page_text(at)
     _confirm(at, "let's go")
     refused = [plain(e.value) for e in at.error if "REFUSED" in e.value]
@@ -184,7 +204,10 @@ def test_soak_time_blocks_a_fresh_step(app, store, dry_plan: Plan, seeded):
                             checks=[]))
     at = _service_page(app)
     text = page_text(at)
-    assert "WAITING" in text and "soaking" in text, text
+    assert "PROGRESSING** — blocks 50 %" in text and "soaking" in text, text
+    assert "PROGRESSING]" in text and at.button(key="open_approve").disabled
+    assert re.search(r"soak: 1[12]m more of 15m at 25 %", text), text
+    assert re.search(r"the gate can decide in about 1[12]m", text), text
 
 
 def test_a_route_moved_by_hand_is_put_back_by_revert_to_zero(app, seeded, store):

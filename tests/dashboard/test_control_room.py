@@ -8,6 +8,7 @@ on the demo's plan and store."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard.demo import ROOT, VIEWPORT, RunningDemo, wait_healthy
+from tests.dashboard.demo import ROOT, VIEWPORT, RunningDemo, shoot, wait_healthy
 from tests.dashboard.test_browser import CHROMIUM, free_port
 
 pytestmark = [pytest.mark.browser,
@@ -108,3 +109,104 @@ def test_cutover_dashboard_stops_its_streamlit_child_on_sigterm(demo: RunningDem
         os.kill(c, signal.SIGKILL)
     assert not left, f"Streamlit ({left}) outlived cutover dashboard"
     assert not _listening(port), f"port {port} still answers"
+
+
+def test_the_demo_opens_without_a_false_alarm(demo: RunningDemo, chromium: Any) -> None:
+    """auth is done (100 %) and nothing judges it any more: its old evaluation is not
+    stale data.  What says the data is fresh is the worker's heartbeat, shown instead."""
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport=VIEWPORT)
+    page.goto(demo.url + "/")
+    expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"worker \S+: last round \S+ ago, every 30s"))
+           ).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("STALE DATA")).to_have_count(0)
+    expect(page.get_by_text("WORKER NOT RUNNING")).to_have_count(0)
+    shoot(page, "overview")
+
+
+def test_approve_says_why_it_is_not_available_and_confirm_stays_in_view(
+        demo: RunningDemo, chromium: Any) -> None:
+    """files is ready at 25 %: approve it through the dialog (whose Reason box and
+    Confirm stay on screen at 800 px, the verdict's reasons folded below them); at 50 %
+    the step has not soaked, so Approve → 75 % is not offered as if it were: it is
+    disabled and says what it waits for."""
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport=VIEWPORT)
+    page.goto(demo.url + "/service?service=files")
+    approve = page.get_by_role("button", name="Approve → 50 %")
+    expect(approve).to_be_enabled(timeout=60_000)
+    approve.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("files: 25 % → 50 % on route nanopore-files",
+                                   timeout=15_000)
+    reason = dialog.get_by_label("Reason (kept in the audit trail)")
+    confirm = dialog.get_by_role("button", name="Approve", exact=True)
+    expect(dialog.get_by_text(re.compile(r"The verdict's reasons \(\d+\)"))).to_be_visible()
+    shoot(page, "dialog")
+    for control in (reason, confirm):
+        box = control.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= VIEWPORT["height"], box
+    reason.fill("uploads clean at 25 %")
+    reason.press("Control+Enter")
+    expect(confirm).to_be_enabled(timeout=15_000)
+    confirm.click()
+    expect(page.get_by_text("APPLIED")).to_be_visible(timeout=30_000)
+
+    held = page.get_by_role("button", name="Approve → 75 %")
+    expect(held).to_be_disabled(timeout=30_000)
+    needs = page.get_by_text("Approve → 75 % is not available yet.")
+    expect(needs).to_be_visible()
+    expect(page.get_by_test_id("stAlert").filter(has_text="is not available yet")
+           ).to_contain_text(re.compile(r"soak: \S+ more of 15m at 50 %"))
+    expect(page.get_by_text("PROGRESSING", exact=True).first).to_be_visible()
+    shoot(page, "service-waiting")
+
+
+def test_after_the_ai_services_auto_revert(demo: RunningDemo, chromium: Any) -> None:
+    """The demo's story: the AI service pushed to 50 % fails and the worker sends it back.
+    The overview puts it first, says who reverted it, when and why, shows no verdict at
+    0 % (the fail was 50 %'s, as `cutover status` has it) and no green READY beside it,
+    and no stale-data alarm for a service nobody judges now."""
+    import json
+    import time
+
+    from playwright.sync_api import expect
+
+    for _ in range(3):   # 0 -> 10 -> 25 -> 50 %, one step an approve
+        demo.cli("approve", "ai", "--override", "--actor", "ana@example.org",
+                 "--reason", "push the AI service")
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        ai = next(s for s in json.loads(demo.cli("status", "--json").stdout)["services"]
+                  if s["service"] == "ai")
+        if ai["state"] == "reverted":
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError(f"no auto-revert of ai in 7 minutes: {ai}")
+    assert ai["verdict"] is None and ai["weight"] == 0
+
+    page = chromium.new_page(viewport=VIEWPORT)
+    page.goto(demo.url + "/")
+    first = page.get_by_test_id("stColumn").filter(
+        has=page.get_by_role("heading", name="ai", exact=True))
+    expect(first).to_contain_text("AUTO-REVERTED", timeout=60_000)
+    expect(first).to_contain_text(re.compile(
+        r"auto-reverted by cutover at \d{4}-\d\d-\d\d \d\d:\d\d UTC from 50 % to 0 %"))
+    expect(first).to_contain_text("NO VERDICT AT 0 %")
+    expect(first).to_contain_text("last verdict FAIL, judged at 50 %")
+    expect(first).not_to_contain_text("READY for")
+    cards = page.get_by_role("heading", level=4)
+    expect(cards.first).to_have_text("ai", timeout=15_000)   # what needs the lead first
+    expect(page.get_by_text("STALE DATA")).to_have_count(0)
+    shoot(page, "overview-auto-reverted")
+
+    page.goto(demo.url + "/service?service=ai")
+    banner = page.get_by_test_id("stAlert").filter(has_text="auto-reverted by cutover at")
+    expect(banner).to_contain_text("3 consecutive fail verdicts at 50 %", timeout=60_000)
+    expect(page.get_by_text("NO VERDICT AT 0 %")).to_be_visible()
+    expect(page.get_by_text("READY for 10 %")).to_have_count(0)
+    shoot(page, "service-auto-reverted")

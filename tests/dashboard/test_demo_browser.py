@@ -22,7 +22,7 @@ PLAN = ROOT / "plans" / "nanopore.yaml"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
     import time
 
     deadline = time.monotonic() + timeout

@@ -22,13 +22,17 @@ def test_overview_shows_the_six_weeks_the_cards_and_the_success_metrics(app, see
     at = app()
     assert_clean(at)
     text = page_text(at)
-    assert text.count("DONE]") == 3 and "CURRENT]" in text and text.count("UPCOMING]") == 2
+    # three phases done, and the cards of auth and files (at their last step)
+    assert text.count("DONE]") == 3 + 2 and "CURRENT]" in text and text.count("UPCOMING]") == 2
     for service in ("auth", "files", "samples", "ai", "audit", "gateway"):
         assert f"#### {service}" in text
     weights = {m.label: m.value for m in at.metric if m.label == "candidate weight"}
     assert weights  # one per card
+    # what needs the lead first: samples ready, the three waiting for their phase, the
+    # two done (the cards were in plan order: the order is the point of the page now)
     assert [m.value for m in at.metric if m.label == "candidate weight"] == \
-        ["100 %", "100 %", "25 %", "0 %", "0 %", "0 %"]
+        ["25 %", "0 %", "0 %", "0 %", "100 %", "100 %"]
+    assert text.index("#### samples") < text.index("#### ai") < text.index("#### auth")
     assert "READY** for 50 %" in text          # samples: pass, soaked
     assert "Migration-wide success metrics" in text
     assert any(b in text for b in ("MET]", "MISSED]"))
@@ -47,7 +51,9 @@ def test_overview_shouts_drift_and_stale_data(app, store: Engine, dry_plan):
     errors = [plain(e.value) for e in at.error]
     assert any("ROUTER DRIFT" in e and "75 % to the candidate" in e for e in errors), errors
     warnings = [plain(w.value) for w in at.warning]
-    assert any("STALE DATA" in w and "2h" in w for w in warnings), warnings
+    # two hours without a round: the worker is named once, not every service
+    assert any("WORKER NOT RUNNING" in w and "2h" in w for w in warnings), warnings
+    assert not any("STALE DATA" in w for w in warnings), warnings
 
 
 def test_an_empty_store_says_so_instead_of_failing(app, store):
@@ -107,8 +113,8 @@ def test_hostile_text_from_logs_is_shown_escaped(app, store: Engine, dry_plan):
                history=timedelta(hours=6), every=timedelta(minutes=30), hostile=True)
     at = app(page="screens/service.py", query={"service": "samples"})
     assert_clean(at)
-    # shown verbatim as plain text ...
-    assert any(HOSTILE in t.value for t in at.text)
+    # shown verbatim (in the check table, once its escapes are undone) ...
+    assert HOSTILE in page_text(at)
     # ... and never as live markdown: every special character is escaped there
     for source in (m.value for m in at.markdown):
         assert not _live_markup(source), source
@@ -233,7 +239,7 @@ def test_every_page_runs_on_postgresql_too(app, engine, dry_plan, db_url):
                history=timedelta(hours=3), every=timedelta(minutes=30))
     at = app(db=db_url)
     assert [m.value for m in at.metric if m.label == "candidate weight"][:3] == \
-        ["100 %", "100 %", "25 %"]
+        ["25 %", "0 %", "0 %"]
     for page in ("screens/service.py", "screens/decisions.py", "screens/alerts.py",
                  "screens/reports.py"):
         at.switch_page(page).run()
@@ -308,3 +314,24 @@ def test_rejected_log_lines_and_their_samples_are_on_the_service_page(app, seede
 def test_no_rejected_line_says_so(app, seeded):
     at = app(page="screens/service.py", query={"service": "samples"})
     assert "No log line has been rejected." in page_text(at)
+
+
+def test_a_figure_links_to_the_promql_behind_it(app, seeded):
+    """Beside each figure of the latest evaluation, one click to the Explore page with the
+    service, the variant and the figure chosen (its query as cutover asks it)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    at = app(page="screens/service.py", query={"service": "samples"})
+    assert_clean(at)
+    links = [m for m in (e.value for e in at.markdown) if "| PromQL |" in m]
+    assert links, "no figure table with its queries"
+    found = re.findall(r"\[(baseline|candidate)\]\((explore\?[^)]+)\)", links[0])
+    asked = {(v, *(parse_qs(urlsplit(u).query)[k][0] for k in ("service", "variant",
+                                                                "figure")))
+             for v, u in found}
+    assert ("candidate", "samples", "candidate", "error_rate") in asked
+    assert ("baseline", "samples", "baseline", "latency_p95_ms") in asked
+    # the overview's cards link the same way
+    at.switch_page("screens/overview.py").run()
+    assert any("explore?service=samples&variant=candidate&figure=error_rate" in e.value
+               for e in at.markdown)

@@ -10,7 +10,8 @@ from dashboard.actions import ActionKind, propose
 from rollout.state import RolloutStatus
 from slo.figures import Figures
 from slo.verdict import Check, Evaluation, Verdict
-from store.views import StateView
+from store.heartbeat import WorkerRound
+from store.views import DecisionView, StateView
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -81,6 +82,41 @@ def test_drift_and_stale_are_named(plan):
     assert c.blockers[0].startswith("drift:") and c.blockers[1].startswith("stale data:")
 
 
+def test_a_service_not_judged_is_never_stale(plan):
+    """At 100 % (done) or back at 0 % outside the current phase the worker does not judge
+    a service, so its newest evaluation grows old while all is well."""
+    states = {"auth": state("auth", 100), "files": state("files", 25),
+              "ai": state("ai", 0, status_="reverted")}
+    old = timedelta(days=3)
+    latest = {"auth": evaluation("auth", 100, Verdict.PASS, age=old),
+              "files": evaluation("files", 25, Verdict.PASS, age=old),
+              "ai": evaluation("ai", 50, Verdict.FAIL, age=old)}
+    cards = {c.service: c for c in status.cards(plan, states, latest, NOW)}
+    assert cards["auth"].stale is None and cards["ai"].stale is None
+    assert cards["files"].stale and "3d" in cards["files"].stale, "files is judged"
+    # a stopped worker is said once for the page, not once per service
+    quiet = status.cards(plan, states, latest, NOW, worker_runs=False)
+    assert all(c.stale is None for c in quiet)
+
+
+def beat(age: timedelta, *, ok: bool = True) -> WorkerRound:
+    return WorkerRound(holder="pod-7:1", at=NOW - age, seconds=1.2,
+                       interval=timedelta(seconds=30), ok=ok, failed="" if ok else
+                       "collect: prometheus: HTTP 503")
+
+
+def test_the_worker_is_stale_after_three_missed_rounds():
+    assert status.worker_alarm(beat(timedelta(seconds=40)), NOW) is None
+    assert status.worker_alarm(beat(timedelta(seconds=119)), NOW) is None, "two minutes at least"
+    alarm = status.worker_alarm(beat(timedelta(minutes=7)), NOW)
+    assert alarm and "7m ago" in alarm and "pod-7:1" in alarm and "every 30s" in alarm
+    assert "no round" in (status.worker_alarm(None, NOW) or "")
+    assert status.worker_line(beat(timedelta(seconds=12)), NOW) == \
+        "worker pod-7:1: last round 12s ago, every 30s"
+    assert "collect: prometheus: HTTP 503" in status.worker_line(
+        beat(timedelta(seconds=12), ok=False), NOW)
+
+
 def test_success_metrics_sum_totals_and_take_the_worst_service(plan):
     latest = {"auth": evaluation("auth", 100, Verdict.PASS, rps=150.0, memory_mb=120.0,
                                  latency_avg_ms=40.0, error_rate=0.002, cpu_cores=0.2),
@@ -116,6 +152,70 @@ def test_a_verdict_is_captioned_with_its_own_weight_and_step(plan):
     _, ev = evaluation("ai", 50, Verdict.FAIL)
     c = status.card(plan, "ai", state("ai", 0), (1, replace(ev, step_since=since)), NOW)
     words = status.verdict_caption(c)
-    assert words is not None and words.startswith("judged at 50 %")
+    # said as a last verdict (the badge says none at 0 %, as `cutover status` does)
+    assert words is not None and words.startswith("last verdict FAIL, judged at 50 %")
+    assert status.verdict_is_earlier(c)
     assert words.endswith("an earlier step's verdict, not one of the current 0 %")
     assert status.verdict_caption(status.card(plan, "ai", state("ai", 0), None, NOW)) is None
+
+
+def test_display_states_for_people(plan):
+    def shown(**kw) -> status.DisplayState:
+        return status.card(plan, kw.pop("service", "files"), kw.pop("st"), kw.pop("ev", None),
+                           NOW, **kw).display
+
+    assert shown(st=state("auth", 100), service="auth") is status.DisplayState.DONE
+    assert shown(st=state("files", 25), ev=evaluation("files", 25, Verdict.PASS)) is \
+        status.DisplayState.READY
+    assert shown(st=state("files", 25), ev=evaluation("files", 25, Verdict.FAIL)) is \
+        status.DisplayState.FAILED
+    assert shown(st=state("files", 25, since=timedelta(minutes=5)),
+                 ev=evaluation("files", 25, Verdict.PASS)) is status.DisplayState.PROGRESSING
+    assert shown(st=state("files", 25, router=50),
+                 ev=evaluation("files", 25, Verdict.PASS)) is status.DisplayState.DRIFTED
+    assert shown(st=state("ai", 0), service="ai", judged=False) is status.DisplayState.WAITING
+    assert shown(st=state("files", 0), judged=True) is status.DisplayState.READY
+
+
+def test_an_auto_revert_is_said_by_whom_when_and_from_where(plan):
+    revert = DecisionView(id=9, at=NOW - timedelta(minutes=4), service="ai",
+                          action="auto-revert", from_weight=50, to_weight=0, actor="cutover",
+                          reason="3 failed evaluations at 50 %", override=False,
+                          state="applied", error=None, evaluation_id=41)
+    c = status.card(plan, "ai", state("ai", 0, status_="reverted"),
+                    evaluation("ai", 50, Verdict.FAIL, age=timedelta(minutes=5)), NOW,
+                    last_decision=revert)
+    assert c.display is status.DisplayState.AUTO_REVERTED
+    assert c.auto_reverted == ("auto-reverted by cutover at 2026-11-26 11:56 UTC from 50 % "
+                               "to 0 %: 3 failed evaluations at 50 %")
+    later = status.card(plan, "ai", state("ai", 10), None, NOW, last_decision=revert)
+    assert later.auto_reverted is None, "approved again since: no banner"
+
+
+def test_what_approve_waits_for(plan):
+    soaking = status.card(plan, "files", state("files", 25, since=timedelta(minutes=5)),
+                          evaluation("files", 25, Verdict.PASS), NOW)
+    assert not soaking.may_approve
+    assert soaking.needs == ("soak: 10m more of 15m at 25 %",)
+    assert soaking.ready_in == timedelta(minutes=10) and soaking.soaked == timedelta(minutes=5)
+    starved = status.card(plan, "files", state("files", 25),
+                          evaluation("files", 25, Verdict.INCONCLUSIVE, wait=1200,
+                                     age=timedelta(minutes=5)), NOW)
+    assert starved.ready_in == timedelta(minutes=15), "the judge's wait, from its verdict"
+    failing = status.card(plan, "files", state("files", 25), evaluation("files", 25, Verdict.FAIL),
+                          NOW)
+    assert failing.needs[0] == "error_rate passing: 3 % > 1 %"
+    assert status.card(plan, "files", state("files", 25), evaluation("files", 25, Verdict.PASS),
+                       NOW, worker_runs=False).needs[0].startswith("the worker running again")
+    ready = status.card(plan, "files", state("files", 25), evaluation("files", 25, Verdict.PASS),
+                        NOW)
+    assert ready.may_approve and ready.needs == () and ready.ready_in is None
+
+
+def test_the_overview_puts_what_needs_the_lead_first(plan):
+    states = {"auth": state("auth", 100), "files": state("files", 25),
+              "samples": state("samples", 25)}
+    latest = {"files": evaluation("files", 25, Verdict.PASS),
+              "samples": evaluation("samples", 25, Verdict.FAIL)}
+    order = [c.service for c in status.by_urgency(status.cards(plan, states, latest, NOW))]
+    assert order[:2] == ["samples", "files"] and order[-1] == "auth"

@@ -302,14 +302,18 @@ def test_uptime_from_the_health_probe_is_a_success_metric(engine: Engine,
     runs(f"{url}/health", range(5, 6), NOT_HEALTH_URL="x")
     report = build_report(engine=engine, plan=parse_plan(plan_text), phase_id="week-3", at=AT)
     uptime = next(m for m in report.success if m.figure == "uptime")
-    assert (uptime.value, uptime.met, uptime.target) == (0.6, False, ">= 0.999"), uptime.basis
+    assert (uptime.value, uptime.met, uptime.target) == (0.6, False, ">= 99.900 %"), uptime.basis
     assert uptime.basis == ("3 of 5 runs of healthy found it up (1 answered wrongly, 1 got "
                             "no answer), 2026-11-30 09:00 UTC to 2026-11-30 09:05 UTC; "
                             "1 could not look (not counted)")
     md = render(report, "md").decode()
-    assert r"| uptime | 60.000 % | \>= 0.999 | not met | 3 of 5 runs of healthy" in md
+    assert r"| uptime | 60.000 % | \>= 99.900 % | not met | 3 of 5 runs of healthy" in md
     html = render(report, "html").decode()
     assert "<td>uptime</td><td class='num'>60.000 %</td>" in html
+    # the same figure for a page beside the evaluate figures' success metrics
+    from reports import probe_success
+
+    assert probe_success(engine=engine, plan=parse_plan(plan_text), at=AT) == [uptime]
 
 
 def test_an_evaluation_is_filed_under_its_own_weight(engine: Engine, plan: Plan) -> None:

@@ -1,0 +1,58 @@
+"""The service page's chart: the weight drawn from the decisions themselves (a revert to
+0 % shows, with no evaluation made at 0 %), its axis always 0 to 100 %, and decision
+labels that would overlap stacked apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dashboard.components import chart_figure
+from store.views import DecisionView, SeriesPoint
+
+T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+
+def point(minutes: int, weight: int) -> SeriesPoint:
+    return SeriesPoint(at=T0 + timedelta(minutes=minutes), weight=weight, verdict="fail",
+                       baseline={"error_rate": 0.003}, candidate={"error_rate": 0.04})
+
+
+def decision(minutes: float, action: str, frm: int, to: int) -> DecisionView:
+    return DecisionView(id=int(minutes), at=T0 + timedelta(minutes=minutes), service="ai",
+                        action=action, from_weight=frm, to_weight=to, actor="cutover",
+                        reason="3 failed evaluations at 50 %", override=False,
+                        state="applied", error=None, evaluation_id=None)
+
+
+def test_an_auto_revert_drops_the_weight_line_to_zero() -> None:
+    # evaluations at 50 % only: after the revert to 0 % the worker judges ai no more
+    points = [point(m, 50) for m in range(0, 60, 5)]
+    marks = [decision(-1, "approve", 25, 50), decision(57, "auto-revert", 50, 0)]
+    fig = chart_figure(points, marks).to_plotly_json()
+    weight = next(t for t in fig["data"] if t["name"] == "weight")
+    assert list(weight["y"]) == [50, 0] and weight["line"]["shape"] == "hv"
+    assert weight["x"][-1] == T0 + timedelta(minutes=57)
+    axis = fig["layout"]["yaxis5"]
+    assert list(axis["range"]) == [-5, 105], "0 to 100 %, whatever the range holds"
+
+
+def test_close_decision_labels_stack_instead_of_overlapping() -> None:
+    points = [point(m, 25) for m in range(0, 360, 10)]
+    marks = [decision(100, "approve", 10, 25), decision(101, "approve", 25, 50),
+             decision(300, "revert", 50, 25)]
+    labels = [a for a in chart_figure(points, marks).to_plotly_json()["layout"]["annotations"]
+              if "%" in a.get("text", "") and "x" in a and a.get("xref") == "x"]
+    shifts = {a["text"]: a["yshift"] for a in labels}
+    assert shifts["10→25 %"] != shifts["25→50 %"], shifts
+    assert shifts["50→25 %"] == 0
+
+
+def test_a_checks_values_read_in_the_unit_of_the_figure_it_checks() -> None:
+    from dashboard.components import check_value
+
+    assert check_value("error_rate_5m", 0.0026) == "0.26 %"
+    assert check_value("latency_p95_ms_2m", 52.98) == "53.0 ms"
+    assert check_value("min_soak", 12781.18) == "3h33m1s"   # was 1.278e+04
+    assert check_value("min_requests", 5272.0) == "5,272"
+    assert check_value("error_budget_burn_1h_5m", 0.0966) == "0.1x"
+    assert check_value("data", None) == "\u2014"
