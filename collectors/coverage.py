@@ -1,7 +1,13 @@
-"""Monitoring coverage: does every variant's every query answer, and is the plan's step
-not finer than the scrape?
+"""Monitoring coverage, both questions in one place.
 
-:func:`monitoring_coverage` asks the plan's Prometheus (through ``prometheus-api-client``'s
+- :func:`monitoring_coverage` ("100 % of services monitored", the coverage probe's
+  question): every variant of every service has live ``up`` series and the series the
+  figures its targets need, over the last two steps, through the collector's client; a
+  gap names the variant and the figure.
+- :func:`query_coverage` (``cutover plan check --live``): does every variant's every
+  query answer, and is the plan's step not finer than the scrape?
+
+:func:`query_coverage` asks the plan's Prometheus (through ``prometheus-api-client``'s
 ``PrometheusConnect``) each query of :meth:`slo.plan.Plan.variant_queries` once, at
 ``at``, over a five-minute window (a presence check, not a figure), and for a query that
 answers nothing says which label values of its metric do exist, so a wrong selector is
@@ -15,15 +21,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from collectors.promql import DEFAULT_QUERIES, render
-from slo.plan import Plan, VariantQueries
+import numpy as np
 
-__all__ = ["CHECK_WINDOW", "Coverage", "QueryCheck", "monitoring_coverage"]
+from collectors.prometheus import QueryFailed
+from collectors.promql import DEFAULT_QUERIES, MAY_BE_EMPTY, Kind, render, step_queries
+from slo.plan import Plan, VariantQueries
+from slo.units import format_duration
+
+__all__ = ["CHECK_WINDOW", "FIGURE_KINDS", "Coverage", "Gap", "QueryCheck", "QueryCoverage",
+           "monitoring_coverage", "query_coverage"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +79,7 @@ class QueryCheck:
 
 
 @dataclass(frozen=True)
-class Coverage:
+class QueryCoverage:
     checks: tuple[QueryCheck, ...]
     #: (variant, seconds between samples) where the plan's step is finer than that
     coarse: tuple[tuple[str, float], ...]
@@ -82,10 +93,10 @@ class Coverage:
         return [c for c in self.checks if not c.ok]
 
 
-def monitoring_coverage(prom: Prom, plan: Plan, at: datetime) -> Coverage:
+def query_coverage(prom: Prom, plan: Plan, at: datetime) -> QueryCoverage:
     """Every variant's every query asked once at ``at``; see the module docstring."""
     if plan.sources.prometheus is None:
-        return Coverage(checks=(), coarse=(), step_seconds=0.0)
+        return QueryCoverage(checks=(), coarse=(), step_seconds=0.0)
     step = plan.sources.prometheus.step.total_seconds()
     checks: list[QueryCheck] = []
     coarse: list[tuple[str, float]] = []
@@ -94,7 +105,7 @@ def monitoring_coverage(prom: Prom, plan: Plan, at: datetime) -> Coverage:
         interval = _scrape_interval(prom, vq, at)
         if interval is not None and step < interval:
             coarse.append((vq.variant, interval))
-    return Coverage(checks=tuple(checks), coarse=tuple(coarse), step_seconds=step)
+    return QueryCoverage(checks=tuple(checks), coarse=tuple(coarse), step_seconds=step)
 
 
 def _templates(vq: VariantQueries) -> Iterable[tuple[str, str]]:
@@ -155,3 +166,91 @@ def _scrape_interval(prom: Prom, vq: VariantQueries, at: datetime) -> float | No
         return None
     samples = float(rows[0]["value"][1])
     return 600.0 / samples if samples > 0 else None
+
+
+# -- the coverage probe's question: each needed figure has live series --------------------
+
+#: the stored series each figure is made from (any one kind of a tuple's alternatives)
+FIGURE_KINDS: dict[str, tuple[frozenset[Kind], ...]] = {
+    "requests": (frozenset({Kind.REQUESTS}),),
+    "rps": (frozenset({Kind.REQUESTS}),),
+    "error_rate": (frozenset({Kind.REQUESTS}), frozenset({Kind.ERRORS})),
+    "latency_avg_ms": (frozenset({Kind.LATENCY_AVG, Kind.LATENCY_SUM}),),
+    "latency_p50_ms": (frozenset({Kind.BUCKETS, Kind.P50}),),
+    "latency_p95_ms": (frozenset({Kind.BUCKETS, Kind.P95}),),
+    "latency_p99_ms": (frozenset({Kind.BUCKETS, Kind.P99}),),
+    "memory_mb": (frozenset({Kind.MEMORY}),),
+    "cpu_cores": (frozenset({Kind.CPU}),),
+}
+
+
+@dataclass(frozen=True)
+class Gap:
+    variant: str     # "monolith" or the service's name
+    figure: str      # "up" or a figure of the evaluate contract
+    why: str
+
+    def text(self) -> str:
+        return f"{self.variant}: {self.figure} {self.why}"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    variants: tuple[str, ...]
+    gaps: tuple[Gap, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
+
+
+def _variants(plan: Plan) -> Iterator[tuple[str, VariantQueries | None, set[str]]]:
+    """(name, its queries, the figures its targets need) for the baseline and each
+    service; the queries as the plan fills them (a preset's, then its own overrides)."""
+    queries = {vq.variant: vq for vq in plan.variant_queries()}
+    needed: set[str] = set()
+    for svc in plan.services:
+        figures = set(plan.settings(svc.name).targets)
+        needed |= figures
+        yield svc.name, queries.get(svc.name), figures
+    yield plan.baseline.name, queries.get(plan.baseline.name), needed
+
+
+def monitoring_coverage(prom: object, plan: Plan, at: datetime) -> Coverage:
+    """Ask ``prom`` (a ``collectors.prometheus.PromClient``) for each variant's series
+    over the last two scrape steps before ``at``.  Raises SourceUnavailable when
+    Prometheus itself does not answer (that is not a gap in coverage)."""
+    src = plan.sources.prometheus
+    step = src.step if src else timedelta(seconds=30)
+    window = format_duration(src.rate_window or step) if src else "1m"
+    gaps: list[Gap] = []
+    names = []
+    for name, vp, figures in _variants(plan):
+        names.append(name)
+        if vp is None:
+            gaps.append(Gap(name, "up", "has no prometheus selector in the plan"))
+            continue
+        live = _live_kinds(prom, vp, window=window, at=at, step=step, gaps=gaps, name=name)
+        if Kind.UP not in live:
+            gaps.append(Gap(name, "up", "has no live series (no target scraped)"))
+        for figure in sorted(figures):
+            for alternatives in FIGURE_KINDS.get(figure, ()):
+                if not alternatives & live and not alternatives <= MAY_BE_EMPTY:
+                    gaps.append(Gap(name, figure, "has no live series for its query"))
+    return Coverage(tuple(names), tuple(gaps))
+
+
+def _live_kinds(prom: object, vp: VariantQueries, *, window: str, at: datetime,
+                step: timedelta, gaps: list[Gap], name: str) -> set[Kind]:
+    live: set[Kind] = set()
+    for q in step_queries(selector=vp.selector, step=window, overrides=vp.templates):
+        try:
+            series = prom.query_range(q.expr, start=at - 2 * step, end=at,  # type: ignore[attr-defined]
+                                      step_seconds=step.total_seconds())
+        except QueryFailed as e:
+            gaps.append(Gap(name, q.kind.value, f"query refused: {e.detail[:200]}"))
+            continue
+        answered = any(len(s) and np.isfinite(s.values).any() for s in series)
+        if answered and (q.kind is not Kind.UP or any((s.values > 0).any() for s in series)):
+            live.add(q.kind)
+    return live

@@ -49,7 +49,7 @@ def _live(plan: Plan, at_text: str | None) -> int:
     """Every variant's every query asked once (collectors/coverage.py)."""
     from datetime import UTC, datetime
 
-    from collectors.coverage import monitoring_coverage
+    from collectors.coverage import query_coverage
     from collectors.prometheus import prometheus_connect
     from slo.units import parse_time
 
@@ -66,7 +66,7 @@ def _live(plan: Plan, at_text: str | None) -> int:
         print(f"cutover: --live: no answer from Prometheus at {plan.sources.prometheus.url}",
               file=sys.stderr)
         return 1
-    cov = monitoring_coverage(prom, plan, at)
+    cov = query_coverage(prom, plan, at)
     for c in cov.checks:
         print(("  ok    " if c.ok else "  FAIL  ") + c.line())
     for variant, interval in cov.coarse:

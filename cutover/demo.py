@@ -603,16 +603,12 @@ def _reset(paths: DemoPaths, *, own_db: bool) -> None:
 
 
 def _require_empty(engine: Engine) -> None:
-    from sqlmodel import select
-
     from slo.errors import ConfigError
     from store.db import session_scope
-    from store.evaluations import EvaluationRow
-    from store.rollout import Decision
+    from store.rollout import has_history
 
     with session_scope(engine) as s:
-        used = (s.exec(select(Decision.id).limit(1)).first() is not None
-                or s.exec(select(EvaluationRow.id).limit(1)).first() is not None)
+        used = has_history(session=s)
     if used:
         raise ConfigError("the demo writes its history into an empty store, and this one "
                           "already has decisions or evaluations: give --db a fresh database "

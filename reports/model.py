@@ -11,20 +11,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from slo.decommission import Decommission, Standing, decommission
 from slo.errors import ReportError
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_results import ProbeResult, Signoff
 from slo.success import SuccessResult, success_metrics, uptime
-from store.alerts import AlertDelivery
-from store.db import as_utc
-from store.evaluations import EvaluationRow, latest_evaluation
-from store.events import EventRow
-from store.groups import DecisionGroup, group_decisions
+from store.evaluations import latest_evaluation
+from store.history import (
+    alerts_until,
+    applied_steps,
+    decisions_until,
+    last_applied_until,
+    last_fail_since,
+    newest_with_traffic,
+    rollback_groups,
+    step_verdicts,
+)
 from store.probes import latest_probe_results, probe_runs, signoffs
-from store.rollout import Decision, ServiceState
+from store.rollout import get_state
 from store.views import evaluation_series
 
 __all__ = ["CriterionResult", "PhaseReport", "RollbackRecord", "ServiceReport", "StepRecord",
@@ -153,12 +159,8 @@ def build_report(*, engine: Engine, plan: Plan, phase_id: str, at: datetime) -> 
 def _service_report(session: Session, plan: Plan, name: str, at: datetime) -> ServiceReport:
     svc = plan.service(name)
     settings = plan.settings(name)
-    applied = session.exec(
-        select(Decision).where(Decision.service == name, Decision.state == "applied",
-                               Decision.at <= at)
-        .order_by(col(Decision.at), col(Decision.id))).all()
-    state = session.get(ServiceState, name)
-    history = [(d.at, d.to_weight) for d in applied]
+    history = applied_steps(session=session, service=name, at=at)
+    state = get_state(session=session, service=name)
     weight = history[-1][1] if history else (state.weight if state else 0)
     latest = latest_evaluation(session=session, service=name, at_or_before=at)
     # charts take a downsampled series: six weeks of evaluations stay a few hundred points
@@ -181,18 +183,10 @@ def _steps(session: Session, service: str, history: list[tuple[datetime, int]],
         # an evaluation is filed under the weight it was made at: the one that led to an
         # auto-revert belongs to the step it failed (up to and with the moment it ended),
         # not to the 0 % that followed
-        where = [EvaluationRow.service == service, EvaluationRow.at >= started,
-                 EvaluationRow.at <= at, EvaluationRow.weight == weight]
-        if until is not None:
-            where.append(EvaluationRow.at <= until)
-        counts = dict(session.exec(select(EvaluationRow.verdict, func.count())
-                                   .where(*where).group_by(EvaluationRow.verdict)).all())
-        closing = session.exec(select(EvaluationRow).where(*where)
-                               .order_by(col(EvaluationRow.at).desc(),
-                                         col(EvaluationRow.id).desc()).limit(1)).first()
+        counts, closing = step_verdicts(session=session, service=service, weight=weight,
+                                        started=started, until=until, at=at)
         out.append(StepRecord(
-            weight=weight, started=started, ended=ended,
-            verdicts={k: int(v) for k, v in sorted(counts.items())},
+            weight=weight, started=started, ended=ended, verdicts=counts,
             closing={"verdict": closing.verdict, "figures": closing.figures,
                      "checks": closing.checks, "reasons": closing.reasons} if closing else None,
             closing_id=closing.id if closing else None,
@@ -202,44 +196,24 @@ def _steps(session: Session, service: str, history: list[tuple[datetime, int]],
 
 
 def _decisions(session: Session, services: list[str], at: datetime) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(Decision).where(col(Decision.service).in_(services), Decision.at <= at)
-        .order_by(col(Decision.at), col(Decision.id))).all()
-    return [{"id": d.id, "at": d.at, "service": d.service, "action": d.action,
-             "from_weight": d.from_weight, "to_weight": d.to_weight, "actor": d.actor,
-             "reason": d.reason, "override": d.override, "state": d.state,
-             "evaluation_id": d.evaluation_id} for d in rows]
+    return [d.contract() for d in decisions_until(session=session, services=services, at=at)]
 
 
 def _alerts(session: Session, services: list[str], at: datetime) -> list[dict[str, Any]]:
-    rows = session.exec(
-        select(EventRow).where(col(EventRow.service).in_(services), EventRow.at <= at)
-        .order_by(col(EventRow.at), col(EventRow.id))).all()
-    ids = [e.id for e in rows]
-    sent: dict[int | None, list[str]] = {}
-    if ids:
-        for d in session.exec(select(AlertDelivery).where(col(AlertDelivery.event_id).in_(ids))
-                              .order_by(col(AlertDelivery.channel))).all():
-            sent.setdefault(d.event_id, []).append(f"{d.channel}: {d.state}")
     return [{"at": e.at, "service": e.service, "kind": e.kind, "severity": e.severity,
              "summary": e.summary,
-             "deliveries": "; ".join(sent.get(e.id, [])) or
+             "deliveries": "; ".join(e.deliveries) or
              ("no channel takes it" if e.dispatched else "not yet dispatched")}
-            for e in rows]
+            for e in alerts_until(session=session, services=services, at=at)]
 
 
 def _rollbacks(session: Session, plan: Plan, at: datetime) -> list[RollbackRecord]:
     """The rollback groups up to ``at``; what each moved in plan order (its members
     were patched at once, so their ids say nothing)."""
     order = {s.name: i for i, s in enumerate(plan.services)}
-    groups = session.exec(select(DecisionGroup).where(DecisionGroup.kind == "rollback",
-                                                      DecisionGroup.at <= at)
-                          .order_by(col(DecisionGroup.at), col(DecisionGroup.id))).all()
     out = []
-    for g in groups:
-        assert g.id is not None
-        members = sorted(group_decisions(session=session, group_id=g.id),
-                         key=lambda d: (order.get(d.service, len(order)), d.id or 0))
+    for g in rollback_groups(session=session, at=at):
+        members = sorted(g.members, key=lambda d: (order.get(d.service, len(order)), d.id))
         out.append(RollbackRecord(
             id=g.id, at=g.at, actor=g.actor, reason=g.reason, outcome=g.outcome,
             seconds=g.seconds,
@@ -259,22 +233,16 @@ def _standing(session: Session, plan: Plan, service: str, at: datetime) -> Stand
     """Where ``service`` stands at ``at``: its weight from the applied decisions, since
     when at its last step, its newest fail there and its newest verdict."""
     last = plan.settings(service).steps[-1]
-    applied = session.exec(
-        select(Decision).where(Decision.service == service, Decision.state == "applied",
-                               Decision.at <= at)
-        .order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(1)).first()
-    weight = applied.to_weight if applied is not None else 0
-    since = applied.at if applied is not None and weight == last else None
+    applied = last_applied_until(session=session, service=service, at=at)
+    weight = applied[1] if applied is not None else 0
+    since = applied[0] if applied is not None and weight == last else None
     last_fail = None
     if since is not None:
-        last_fail = session.exec(
-            select(func.max(EvaluationRow.at)).where(
-                EvaluationRow.service == service, EvaluationRow.weight == last,
-                EvaluationRow.verdict == "fail", EvaluationRow.at >= since,
-                EvaluationRow.at <= at)).one()
+        last_fail = last_fail_since(session=session, service=service, weight=last,
+                                    since=since, at=at)
     latest = latest_evaluation(session=session, service=service, at_or_before=at)
     return Standing(service=service, weight=weight, last_step=last, since=since,
-                    last_fail=as_utc(last_fail) if last_fail is not None else None,
+                    last_fail=last_fail,
                     latest=latest.verdict if latest else None)
 
 
@@ -331,12 +299,9 @@ def _success_metrics(session: Session, plan: Plan, at: datetime) -> list[Success
     """Against each service's newest evaluation with traffic on the candidate."""
     latest: dict[str, dict[str, Any]] = {}
     for svc in plan.services:
-        row = session.exec(
-            select(EvaluationRow).where(EvaluationRow.service == svc.name, EvaluationRow.at <= at,
-                                        EvaluationRow.weight > 0)
-            .order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)).first()
-        if row is not None:
-            latest[svc.name] = row.figures.get("candidate", {})
+        figures = newest_with_traffic(session=session, service=svc.name, at=at)
+        if figures is not None:
+            latest[svc.name] = figures.get("candidate", {})
     return success_metrics(plan.success_targets(), latest) + _probe_success(session, plan, at)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from rollout.evaluation import (
     FiguresFn,
@@ -41,7 +41,7 @@ from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import evaluation_at, save_evaluation
 from store.figures import variant_figures
-from store.rollout import Decision
+from store.rollout import applied_steps_all
 from store.rollups import minute_requests
 
 __all__ = ["STEP_SOURCES", "StepChange", "Summary", "backtest", "observed_steps", "steps_from",
@@ -76,9 +76,7 @@ def steps_from(source: str, *, engine: Engine, plan: Plan, start: datetime, end:
 
 def steps_from_decisions(session: Session) -> list[StepChange]:
     """Every applied decision, as the step it began (at the time it was applied)."""
-    rows = session.exec(select(Decision).where(Decision.state == "applied")
-                        .order_by(col(Decision.applied_at), col(Decision.id))).all()
-    return [StepChange(d.service, d.to_weight, d.applied_at or d.at) for d in rows]
+    return [StepChange(*row) for row in applied_steps_all(session=session)]
 
 
 def steps_from_file(path: Path, plan: Plan) -> list[StepChange]:

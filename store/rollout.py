@@ -30,9 +30,11 @@ __all__ = [
     "add_decision",
     "add_refusal",
     "all_states",
+    "applied_steps_all",
     "dry_run_weight",
     "ensure_states",
     "get_state",
+    "has_history",
     "list_decisions",
     "pending_decisions",
     "last_applied",
@@ -102,6 +104,21 @@ class DryRunRoute(SQLModel, table=True):
 def service_names(*, session: Session) -> list[str]:
     """Every service with a state row."""
     return list(session.exec(select(ServiceState.service)).all())
+
+
+def applied_steps_all(*, session: Session) -> list[tuple[str, int, datetime]]:
+    """(service, to weight, when applied) of every applied decision, in the order applied."""
+    q = (select(Decision).where(Decision.state == "applied")
+         .order_by(col(Decision.applied_at), col(Decision.id)))
+    return [(d.service, d.to_weight, d.applied_at or d.at) for d in session.exec(q).all()]
+
+
+def has_history(*, session: Session) -> bool:
+    """Whether any decision or evaluation is stored (the demo wants an empty store)."""
+    from store.evaluations import EvaluationRow
+
+    return (session.exec(select(Decision.id).limit(1)).first() is not None
+            or session.exec(select(EvaluationRow.id).limit(1)).first() is not None)
 
 
 def all_states(*, session: Session) -> list[ServiceState]:

@@ -51,6 +51,7 @@ __all__ = [
     "saturate",
     "save_checkpoint",
     "upsert_rollups",
+    "variant_requests",
 ]
 
 #: PostgreSQL's BIGINT (and SQLite's INTEGER): the counters saturate here
@@ -333,6 +334,16 @@ def rollup_totals(*, session: Session) -> dict[tuple[str, str], int]:
     q = (select(LogRollup.service, LogRollup.variant, func.sum(LogRollup.requests))
          .group_by(LogRollup.service, LogRollup.variant))
     return {(s, v): int(n or 0) for s, v, n in session.exec(q).all()}
+
+
+def variant_requests(*, session: Session, service: str, start: datetime,
+                     end: datetime) -> dict[str, int]:
+    """Requests of ``service`` per variant, minutes in [start, end)."""
+    q = (select(LogRollup.variant, func.sum(LogRollup.requests))
+         .where(LogRollup.service == service, col(LogRollup.minute) >= start,
+                col(LogRollup.minute) < end)
+         .group_by(LogRollup.variant))
+    return {v: int(n or 0) for v, n in session.exec(q).all()}
 
 
 def minute_requests(*, session: Session, service: str, start: datetime, end: datetime

@@ -174,10 +174,10 @@ def decisions_filtered(*, session: Session, service: str | None = None,
     if text:
         q = q.where(func.lower(Decision.reason).contains(text.lower(), autoescape=True))
     q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
-    return [_decision(d) for d in session.exec(q).all()]
+    return [decision_view(d) for d in session.exec(q).all()]
 
 
-def _decision(d: Decision) -> DecisionView:
+def decision_view(d: Decision) -> DecisionView:
     assert d.id is not None
     return DecisionView(id=d.id, at=d.at, service=d.service, action=d.action,
                         from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor,

@@ -56,3 +56,58 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("import store.db\nfrom rollout import gate\nfrom . import y\n")
     assert _project_imports(bad) == {"store", "rollout"}
+
+
+# -- the store's edge: SQL on the store's tables is written in store/ only -------------------
+
+#: query builders; whoever imports one outside store/ writes SQL on the store's tables
+QUERY_NAMES = {"select", "func", "col", "update", "delete", "insert"}
+#: a probe that reads another system's database (the monolith's and a service's, for
+#: data consistency) writes its own SQL on their tables, never on the store's
+OWN_DATABASES = {"collectors/probes/consistency.py"}
+#: table classes still named outside store/, as the type of what a store function
+#: returns (the gate and the judge's bookkeeping work on those rows); no SQL is built there
+TABLE_TYPES_ALLOWED = {
+    "rollout/gate.py": {"Decision", "ServiceState", "EvaluationRow"},
+    "rollout/evaluation.py": {"EvaluationRow"},
+}
+
+
+def _table_classes() -> set[str]:
+    out = set()
+    for path in _files("store"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(k.arg == "table" for k in node.keywords):
+                out.add(node.name)
+    return out
+
+
+def _store_edge_violations(path: Path, tables: set[str], root: Path = ROOT) -> list[str]:
+    rel = str(path.relative_to(root))
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or not node.module:
+            continue
+        names = {a.name for a in node.names}
+        if node.module.split(".")[0] in ("sqlmodel", "sqlalchemy") and rel not in OWN_DATABASES:
+            bad += [f"{rel} imports {n} from {node.module}" for n in sorted(names & QUERY_NAMES)]
+        if node.module.startswith("store"):
+            allowed = TABLE_TYPES_ALLOWED.get(rel, set())
+            bad += [f"{rel} imports the table {n}" for n in sorted((names & tables) - allowed)]
+    return bad
+
+
+def test_sql_on_the_store_is_written_in_the_store() -> None:
+    tables = _table_classes()
+    assert {"Decision", "EvaluationRow", "EventRow", "LogRollup"} <= tables
+    bad = [v for pkg in PACKAGES if pkg != "store" for p in _files(pkg)
+           for v in _store_edge_violations(p, tables)]
+    assert not bad, ("write the query as a keyword-only function in store/ that returns "
+                     "values:\n" + "\n".join(bad))
+
+
+def test_the_store_edge_check_sees_a_query(tmp_path: Path) -> None:
+    bad = tmp_path / "x.py"
+    bad.write_text("from sqlmodel import Session, select\nfrom store.rollout import Decision\n")
+    found = _store_edge_violations(bad, {"Decision"}, root=tmp_path)
+    assert found == ["x.py imports select from sqlmodel", "x.py imports the table Decision"]

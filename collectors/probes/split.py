@@ -12,15 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from collectors.probes.base import Outcome, ProbeContext, ProbeUnreachable
 from slo.probe_specs import SplitProbe
 from slo.probes import combine, judge_split
 from store.db import session_scope
-from store.rollout import ServiceState
-from store.rollups import LogRollup
+from store.rollout import get_state
+from store.rollups import variant_requests
 
 __all__ = ["Split", "measured_split", "run"]
 
@@ -47,11 +46,7 @@ class Split:
 
 def measured_split(*, session: Session, service: str, start: datetime, end: datetime) -> Split:
     """What the gateway's log says it sent where, minutes in [start, end)."""
-    q = (select(LogRollup.variant, func.sum(LogRollup.requests))
-         .where(LogRollup.service == service, col(LogRollup.minute) >= start,
-                col(LogRollup.minute) < end)
-         .group_by(LogRollup.variant))
-    counts = {v: int(n or 0) for v, n in session.exec(q).all()}
+    counts = variant_requests(session=session, service=service, start=start, end=end)
     return Split(service, start, end, counts.get("candidate", 0), counts.get("baseline", 0))
 
 
@@ -68,7 +63,7 @@ def run(spec: SplitProbe, ctx: ProbeContext) -> Outcome:
     end = _minute(ctx.now)
     with session_scope(ctx.engine) as session:
         for name in services:
-            state = session.get(ServiceState, name)
+            state = get_state(session=session, service=name)
             weight = state.weight if state is not None else 0
             since = state.step_since if state is not None and state.step_since else None
             # whole minutes after the step began: the minute it began mixes both weights

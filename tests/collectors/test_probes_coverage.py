@@ -9,8 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from collectors.coverage import monitoring_coverage
 from collectors.probes.base import ProbeContext
-from collectors.probes.coverage import monitoring_coverage
 from collectors.probes.runner import run_probe
 from collectors.prometheus import PromClient
 from slo.plan import Plan

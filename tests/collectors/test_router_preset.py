@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlmodel import Session
 
-from collectors.coverage import monitoring_coverage
+from collectors.coverage import query_coverage
 from collectors.prometheus import PrometheusCollector, prometheus_connect
 from cutover.cli import main
 from slo.plan import Plan
@@ -126,7 +126,7 @@ def test_router_figures_from_the_real_prometheus(plan: Plan, router_prom: PromSe
 def test_coverage_names_what_answers_nothing_and_what_exists(plan: Plan,
                                                              router_prom: PromServer):
     p = preset_plan(plan, router_prom.url)
-    cov = monitoring_coverage(prometheus_connect(p.sources.prometheus), p,
+    cov = query_coverage(prometheus_connect(p.sources.prometheus), p,
                               T0 + timedelta(minutes=30))
     auth = {c.figure: c for c in cov.checks if c.variant == "auth"}
     assert auth["rps"].ok and auth["rps"].series == 1
@@ -146,7 +146,7 @@ def test_coverage_finds_a_step_below_the_scrape_interval(plan: Plan, router_prom
     p = preset_plan(plan, router_prom.url)
     p = p.model_copy(update={"sources": p.sources.model_copy(update={
         "prometheus": p.sources.prometheus.model_copy(update={"step": timedelta(seconds=5)})})})
-    cov = monitoring_coverage(prometheus_connect(p.sources.prometheus), p,
+    cov = query_coverage(prometheus_connect(p.sources.prometheus), p,
                               T0 + timedelta(minutes=30))
     assert ("auth", pytest.approx(15.0, rel=0.1)) in [(v, i) for v, i in cov.coarse]
 

@@ -177,11 +177,12 @@ def test_five_times_the_errors_fails(anytime: ServiceSettings) -> None:
 
 
 def test_the_plan_keys(plan_text: str) -> None:
-    text = plan_text.replace("  confidence: 0.98\n",
-                             "  confidence: 0.98\n  inference: anytime\n  false_fail: 0.02\n")
+    shipped = "  inference: fixed\n  false_fail: 0.01\n"
+    assert shipped in plan_text   # the shipped plan states its choice
+    text = plan_text.replace(shipped, "  inference: anytime\n  false_fail: 0.02\n")
     s = parse_plan(text).settings("auth")
     assert (s.inference, s.false_fail) == ("anytime", 0.02)
-    bad = plan_text.replace("  confidence: 0.98\n", "  confidence: 0.98\n  inference: often\n")
+    bad = plan_text.replace(shipped, "  inference: often\n")
     with pytest.raises(Exception, match="inference"):
         parse_plan(bad)
 
