@@ -1,6 +1,6 @@
 """Service: why a service stands where it does, and the controls that move it."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
@@ -17,6 +17,30 @@ service = st.selectbox("Service", names, index=names.index(wanted) if wanted in 
 st.query_params["service"] = service
 RANGES = {"6 h": timedelta(hours=6), "24 h": timedelta(days=1), "7 d": timedelta(days=7),
           "6 weeks": timedelta(weeks=6)}
+
+
+def _range_start(span: str) -> datetime:
+    """Where the charts begin: a fixed span back from now, the current step's start, the
+    phase's (the service's first applied decision), or a day the viewer picks."""
+    now = data.now().replace(second=0, microsecond=0)
+    if span in RANGES:
+        return now - RANGES[span]
+    if span == "this step":
+        state = data.states(ctx.db_url).get(service)
+        if state is not None and state.step_since is not None:
+            return state.step_since
+        st.caption("No step has begun: showing the last 7 days.")
+        return now - RANGES["7 d"]
+    if span == "the phase":
+        applied = data.decisions(ctx.db_url, service=service, state="applied", limit=1000)
+        if applied:
+            return min(d.at for d in applied)
+        st.caption("No decision yet, so no phase has begun: showing the last 7 days.")
+        return now - RANGES["7 d"]
+    day = st.date_input("Since", value=(now - RANGES["7 d"]).date(),
+                        max_value=now.date(), key="range_since")
+    picked = day if isinstance(day, date) else now.date()
+    return datetime.combine(picked, time.min, tzinfo=UTC)
 
 
 def card(name: str) -> status.ServiceCard:
@@ -178,8 +202,10 @@ if mine:
         with st.expander(f"{name}: history"):
             components.render_probe_history(data.probe_history(ctx.db_url, name))
 st.subheader("Over time")
-span = st.segmented_control("Range", list(RANGES), default="7 d", key="range") or "7 d"
-start = data.now().replace(second=0, microsecond=0) - RANGES[span]
+STEP, PHASE, SINCE = "this step", "the phase", "since…"
+span = st.segmented_control("Range", [*RANGES, STEP, PHASE, SINCE], default="7 d",
+                            key="range") or "7 d"
+start = _range_start(span)
 points = data.series(ctx.db_url, service, start)
 if points:
     marks = data.decisions(ctx.db_url, service=service, start=start, limit=500)

@@ -335,3 +335,23 @@ def test_a_figure_links_to_the_promql_behind_it(app, seeded):
     at.switch_page("screens/overview.py").run()
     assert any("explore?service=samples&variant=candidate&figure=error_rate" in e.value
                for e in at.markdown)
+
+
+def test_the_charts_range_takes_this_step_the_phase_or_a_day(app, seeded, store):
+    """Beside the fixed spans: the current step (from its start), the phase (from the
+    service's first decision) and a day picked by hand."""
+    from store.views import service_states
+
+    with session_scope(store) as s:
+        since = service_states(session=s)["samples"].step_since
+    at = app(page="screens/service.py", query={"service": "samples"})
+    for span in ("this step", "the phase", "since…"):
+        at.segmented_control(key="range").set_value(span).run()
+        assert_clean(at)
+        chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+        xs = [x for t in chart["data"] if t.get("name") != "weight" for x in t["x"]]
+        first = datetime.fromisoformat(min(xs)).replace(tzinfo=UTC)
+        if span == "this step":
+            assert first >= since.replace(second=0, microsecond=0), (first, since)
+        else:
+            assert first < since, f"{span} reaches before the step"
