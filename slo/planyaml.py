@@ -11,7 +11,8 @@ The limits are checked in this order, each before the step that it protects:
    either runs) (:data:`MAX_DEPTH`);
 3. the expanded size and depth of the node graph, counted once per node (aliases
    share nodes, so a count that follows them naively is itself exponential); an alias
-   to a node that contains it is a cycle and refused (:data:`MAX_VALUES`).
+   to a node that contains it is a cycle and refused (:data:`MAX_VALUES`); and a key
+   said twice in one mapping is refused with both lines (YAML keeps the last silently).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def _check_expansion(root: yaml.Node) -> None:
         if key in done:
             continue
         kids = _children(node)
+        if not children_done and isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node)
         if not children_done:
             if key in open_:
                 raise YamlLimitError("an alias refers to a value that contains it (a cycle)",
@@ -134,6 +137,20 @@ def _check_expansion(root: yaml.Node) -> None:
                                  node.start_mark.line + 1)
         open_.discard(key)
         done[key] = (values, depth)
+
+
+def _check_unique_keys(node: yaml.MappingNode) -> None:
+    """A key said twice in one mapping is refused: YAML's loader keeps the last silently,
+    so a plan edited in two places would run on whichever came last."""
+    seen: dict[str, int] = {}
+    for key, _value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in seen:
+            raise YamlLimitError(f"key {key.value!r} appears twice in one mapping (lines "
+                                 f"{seen[key.value]} and {line}): keep one", line)
+        seen[key.value] = line
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
