@@ -41,10 +41,10 @@ from slo.units import format_duration
 from slo.verdict import Verdict
 from store.views import DecisionView, SeriesPoint
 
-__all__ = ["chart_figure", "decisions_csv", "explore_link", "fmt", "md", "render_alarms", "render_card", "render_checks",
+__all__ = ["chart_figure", "decisions_csv", "explore_link", "fmt", "md", "render_alarms", "render_card", "render_check_rows", "render_checks",
            "render_decisions", "render_figures", "render_probe_history", "render_probes",
            "render_rejects", "render_result", "render_success", "render_table",
-           "render_timeline", "render_verdict", "render_viewer", "visible"]
+           "render_timeline", "render_verdict", "render_viewer", "step_strip", "visible"]
 
 # Any ASCII punctuation may be backslash-escaped in CommonMark; these are the ones that
 # mean something to it or to Streamlit's own syntax (:red[...], :emoji:, $latex$).
@@ -310,19 +310,45 @@ def render_checks(card: ServiceCard) -> None:
     if not card.checks:
         st.info("No evaluation stored yet for this service.")
         return
+    render_check_rows(card.checks)
+    if card.wait:
+        st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
+
+
+def render_check_rows(checks: Sequence[Mapping[str, object]], *, key: str = "") -> None:
+    """Checks as the evaluate contract has them: the open ones, the passing ones folded."""
     rows = [{"check": c["name"], "verdict": c["verdict"],
              **{k: check_value(str(c["name"]), _number(c[k]))
                 for k in ("baseline", "candidate", "limit")},
              "detail": c["detail"]}
-            for c in card.checks]
+            for c in checks]
     open_ = [r for r in rows if r["verdict"] != Verdict.PASS.value]
     passing = [r for r in rows if r["verdict"] == Verdict.PASS.value]
     render_table(open_)
     if passing:
         with st.expander(f"{len(passing)} of {len(rows)} checks pass", expanded=not open_):
             render_table(passing)
-    if card.wait:
-        st.info(f"Time until enough data, at the current traffic: about {md(card.wait)}")
+
+
+_STRIP_COLOURS = {Verdict.PASS.value: "#2e7d32", Verdict.FAIL.value: "#c62828",
+                  Verdict.INCONCLUSIVE.value: "#ef8f00"}
+
+
+def step_strip(evaluations: Sequence[Any]) -> go.Figure:
+    """Every evaluation of one step as a mark on a line, coloured by its verdict."""
+    data = []
+    for verdict, colour in _STRIP_COLOURS.items():
+        mine = [e for e in evaluations if e.verdict.value == verdict]
+        data.append({"type": "scatter", "mode": "markers", "name": verdict,
+                     "x": [e.at for e in mine], "y": [verdict] * len(mine),
+                     "marker": {"color": colour, "size": 9, "symbol": "square"},
+                     "hovertext": [html.escape(e.reasons[0] if e.reasons else verdict)
+                                   for e in mine], "hoverinfo": "x+text"})
+    layout = {"height": 170, "margin": {"l": 90, "r": 10, "t": 10, "b": 30},
+              "xaxis": {"type": "date"},
+              "yaxis": {"categoryorder": "array", "categoryarray": list(_STRIP_COLOURS)},
+              "showlegend": False}
+    return go.Figure(data=data, layout=layout)
 
 
 def render_probes(placed: Sequence[tuple[str, str, str]], latest: Mapping[str, ProbeResult],

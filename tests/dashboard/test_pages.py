@@ -72,7 +72,7 @@ def test_service_page_has_checks_charts_and_enabled_controls(app, seeded):
     assert "| check | verdict | baseline | candidate | limit | detail |" in page_text(at)
     assert "| latency_p95_ms | pass |" in page_text(at)
     charts = at.get("plotly_chart")
-    assert len(charts) == 1
+    assert len(charts) == 2, "the stacked charts, then this step's strip of verdicts"
     spec = json.loads(charts[0].proto.spec)
     names = {t.get("name") for t in spec["data"]}
     assert {"baseline p95", "candidate p95", "baseline p99", "candidate p50"} <= names
@@ -355,3 +355,35 @@ def test_the_charts_range_takes_this_step_the_phase_or_a_day(app, seeded, store)
             assert first >= since.replace(second=0, microsecond=0), (first, since)
         else:
             assert first < since, f"{span} reaches before the step"
+
+
+def test_the_history_of_one_step_as_a_strip_each_evaluation_openable(app, seeded, store):
+    """Every evaluation made at samples' current step, as a strip of verdicts; picking
+    one shows its checks (a failing one made for the test opens with its failing check)."""
+    from slo.verdict import Verdict
+    from store.evaluations import EvaluationRow
+    from store.views import service_states
+
+    with session_scope(store) as s:
+        state = service_states(session=s)["samples"]
+        rows = s.exec(select(EvaluationRow).where(EvaluationRow.service == "samples",
+                                                  EvaluationRow.weight == state.weight,
+                                                  EvaluationRow.at >= state.step_since)).all()
+        assert len(rows) >= 2
+        oldest = min(rows, key=lambda r: r.at)
+        oldest.verdict = Verdict.FAIL.value
+        oldest.checks = [{"name": "error_rate", "verdict": "fail", "baseline": 0.01,
+                          "candidate": 0.031, "limit": 0.01, "detail": "3.1 % > 1 %"}]
+        s.add(oldest)
+        count, at = len(rows), oldest.at
+    at_ = app(page="screens/service.py", query={"service": "samples"})
+    assert_clean(at_)
+    text = page_text(at_)
+    assert f"{count} evaluations at {state.weight} % since" in text and "1 fail" in text
+    strip = json.loads(at_.get("plotly_chart")[1].proto.spec)   # below the charts
+    marks = {t["name"]: len(t["x"]) for t in strip["data"]}
+    assert marks["fail"] == 1 and sum(marks.values()) == count
+    box = at_.selectbox(key="step_evaluation")
+    assert box.options[-1] == f"{at:%Y-%m-%d %H:%M:%S} UTC: FAIL"   # the oldest, last
+    box.select_index(len(box.options) - 1).run()
+    assert "| error_rate | fail | 1.00 % | 3.10 % | 1.00 % | 3.1 % > 1 % |" in page_text(at_)
