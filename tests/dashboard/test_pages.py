@@ -147,6 +147,9 @@ def test_decisions_page_filters_and_downloads_csv(app, seeded: Seeded, store: En
     at = app(page="screens/decisions.py")
     assert_clean(at)
     assert f"{seeded.decisions + 1} decisions" in page_text(at)
+    # seven columns that fit 1280 px: the step in one, the error beside the state
+    assert "| # | at | service | change | by | state | reason |" in page_text(at)
+    assert "| samples | revert 25 → 10 % | lee@example.org | failed: 409 |" in page_text(at)
     at.selectbox(key="f_service").select("samples").run()
     assert "3 decisions" in page_text(at)
     at.selectbox(key="f_action").select("revert").run()
