@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from rollout import baseline, gate
+from rollout import baseline, moves
 from rollout.baseline import Capacity
 from rollout.routers.base import TrafficRouter
 from rollout.state import Action, DecisionState
@@ -143,7 +143,7 @@ def preview(plan: Plan, *, engine: Engine, router: TrafficRouter) -> Preview:
     settles nothing)."""
     rows = []
     for svc in plan.services:
-        observed, error = gate._try_read(router, svc.name)
+        observed, error = moves._try_read(router, svc.name)
         with session_scope(engine) as s:
             state = get_state(session=s, service=svc.name)
             pending = pending_decisions(session=s, service=svc.name)
@@ -169,9 +169,9 @@ def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
     done to the baseline's capacity, kept on the group; ``on_result``: called in the
     caller's thread with each service's result as it comes."""
     t0 = clock() if started is None else started
-    gate._check_operator(plan, "all services", actor)
-    gate._check_reason("all services", reason)
-    gate._ensure(engine, plan)
+    moves._check_operator(plan, "all services", actor)
+    moves._check_reason("all services", reason)
+    moves._ensure(engine, plan)
     names = [svc.name for svc in plan.services]
     with session_scope(engine) as s:
         group = open_group(session=s, at=now, actor=actor, reason=reason, services=names)
@@ -215,8 +215,8 @@ def emergency(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
     to scale or slow to come ready, the traffic moves all the same, and the group
     records what was found and done.  The seconds count from the start."""
     t0 = clock()
-    gate._check_operator(plan, "all services", actor)
-    gate._check_reason("all services", reason)
+    moves._check_operator(plan, "all services", actor)
+    moves._check_reason("all services", reason)
     prepared = baseline.make_ready(baseline.reader_for(plan, router), scale=scale_baseline,
                                    wait=wait, timeout=wait_timeout, say=say, clock=clock,
                                    sleep=sleep)
@@ -232,7 +232,7 @@ def _one(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, act
     route = plan.service(service).route
     try:
         for attempt in range(1, CLAIM_TRIES + 1):
-            with gate.move_lease(engine, service, wait=gate.REVERT_WAIT, go_ahead=True):
+            with moves.move_lease(engine, service, wait=moves.REVERT_WAIT, go_ahead=True):
                 result = _attempt(engine=engine, plan=plan, router=router, service=service,
                                   actor=actor, reason=reason, group_id=group_id, now=now,
                                   clock=clock, t0=t0, attempt=attempt,
@@ -259,23 +259,23 @@ def _attempt(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str,
              reason: str, group_id: int, now: datetime, clock: Callable[[], float],
              t0: float, attempt: int,
              actor_source: str = "unknown") -> ServiceResult | None:
-    """One try under the service's move lease (gate.move_lease): None when the claim lost
+    """One try under the service's move lease (moves.move_lease): None when the claim lost
     to a concurrent decision and the rollback goes again."""
     route = plan.service(service).route
     _settle_pending(engine, plan, router, service, group_id=group_id, now=now)
     with session_scope(engine) as s:
-        state = gate._state(s, service)
+        state = moves._state(s, service)
     from_weight = state.weight
-    observed, _ = gate._try_read(router, service)
+    observed, _ = moves._try_read(router, service)
     if state.weight == 0 and observed == 0:
         return ServiceResult(service=service, route=route, from_weight=0,
                              result=Result.ALREADY, read_back=0,
                              message="already at 0 %", seconds=clock() - t0)
-    move = gate._Move(service=service, action=Action.REVERT, from_weight=state.weight,
+    move = moves._Move(service=service, action=Action.REVERT, from_weight=state.weight,
                       to_weight=0, actor=actor, reason=reason, group_id=group_id,
                       actor_source=actor_source)
     try:
-        outcome, _error = gate._apply(engine=engine, plan=plan, router=router,
+        outcome, _error = moves._apply(engine=engine, plan=plan, router=router,
                                       move=move, version=state.version, now=now)
     except (ConflictError, GateError) as e:
         # another decision claimed the row between our read and our claim: the
@@ -302,7 +302,7 @@ def _settle_pending(engine: Engine, plan: Plan, router: TrafficRouter, service: 
     read-back then say where the route stands)."""
     # the caller holds the move lease: whatever is pending is an orphan (or, past the
     # lease's wait, a decision the rollback goes ahead over)
-    gate._settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
+    moves._settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
     with session_scope(engine) as s:
         for d in pending_decisions(session=s, service=service):
             assert d.id is not None

@@ -68,7 +68,9 @@ OWN_DATABASES = {"collectors/probes/consistency.py"}
 #: table classes still named outside store/, as the type of what a store function
 #: returns (the gate and the judge's bookkeeping work on those rows); no SQL is built there
 TABLE_TYPES_ALLOWED = {
-    "rollout/gate.py": {"Decision", "ServiceState", "EvaluationRow"},
+    "rollout/assess.py": {"EvaluationRow"},
+    "rollout/moves.py": {"Decision", "ServiceState"},
+    "rollout/status.py": {"ServiceState"},
     "rollout/evaluation.py": {"EvaluationRow"},
 }
 
