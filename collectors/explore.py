@@ -13,16 +13,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from collectors.promql import DEFAULT_QUERIES, render
-from slo.plan import Plan, VariantQueries
+from slo.figure_specs import QUANTILE_FIGURES
+from slo.plan import FIGURES, Plan, VariantQueries
 from slo.units import format_duration
 
 __all__ = ["EXPLORABLE", "base_queries", "figure_query", "run_range", "variant_queries_of"]
 
-_QUANTILE = {"latency_p50_ms": 0.5, "latency_p95_ms": 0.95, "latency_p99_ms": 0.99}
+_QUANTILE = QUANTILE_FIGURES
 #: the figures a query stands behind (``requests`` is the rate times the window)
-EXPLORABLE: tuple[str, ...] = ("rps", "requests", "error_rate", "latency_avg_ms",
-                               "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                               "memory_mb", "cpu_cores")
+EXPLORABLE: tuple[str, ...] = ("rps", *(f for f in FIGURES if f != "rps"))
 
 
 def variant_queries_of(plan: Plan, *, service: str, variant: str) -> VariantQueries | None:

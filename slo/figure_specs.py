@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIGURE_SPECS", "SPECS", "FigureSpec", "format_value", "label", "quantile"]
+__all__ = ["FIGURE_SPECS", "QUANTILE_FIGURES", "SPECS", "FigureSpec", "format_value", "label",
+           "quantile"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ FIGURE_SPECS: tuple[FigureSpec, ...] = (
     FigureSpec("uptime", "uptime", "%", 3, share=True, evaluated=False),
 )
 SPECS: dict[str, FigureSpec] = {s.name: s for s in FIGURE_SPECS}
+
+
+#: the latency quantile figures, in order (p50, p95, p99): figure name -> quantile
+QUANTILE_FIGURES: dict[str, float] = {s.name: s.quantile for s in FIGURE_SPECS
+                                      if s.quantile is not None}
 
 
 def label(name: str) -> str:

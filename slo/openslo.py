@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from slo.figure_specs import QUANTILE_FIGURES
 from slo.plan import Plan
 from slo.units import format_duration
 
@@ -36,7 +37,7 @@ API = "openslo/v1"
 MIB = 2**20
 _RANGE = re.compile(r"\[\s*\d+(?:ms|[smhdwy])(?:\d+(?:ms|[smhdwy]))*\s*\]")
 _HQ = re.compile(r"histogram_quantile\s*\(\s*(0?\.\d+|1(?:\.0+)?)\s*,")
-_QUANTILE_FIGURE = {0.5: "latency_p50_ms", 0.95: "latency_p95_ms", 0.99: "latency_p99_ms"}
+_QUANTILE_FIGURE = {q: name for name, q in QUANTILE_FIGURES.items()}
 
 
 class OpenSLOError(ValueError):

@@ -19,7 +19,7 @@ the dashboard.  Samples are attacker-controlled text: escape them where shown.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -27,6 +27,7 @@ from sqlalchemy import JSON, BigInteger, Column, LargeBinary, bindparam, func, i
 from sqlalchemy import select as core_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.figure_specs import QUANTILE_FIGURES
 from slo.figures import Figures
 from slo.sketch import LogSketch
 from store.db import UtcDateTime, as_utc
@@ -237,20 +238,19 @@ def log_figures(*, session: Session, service: str, variant: str, start: datetime
         errors += r.errors
         sketch.merge(LogSketch.from_bytes(r.sketch))
     seconds = (end - start).total_seconds()
-    return Figures(
+    figures = Figures(
         start=start, end=end,
         requests=float(requests),
         rps=requests / seconds if seconds > 0 else None,
         errors=float(errors),
         error_rate=errors / requests if requests else None,
         latency_avg_ms=sketch.mean,
-        latency_p50_ms=sketch.quantile(0.50),
-        latency_p95_ms=sketch.quantile(0.95),
-        latency_p99_ms=sketch.quantile(0.99),
         latency=sketch,
         last_seen=rows[-1].minute,
         sources=("logs",),
     )
+    quantiles: dict[str, Any] = {name: sketch.quantile(q) for name, q in QUANTILE_FIGURES.items()}
+    return replace(figures, **quantiles)
 
 
 def log_minutes(*, session: Session, service: str, variant: str, start: datetime,

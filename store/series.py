@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy import Column, Float, Index, Text, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from slo.figure_specs import QUANTILE_FIGURES
 from slo.figures import Figures
 from slo.redact import redact
 from slo.sketch import BucketHistogram
@@ -337,8 +338,8 @@ def _latency(rows: Sequence[PromStep], s: _Sums) -> dict[str, float | None]:
     """Quantiles from the summed buckets and the average from sum / count; where an
     override hid those parts, the per-step values weighted by the step's requests."""
     out: dict[str, float | None] = {}
-    for name, q, fallback in (("latency_p50_ms", 0.5, "p50"), ("latency_p95_ms", 0.95, "p95"),
-                              ("latency_p99_ms", 0.99, "p99")):
+    for name, q in QUANTILE_FIGURES.items():
+        fallback = f"p{q * 100:g}"      # the column of the per-step quantile: p50, p95, p99
         value = s.histogram.quantile(q) if s.histogram is not None else None
         out[name] = value if value is not None else _weighted_ms(rows, fallback)
     if s.latency_sum is not None and s.latency_count:
