@@ -70,7 +70,7 @@ from slo.stats import (
     quantile_interval,
     share_interval,
 )
-from slo.verdict import Check, Evaluation, Verdict
+from slo.verdict import Check, CheckKind, Evaluation, Verdict
 
 __all__ = ["BURN_RULES", "RECENT_SUFFIX", "RECENT_WINDOWS", "STARVED_STRICTNESS", "TOTAL_FIGURES",
            "BurnInputs", "BurnRule", "fallible_checks", "judge", "overall"]
@@ -177,9 +177,10 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
                evidence=evidence_start if evidence_start is not None
                and (anytime or evidence_start > at - settings.window) else None,
                anytime=anytime)
-    checks: list[tuple[Check, float | None]] = []
-    checks += _gates(ctx, weight=weight, at=at, settings=settings, soak=soak,
-                     stale_after=stale_after, evidence_start=evidence_start)
+    checks: list[Check] = []
+    checks += _kinded(CheckKind.GATE, _gates(ctx, weight=weight, at=at, settings=settings,
+                                             soak=soak, stale_after=stale_after,
+                                             evidence_start=evidence_start))
     # anytime: a check fails on the sequence at its share of false_fail and passes on
     # one at the plan's confidence (also anytime-valid: a candidate beyond its limit is
     # passed at some look with probability under 1 - confidence)
@@ -198,17 +199,20 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
             checks += found
     if burn is not None:
         blocks = _Blocks(evidence_start, at, share) if anytime else None
-        checks += (_detector_checks(ratio_ctx, settings, burn, evidence_start, share)
-                   if anytime else _recent_checks(ctx, settings, burn))
+        checks += _kinded(CheckKind.RECENT, (
+            _detector_checks(ratio_ctx, settings, burn, evidence_start, share)
+            if anytime else _recent_checks(ctx, settings, burn)))
         if budget:
-            checks += [_burn_check(ctx, rule, burn, budget, min_requests=settings.min_requests,
-                                   blocks=blocks, confidence=settings.confidence)
-                       for rule in BURN_RULES]
+            checks += _kinded(CheckKind.BURN, [
+                _burn_check(ctx, rule, burn, budget, min_requests=settings.min_requests,
+                            blocks=blocks, confidence=settings.confidence)
+                for rule in BURN_RULES])
     if anytime and passed_before:
         checks = _held_passes(checks)
-    verdict = overall(c for c, _ in checks)
-    waits = [w for c, w in checks if c.verdict is Verdict.INCONCLUSIVE and w is not None]
-    ordered = sorted((c for c, _ in checks), key=lambda c: (_RANK[c.verdict], _order(c, verdict)))
+    verdict = overall(checks)
+    waits = [c.wait_seconds for c in checks
+             if c.verdict is Verdict.INCONCLUSIVE and c.wait_seconds is not None]
+    ordered = sorted(checks, key=lambda c: (_RANK[c.verdict], _order(c, verdict)))
     guarantee = (_guarantee_words(settings, fallible, share, evidence_start),) if anytime else ()
     return Evaluation(
         service=service, phase=phase, weight=weight, at=at, verdict=verdict,
@@ -225,18 +229,18 @@ def judge(*, service: str, phase: str | None, weight: int, at: datetime, baselin
 _SAMPLED = ("error_rate", "latency_avg_ms", *_QUANTILES)
 
 
-def _two_levels(fails: list[tuple[Check, float | None]], passes: list[tuple[Check, float | None]]
-                ) -> list[tuple[Check, float | None]]:
+def _two_levels(fails: list[Check], passes: list[Check]
+                ) -> list[Check]:
     """Each check judged at the guarantee's level (``fails``) and at the pass level: fail
     only on the first, pass only on the second, else inconclusive with the first's words
     (the sequences are nested, so a pass at one level is never a fail at the other)."""
     out = []
-    for (f, fw), (p, pw) in zip(fails, passes, strict=True):
+    for f, p in zip(fails, passes, strict=True):
         if f.verdict is Verdict.FAIL or p.verdict is not Verdict.PASS:
-            out.append((f, fw) if f.verdict is not Verdict.INCONCLUSIVE or p.verdict
-                       is not Verdict.INCONCLUSIVE else (p, pw))
+            out.append(f if f.verdict is not Verdict.INCONCLUSIVE or p.verdict
+                       is not Verdict.INCONCLUSIVE else p)
         else:
-            out.append((p, pw))
+            out.append(p)
     return out
 
 
@@ -263,20 +267,20 @@ def fallible_checks(settings: ServiceSettings, *, burn: bool = True) -> int:
     return max(main + rules, 1)
 
 
-def _held_passes(checks: list[tuple[Check, float | None]]) -> list[tuple[Check, float | None]]:
+def _held_passes(checks: list[Check]) -> list[Check]:
     """An earlier look of the step passed: every sampled check passed then, on sequences
     valid at every look, so a check that cannot tell now still stands passed (the chance
     that a candidate beyond a limit is ever passed already counts every look).  Only
     while nothing fails and every check that cannot tell is such a check with a figure
     now: a gate (data, freshness, traffic) or a missing figure still holds the verdict."""
-    if any(c.verdict is Verdict.FAIL for c, _ in checks) or any(
+    if any(c.verdict is Verdict.FAIL for c in checks) or any(
             c.verdict is Verdict.INCONCLUSIVE and (c.name not in _SAMPLED or c.candidate is None)
-            for c, _ in checks):
+            for c in checks):
         return checks   # a gate holds it, or a figure is missing: never a pass on no data
-    return [(Check(c.name, Verdict.PASS, c.baseline, c.candidate, c.limit,
+    return [Check(c.name, Verdict.PASS, c.baseline, c.candidate, c.limit,
                    f"{_LABELS[c.name]} held at an earlier look of this step (an anytime "
-                   f"pass stands while no check fails); now: {c.detail}"), None)
-            if c.verdict is Verdict.INCONCLUSIVE else (c, w) for c, w in checks]
+                   f"pass stands while no check fails); now: {c.detail}", kind=c.kind)
+            if c.verdict is Verdict.INCONCLUSIVE else c for c in checks]
 
 
 @dataclass(frozen=True)
@@ -307,15 +311,15 @@ def _guarantee_words(settings: ServiceSettings, fallible: int, share: float,
     return base
 
 
-_GATES = ("min_requests", "min_soak", "step", "data", "source", "freshness")
+def _kinded(kind: CheckKind, checks: list[Check]) -> list[Check]:
+    return [replace(c, kind=kind) for c in checks]
 
 
 def _order(check: Check, verdict: Verdict) -> int:
     """Reasons lead with what matters: for an inconclusive verdict the gate that holds it
     (too few requests, soak), otherwise the targets, then the recent and burn checks."""
-    gate = check.name in _GATES
-    extra = check.name.startswith("error_budget_burn") or check.name.endswith(
-        (RECENT_SUFFIX, *("_" + _dur(span) for span in RECENT_WINDOWS)))
+    gate = check.kind is CheckKind.GATE
+    extra = check.kind in (CheckKind.RECENT, CheckKind.BURN)
     if verdict is Verdict.INCONCLUSIVE:
         return 0 if gate else (2 if extra else 1)
     return 2 if gate else (1 if extra else 0)
@@ -344,14 +348,14 @@ def overall(checks: Iterable[Check]) -> Verdict:
 
 def _gates(ctx: _Ctx, *, weight: int, at: datetime, settings: ServiceSettings,
            soak: timedelta | None, stale_after: timedelta,
-           evidence_start: datetime | None) -> list[tuple[Check, float | None]]:
+           evidence_start: datetime | None) -> list[Check]:
     out = [_traffic_gate(ctx, weight, settings), _soak_gate(weight, soak, settings)]
     if weight > 0 and evidence_start is not None and evidence_start >= at:
         # the step is younger than its first whole minute of evidence: nothing of its own
         left = (evidence_start - at).total_seconds()
-        out.append((_inc("step", f"the step's own requests count from {evidence_start:%H:%M} "
+        out.append(_inc("step", f"the step's own requests count from {evidence_start:%H:%M} "
                          f"UTC (its first whole minute, after the previous weight's data has "
-                         f"left every rate): {_wait_words(left)}"), left))
+                         f"left every rate): {_wait_words(left)}", wait_seconds=left))
         return out
     out += _data_gates(ctx, at=at, stale_after=stale_after)
     return out
@@ -366,27 +370,27 @@ def _rate(f: Figures, window: timedelta) -> float | None:
 
 
 def _traffic_gate(ctx: _Ctx, weight: int, settings: ServiceSettings
-                  ) -> tuple[Check, float | None]:
+                  ) -> Check:
     need = settings.min_requests
     n, rate = ctx.candidate.requests, _rate(ctx.candidate, ctx.window)
     name = "min_requests"
     if n is None:
         return _inc(name, "no request count for the candidate: no source covers it yet",
-                    limit=need), None
+                    limit=need)
     if n <= 0:
         why = (f"the candidate takes no traffic (weight {weight} %): approve a first step"
                if weight <= 0 else
                f"no candidate requests in the last {_dur(ctx.window)} at weight {weight} %")
-        return _inc(name, why, candidate=n, limit=need), None
+        return _inc(name, why, candidate=n, limit=need)
     if n < need:
         wait, how = _requests_wait(missing=need - n, rate=rate, window=ctx.window, need=need,
                                    grows=ctx.anytime)
         where = (f"since {ctx.evidence:%H:%M} UTC (this step's own)" if ctx.evidence
                  else "in the window")
         return _inc(name, f"{_num(n)} of {need} candidate requests {where}: {how}",
-                    candidate=n, limit=need), wait
+                    candidate=n, limit=need, wait_seconds=wait)
     return Check(name, Verdict.PASS, candidate=n, limit=need,
-                 detail=f"{_num(n)} candidate requests >= {need} needed"), None
+                 detail=f"{_num(n)} candidate requests >= {need} needed")
 
 
 def _requests_wait(*, missing: float, rate: float | None, window: timedelta, need: float,
@@ -406,49 +410,49 @@ def _requests_wait(*, missing: float, rate: float | None, window: timedelta, nee
 
 
 def _soak_gate(weight: int, soak: timedelta | None, settings: ServiceSettings
-               ) -> tuple[Check, float | None]:
+               ) -> Check:
     need = settings.min_soak
     if weight <= 0:
         return _inc("min_soak", "no step has started: nothing soaks at weight 0 %",
-                    limit=need.total_seconds()), None
+                    limit=need.total_seconds())
     if soak is None:
         return _inc("min_soak", "the current step's start is unknown: soak cannot be measured",
-                    limit=need.total_seconds()), None
+                    limit=need.total_seconds())
     if soak < need:
         left = (need - soak).total_seconds()
         return _inc("min_soak", f"soaked {_dur(soak)} of {_dur(need)} at {weight} %: "
                     f"{_wait_words(left)}", candidate=soak.total_seconds(),
-                    limit=need.total_seconds()), left
+                    limit=need.total_seconds(), wait_seconds=left)
     return Check("min_soak", Verdict.PASS, candidate=soak.total_seconds(),
                  limit=need.total_seconds(),
-                 detail=f"soaked {_dur(soak)} >= {_dur(need)} at {weight} %"), None
+                 detail=f"soaked {_dur(soak)} >= {_dur(need)} at {weight} %")
 
 
 def _data_gates(ctx: _Ctx, *, at: datetime, stale_after: timedelta
-                ) -> list[tuple[Check, float | None]]:
-    out: list[tuple[Check, float | None]] = []
+                ) -> list[Check]:
+    out: list[Check] = []
     for variant, f in (("baseline", ctx.baseline), ("candidate", ctx.candidate)):
         for problem in f.problems:
             # the source's own words say what is missing; it resolves when it is not
-            out.append((_inc("source", f"{variant} data: {problem}"), None))
+            out.append(_inc("source", f"{variant} data: {problem}"))
         if f.empty:
-            out.append((_inc("data", f"no figures for the {variant} in the window: check that "
-                             "the collectors run and cover it"), None))
+            out.append(_inc("data", f"no figures for the {variant} in the window: check that "
+                             "the collectors run and cover it"))
         elif f.last_seen is not None and at - f.last_seen > stale_after:
-            out.append((_inc("freshness", f"{variant} data is {_dur(at - f.last_seen)} old "
+            out.append(_inc("freshness", f"{variant} data is {_dur(at - f.last_seen)} old "
                              f"(newest {f.last_seen:%H:%M} UTC): the collectors are behind or "
-                             "stopped; resolves when they catch up"), None))
+                             "stopped; resolves when they catch up"))
     if not out:
-        out.append((Check("data", Verdict.PASS, detail="baseline and candidate data complete "
-                          "and fresh"), None))
+        out.append(Check("data", Verdict.PASS, detail="baseline and candidate data complete "
+                          "and fresh"))
     return out
 
 
 # -- targets -------------------------------------------------------------------------
 
 def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, float], *,
-                   ratio_ctx: _Ctx | None = None) -> list[tuple[Check, float | None]]:
-    out: list[tuple[Check, float | None]] = []
+                   ratio_ctx: _Ctx | None = None) -> list[Check]:
+    out: list[Check] = []
     total = spec.scope == "total" and name in TOTAL_FIGURES
     for kind, limit in (("max", spec.max), ("min", spec.min)):
         if limit is not None:
@@ -461,41 +465,41 @@ def _target_checks(ctx: _Ctx, name: str, spec: TargetSpec, totals: Mapping[str, 
 
 
 def _absolute_check(ctx: _Ctx, name: str, kind: str, limit: float
-                    ) -> tuple[Check, float | None]:
+                    ) -> Check:
     est = _estimate(ctx, name, ctx.candidate)
     sign = "<=" if kind == "max" else ">="
     label = _label(name, ctx)
     if isinstance(est, str):
-        return _inc(name + ctx.label, f"{label}: {est}", limit=limit), None
+        return _inc(name + ctx.label, f"{label}: {est}", limit=limit)
     verdict = _decide(est, limit, limit, upper=kind == "max")
     shown = _fmt(name, est.point)
     if verdict is Verdict.INCONCLUSIVE:
         wait, how = _noise_wait(ctx, est, limit)
         return _inc(name + ctx.label, f"{label} {shown} is within noise of the {kind} "
                     f"{_fmt(name, limit)} ({_ci(name, est, ctx)}): {how}",
-                    candidate=est.point, limit=limit), wait
+                    candidate=est.point, limit=limit, wait_seconds=wait)
     held = verdict is Verdict.PASS
     op = sign if held else (">" if kind == "max" else "<")
     return Check(name + ctx.label, verdict, candidate=est.point, limit=limit,
                  detail=f"{label} {shown} {op} {kind} {_fmt(name, limit)}"
-                 + _ci_note(name, est, ctx)), None
+                 + _ci_note(name, est, ctx))
 
 
 def _total_check(name: str, kind: str, limit: float, totals: Mapping[str, float]
-                 ) -> tuple[Check, float | None]:
+                 ) -> Check:
     label = f"{_LABELS[name]} in total over the phase"
     value = totals.get(name)
     if value is None:
         return _inc(name, f"{label}: some service of the phase has no {_LABELS[name]} figure",
-                    limit=limit), None
+                    limit=limit)
     held = value <= limit if kind == "max" else value >= limit
     op = ("<=" if held else ">") if kind == "max" else (">=" if held else "<")
     return Check(name, Verdict.PASS if held else Verdict.FAIL, candidate=value, limit=limit,
-                 detail=f"{label} {_fmt(name, value)} {op} {kind} {_fmt(name, limit)}"), None
+                 detail=f"{label} {_fmt(name, value)} {op} {kind} {_fmt(name, limit)}")
 
 
 def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float] | None
-                 ) -> tuple[Check, float | None]:
+                 ) -> Check:
     label, cname = _label(name, ctx), name + ctx.label
     if name == "error_rate":
         return _error_ratio_check(ctx, ratio)
@@ -508,7 +512,7 @@ def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float]
         cand = _estimate(ctx, name, ctx.candidate, halves=True)
     for variant, est in (("baseline", base), ("candidate", cand)):
         if isinstance(est, str):
-            return _inc(cname, f"{label} vs baseline: {variant} {est}"), None
+            return _inc(cname, f"{label} vs baseline: {variant} {est}")
     assert isinstance(base, Interval) and isinstance(cand, Interval)
     allowed = max(ratio, ctx.tolerance.latency_ratio) if name in _QUANTILES or name == \
         "latency_avg_ms" else ratio
@@ -522,13 +526,13 @@ def _ratio_check(ctx: _Ctx, name: str, ratio: float, totals: Mapping[str, float]
         wait, how = _noise_wait(ctx, cand, limit)
         return _inc(cname, shown.format(op="is within noise of") + extra
                     + f" ({_ci(name, cand, ctx)}): {how}", baseline=base.point,
-                    candidate=cand.point, limit=limit), wait
+                    candidate=cand.point, limit=limit, wait_seconds=wait)
     op = "<=" if verdict is Verdict.PASS else ">"
     return Check(cname, verdict, baseline=base.point, candidate=cand.point, limit=limit,
-                 detail=shown.format(op=op) + extra + _ci_note(name, cand, ctx)), None
+                 detail=shown.format(op=op) + extra + _ci_note(name, cand, ctx))
 
 
-def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
+def _error_ratio_check(ctx: _Ctx, ratio: float) -> Check:
     """Candidate share vs baseline share: within while ``pc - rho pb <= allowance`` with
     ``rho = max(ratio, tolerance.error_min_ratio)``; the interval of that difference decides."""
     name, label = "error_rate" + ctx.label, _label("error_rate", ctx)
@@ -536,7 +540,7 @@ def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
     base = _estimate(ctx, "error_rate", ctx.baseline, halves=True)
     for variant, est in (("baseline", base), ("candidate", cand)):
         if isinstance(est, str):
-            return _inc(name, f"{label} vs baseline: {variant} {est}"), None
+            return _inc(name, f"{label} vs baseline: {variant} {est}")
     assert isinstance(base, Interval) and isinstance(cand, Interval)
     rho = max(ratio, ctx.tolerance.error_min_ratio)
     allowance = ctx.tolerance.error_budget_share * ctx.budget
@@ -550,14 +554,14 @@ def _error_ratio_check(ctx: _Ctx, ratio: float) -> tuple[Check, float | None]:
              f"(allowing {rho:.2f} x + {_pp(allowance)}: {_pct(limit)})")
     if diff.lo > allowance:
         return Check(name, Verdict.FAIL, baseline=base.point, candidate=cand.point, limit=limit,
-                     detail=shown.format(op=">") + f"; {_ci('error_rate', cand, ctx)}"), None
+                     detail=shown.format(op=">") + f"; {_ci('error_rate', cand, ctx)}")
     if diff.hi <= allowance:
         return Check(name, Verdict.PASS, baseline=base.point, candidate=cand.point, limit=limit,
-                     detail=shown.format(op="<=")), None
+                     detail=shown.format(op="<="))
     wait, how = _noise_wait(ctx, diff, allowance)
     return _inc(name, shown.format(op="is within noise of")
                 + f" ({_ci('error_rate', cand, ctx)}): {how}", baseline=base.point,
-                candidate=cand.point, limit=limit), wait
+                candidate=cand.point, limit=limit, wait_seconds=wait)
 
 
 # -- estimates -----------------------------------------------------------------------
@@ -676,10 +680,10 @@ def _noise_wait(ctx: _Ctx, est: Interval, limit: float) -> tuple[float | None, s
 # -- recent window and burn rates ------------------------------------------------------
 
 def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
-                   ) -> list[tuple[Check, float | None]]:
+                   ) -> list[Check]:
     """The baseline comparisons again over the last minutes, fail-only: a regression
     shows here minutes before it dominates the plan's window."""
-    out: list[tuple[Check, float | None]] = []
+    out: list[Check] = []
     for span in RECENT_WINDOWS:
         cand, base = burn.candidate.get(span), burn.baseline.get(span)
         if settings.window <= span or cand is None or base is None:
@@ -691,12 +695,12 @@ def _recent_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs
             spec = settings.targets.get(name)
             if spec is None or spec.max_ratio_to_baseline is None:
                 continue
-            check, _ = _ratio_check(rctx, name, spec.max_ratio_to_baseline, None)
+            check = _ratio_check(rctx, name, spec.max_ratio_to_baseline, None)
             if check.verdict is not Verdict.FAIL:
                 check = Check(check.name, Verdict.PASS, check.baseline, check.candidate,
                               check.limit, f"last {_dur(span)}: no {_LABELS[name]} regression "
                               "shown (this check only fails; the window decides a pass)")
-            out.append((check, None))
+            out.append(check)
     return out
 
 
@@ -706,7 +710,7 @@ RECENT_SUFFIX = "_recent"
 
 def _detector_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
                      evidence: datetime | None, share: float
-                     ) -> list[tuple[Check, float | None]]:
+                     ) -> list[Check]:
     """Anytime: the baseline comparisons again over the windows from the later starts of
     the step (``slo.sequential``'s detectors), fail-only: a regression that begins hours
     into a step fails on the minutes since it began, not on the step's average.  ``ctx``
@@ -715,7 +719,7 @@ def _detector_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
     than any window of it)."""
     if evidence is None or not burn.since:
         return []
-    out: list[tuple[Check, float | None]] = []
+    out: list[Check] = []
     for name in ("error_rate", *_QUANTILES):
         spec = settings.targets.get(name)
         if spec is None or spec.max_ratio_to_baseline is None:
@@ -725,7 +729,7 @@ def _detector_checks(ctx: _Ctx, settings: ServiceSettings, burn: BurnInputs,
             continue   # the step's own comparison says what is missing
         check = _detector(ctx, name, spec.max_ratio_to_baseline, base, burn.since,
                           evidence=evidence, share=share)
-        out.append((check, None))
+        out.append(check)
     return out
 
 
@@ -770,7 +774,7 @@ def _detector(ctx: _Ctx, name: str, ratio: float, base: Interval,
 
 def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float, *,
                 min_requests: int, blocks: _Blocks | None = None, confidence: float = 0.98
-                ) -> tuple[Check, float | None]:
+                ) -> Check:
     """Under anytime inference the short window reads a restarted sequence at its
     block's share and the long one a plain interval at ``confidence``: a burn fails only
     when both show it, so the short window's sequence alone keeps the guarantee."""
@@ -783,14 +787,14 @@ def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float, *,
                    _share(f, blocks.confidence(span), anytime=True, prior_mean=budget)
                    if span == rule.short else _share(f, confidence))
             if isinstance(est, str):
-                return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}"), None
+                return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}")
             rates.append(est)
             continue
         est = _share(f, ctx.confidence) if f is not None else "has no figures"
         if f is not None and not isinstance(est, str) and est.n < min_requests:
             est = _share(f, 1 - (1 - ctx.confidence) / STARVED_STRICTNESS)
         if isinstance(est, str):
-            return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}"), None
+            return _inc(name, f"error budget burn over {_dur(span)}: candidate {est}")
         rates.append(est)
     lows = [r.lo / budget for r in rates]
     points = [r.point / budget for r in rates]
@@ -798,17 +802,18 @@ def _burn_check(ctx: _Ctx, rule: BurnRule, burn: BurnInputs, budget: float, *,
              f"over {_dur(rule.short)} of a {_pct(budget)} budget")
     if min(lows) > rule.factor:
         return Check(name, Verdict.FAIL, candidate=points[1], limit=rule.factor,
-                     detail=f"{words}: above {rule.factor}x in both (fast burn)"), None
+                     detail=f"{words}: above {rule.factor}x in both (fast burn)")
     return Check(name, Verdict.PASS, candidate=points[1], limit=rule.factor,
-                 detail=f"{words}: not above {rule.factor}x in both"), None
+                 detail=f"{words}: not above {rule.factor}x in both")
 
 
 # -- words ---------------------------------------------------------------------------
 
 def _inc(name: str, detail: str, *, baseline: float | None = None,
-         candidate: float | None = None, limit: float | None = None) -> Check:
+         candidate: float | None = None, limit: float | None = None,
+         wait_seconds: float | None = None) -> Check:
     return Check(name, Verdict.INCONCLUSIVE, baseline=baseline, candidate=candidate,
-                 limit=limit, detail=detail)
+                 limit=limit, detail=detail, wait_seconds=wait_seconds)
 
 
 def _label(name: str, ctx: _Ctx) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from slo.figures import Figures
 
-__all__ = ["Check", "Evaluation", "Verdict"]
+__all__ = ["Check", "CheckKind", "Evaluation", "Verdict"]
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -25,9 +25,19 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"  # too little, stale or missing data: never a pass
 
 
+class CheckKind(StrEnum):
+    GATE = "gate"        # enough traffic, soak, data complete and fresh: holds a verdict
+    TARGET = "target"    # a figure against the plan's limit or the baseline
+    RECENT = "recent"    # the short windows and the regression detectors
+    BURN = "burn"        # the error budget's burn-rate pairs
+
+
 @dataclass(frozen=True)
 class Check:
-    """One target checked: figure name, its verdict, the numbers and why."""
+    """One target checked: figure name, its verdict, the numbers and why.  ``kind`` says
+    what sort of check it is (the order reasons are shown in); ``wait_seconds``, for an
+    inconclusive check, how long until enough data is in at the current traffic.
+    Neither is part of the stored contract."""
 
     name: str
     verdict: Verdict
@@ -35,6 +45,8 @@ class Check:
     candidate: float | None = None
     limit: float | None = None
     detail: str = ""
+    kind: CheckKind = field(default=CheckKind.TARGET, compare=False)
+    wait_seconds: float | None = field(default=None, compare=False)
 
     def contract(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": self.verdict.value, "baseline": self.baseline,
