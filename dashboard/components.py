@@ -334,16 +334,14 @@ _STRIP_COLOURS = {Verdict.PASS.value: "#2e7d32", Verdict.FAIL.value: "#c62828",
                   Verdict.INCONCLUSIVE.value: "#ef8f00"}
 
 
-def step_strip(evaluations: Sequence[Any]) -> go.Figure:
+def step_strip(points: Sequence[SeriesPoint]) -> go.Figure:
     """Every evaluation of one step as a mark on a line, coloured by its verdict."""
     data = []
     for verdict, colour in _STRIP_COLOURS.items():
-        mine = [e for e in evaluations if e.verdict.value == verdict]
+        mine = [p for p in points if p.verdict == verdict]
         data.append({"type": "scatter", "mode": "markers", "name": verdict,
-                     "x": [e.at for e in mine], "y": [verdict] * len(mine),
-                     "marker": {"color": colour, "size": 9, "symbol": "square"},
-                     "hovertext": [html.escape(e.reasons[0] if e.reasons else verdict)
-                                   for e in mine], "hoverinfo": "x+text"})
+                     "x": [p.at for p in mine], "y": [verdict] * len(mine),
+                     "marker": {"color": colour, "size": 9, "symbol": "square"}})
     layout = {"height": 170, "margin": {"l": 90, "r": 10, "t": 10, "b": 30},
               "xaxis": {"type": "date"},
               "yaxis": {"categoryorder": "array", "categoryarray": list(_STRIP_COLOURS)},

@@ -26,7 +26,8 @@ from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
-from store.evaluations import evaluation_history, to_domain
+from store.evaluations import evaluation_at as stored_evaluation_at
+from store.evaluations import to_domain
 from store.heartbeat import WorkerRound, last_round
 from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Settings", "actors", "baseline_capacity", "decisions", "engine", "event_counts",
            "events", "last_decisions", "latest", "now", "plan", "probe_history", "probe_results",
-           "refresh", "rejects", "series", "settings", "state_now", "states", "step_evaluations",
-           "worker_round"]
+           "refresh", "rejects", "series", "settings", "state_now", "states", "step_points",
+           "worker_round", "evaluation_at"]
 
 log = logging.getLogger(__name__)
 
@@ -215,21 +216,23 @@ def baseline_capacity(plan_path: str, db_url: str) -> Capacity | str | None:
     return read(plan=plan(plan_path), engine=engine(db_url))
 
 
-@st.cache_data(ttl=LIVE_TTL, show_spinner=False, max_entries=16)
-def step_evaluations(db_url: str, service: str, weight: int, since: datetime,
-                     limit: int = 5000) -> list[Evaluation]:
-    """Every evaluation of ``service`` made at the step of ``weight`` begun at ``since``,
-    oldest first (at most ``limit``: the newest)."""
+def step_points(db_url: str, service: str, weight: int,
+                since: datetime) -> list[views.SeriesPoint]:
+    """The evaluations of ``service`` at the step of ``weight`` begun at ``since``, as
+    chart points (thinned in SQL over a long step, as the charts are)."""
+    return [p for p in series(db_url, service, since) if p.weight == weight]
+
+
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False, max_entries=64)
+def evaluation_at(db_url: str, service: str, at: datetime) -> Evaluation | None:
+    """The one evaluation of ``service`` stored for ``at``, with its checks."""
     with session_scope(engine(db_url)) as s:
-        rows = evaluation_history(session=s, service=service, start=since)
-    # rows stored before step_since was kept are matched by weight and time, as the gate does
-    mine = [to_domain(r) for r in rows
-            if r.weight == weight and (r.step_since is None or r.step_since == since)]
-    return mine[-limit:]
+        row = stored_evaluation_at(session=s, service=service, at=at)
+        return to_domain(row) if row is not None else None
 
 
 def refresh() -> None:
     """Forget cached query results (after an action, so the page shows its effect)."""
     for fn in (states, latest, series, decisions, actors, events, event_counts, rejects,
-               worker_round, last_decisions, baseline_capacity, step_evaluations):
+               worker_round, last_decisions, baseline_capacity, evaluation_at):
         fn.clear()

@@ -217,20 +217,22 @@ else:
 st.subheader("This step's evaluations")
 now_state = data.states(ctx.db_url).get(service)
 if now_state is not None and now_state.step_since is not None and now_state.weight > 0:
-    evs = data.step_evaluations(ctx.db_url, service, now_state.weight, now_state.step_since)
+    evs = data.step_points(ctx.db_url, service, now_state.weight, now_state.step_since)
     if evs:
-        tally = {v: sum(e.verdict.value == v for e in evs) for v in ("pass", "fail",
-                                                                     "inconclusive")}
+        tally = {v: sum(e.verdict == v for e in evs) for v in ("pass", "fail", "inconclusive")}
         st.caption(md(f"{len(evs)} evaluations at {now_state.weight} % since "
-                      f"{now_state.step_since:%Y-%m-%d %H:%M} UTC: "
+                      f"{now_state.step_since:%Y-%m-%d %H:%M} UTC (thinned evenly over a "
+                      "long step, as the charts are): "
                       + ", ".join(f"{n} {v}" for v, n in tally.items() if n)))
         st.plotly_chart(components.step_strip(evs), key="step_strip",
                         config={"displaylogo": False})
         pick = st.selectbox(
             "Open an evaluation", list(range(len(evs) - 1, -1, -1)), key="step_evaluation",
             format_func=lambda i: f"{evs[i].at:%Y-%m-%d %H:%M:%S} UTC: "
-                                  f"{evs[i].verdict.value.upper()}")
-        components.render_check_rows([c.contract() for c in evs[pick].checks])
+                                  f"{evs[i].verdict.upper()}")
+        opened = data.evaluation_at(ctx.db_url, service, evs[pick].at)
+        if opened is not None:
+            components.render_check_rows([c.contract() for c in opened.checks])
     else:
         st.info(f"No evaluation at {now_state.weight} % yet.")
 else:
