@@ -118,7 +118,7 @@ def demo_plan_text(source: str, *, paths: DemoPaths, standins: StandIns | None =
 
 
 #: the probe kinds the stand-ins answer (cutover.standins); the others need a cluster
-DEMO_PROBE_KINDS = ("http", "compare", "files", "session")
+DEMO_PROBE_KINDS = ("http", "compare", "files", "session", "consistency")
 
 
 def demo_probes(data: dict[str, Any], standins: StandIns) -> dict[str, Any]:
@@ -165,6 +165,11 @@ def _pointed(probe: dict[str, Any], standins: StandIns) -> dict[str, Any]:
             p.pop(k, None)
         p["baseline_dir"], p["candidate_dir"] = str(standins.old_files), str(standins.new_files)
     p = {k: _local(v, standins) if k.endswith("url") else v for k, v in p.items()}
+    if p["kind"] == "consistency":   # each database's URL from a file of the stand-ins
+        for side in ("baseline", "candidate"):
+            variable = p.pop(f"{side}_db_env", None)
+            if variable is not None:
+                p[f"{side}_db_file"] = str(standins.db_url_file(variable))
     if p["kind"] == "session" and "login_body_env" in p:
         del p["login_body_env"]
         p["login_body_file"] = str(standins.login_body)

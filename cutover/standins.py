@@ -1,17 +1,20 @@
 """The demo's stand-ins for what the shipped plan's probes look at on a cluster: small HTTP
 servers on loopback in place of the monolith and the Python services, sharing one session
-store, and two directory trees in place of the old and the new file storage.
+store, two directory trees in place of the old and the new file storage, and SQLite
+databases in place of the monolith's, the samples service's and the audit service's.
 
 They answer only what the probes ask (``/health``, the auth login and ``/me``, the samples
 lists, the AI extraction), so the probes run for real: the Python samples service's
 search is case-sensitive where the monolith's is not, so it misses a sample
-(``samples-search`` fails); everything else agrees.
+(``samples-search`` fails); and one sample's status did not reach the samples service's
+database (``samples-consistent`` fails, naming the key); everything else agrees.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +41,14 @@ FILES: Mapping[str, bytes] = {
     "forms/submission-0042.pdf": b"%PDF-1.7 sample submission form\n" * 90,
 }
 LOGIN_BODY = {"username": "demo", "password": "demo"}
+#: the plan's database variables -> the stand-in database each names
+DATABASES: Mapping[str, str] = {"MONOLITH_DATABASE_URL": "monolith",
+                                "SAMPLES_DATABASE_URL": "python-samples",
+                                "AUDIT_DATABASE_URL": "python-audit"}
+#: the one row that drifted: its new status never reached the samples service's database
+DRIFTED = {"id": 4, "status": "queued"}
+#: rows of each table (a few hundred: enough for more than one key range to be walked)
+DB_ROWS = 300
 
 
 def search(variant: str, query: str, name: str) -> bool:
@@ -166,6 +177,7 @@ class StandIns:
                                  name=f"stand-in {variant}", daemon=True).start()
                 out.urls[variant] = f"http://127.0.0.1:{httpd.server_address[1]}"
             out._write_files()
+            out._write_databases()
         except BaseException:
             out.close()
             raise
@@ -190,6 +202,36 @@ class StandIns:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
         self.login_body.write_text(json.dumps(LOGIN_BODY), encoding="utf-8")
+
+    def db_url_file(self, variable: str) -> Path:
+        """The file holding the URL of the stand-in database that ``variable`` names."""
+        return self.root / "db" / f"{DATABASES[variable]}.url"
+
+    def _write_databases(self) -> None:
+        (self.root / "db").mkdir(parents=True, exist_ok=True)
+        samples = [(i, f"sample-{i:04d}", 1 + i % 7, ("queued", "sequencing", "complete")[i % 3],
+                    ("low", "normal", "high")[i % 3], "nanopore-r10", f"2026-11-{1 + i % 28:02d}")
+                   for i in range(1, DB_ROWS + 1)]
+        audit = [(i, "ana@example.org", "update", "sample", i % 50, f"2026-11-{1 + i % 28:02d}")
+                 for i in range(1, DB_ROWS + 1)]
+        for name in DATABASES.values():
+            path = self.root / "db" / f"{name}.db"
+            path.unlink(missing_ok=True)
+            with sqlite3.connect(path) as db:
+                if name in ("monolith", "python-samples"):
+                    db.execute("CREATE TABLE samples (id INTEGER PRIMARY KEY, sample_name TEXT, "
+                               "project_id INTEGER, status TEXT, priority TEXT, "
+                               "flow_cell_type TEXT, updated_at TEXT)")
+                    rows = samples if name == "monolith" else [
+                        (*r[:3], DRIFTED["status"], *r[4:]) if r[0] == DRIFTED["id"] else r
+                        for r in samples]
+                    db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                if name in ("monolith", "python-audit"):
+                    db.execute("CREATE TABLE audit_log (id INTEGER PRIMARY KEY, actor TEXT, "
+                               "action TEXT, entity TEXT, entity_id INTEGER, at TEXT)")
+                    db.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?)", audit)
+            db.close()
+            (self.root / "db" / f"{name}.url").write_text(f"sqlite:///{path}\n", encoding="utf-8")
 
     def close(self) -> None:
         for httpd in self.servers:

@@ -148,8 +148,9 @@ def test_demo_plan_is_the_shipped_one_on_the_dry_run_router(tmp_path: Path) -> N
 
 
 def test_the_demo_probes_run_for_real_against_its_stand_ins(tmp_path: Path) -> None:
-    """Stand-ins on loopback for the monolith and the Python services, two file trees:
-    the probes they can answer keep the shipped plan's checks, the rest go."""
+    """Stand-ins on loopback for the monolith and the Python services, two file trees and
+    three SQLite databases: the probes they can answer keep the shipped plan's checks, the
+    rest go."""
     from collectors.probes.base import ProbeContext
     from collectors.probes.runner import run_due
     from cutover.standins import StandIns
@@ -160,7 +161,8 @@ def test_the_demo_probes_run_for_real_against_its_stand_ins(tmp_path: Path) -> N
     try:
         text = demo_plan_text(PLAN.read_text(), paths=DemoPaths(tmp_path), standins=standins)
         plan = parse_plan(text, source="demo")
-        assert {p.kind for _, _, p in plan.probes()} == {"http", "compare", "files", "session"}
+        assert {p.kind for _, _, p in plan.probes()} == {"http", "compare", "files", "session",
+                                                         "consistency"}
         assert "svc" not in text and "SESSION_PROBE_LOGIN" not in text
         assert plan.success_probes()["uptime"][1] == ["healthy"]
         upgrade(engine)
@@ -171,7 +173,11 @@ def test_the_demo_probes_run_for_real_against_its_stand_ins(tmp_path: Path) -> N
     verdicts = {name: r.verdict.value for name, r in results.items()}
     assert verdicts == {"healthy": "pass", "sessions-held": "pass", "files-intact": "pass",
                         "samples-answers": "pass", "samples-search": "fail",
+                        "samples-consistent": "fail", "audit-consistent": "pass",
                         "ai-answers": "pass"}, {n: r.reasons for n, r in results.items()}
+    # the one drifted row is named, by its key
+    assert any("4" in why and "samples" in why for why in results["samples-consistent"].reasons), (
+        results["samples-consistent"].reasons)
     assert results["samples-search"].reasons[0] == (
         "GET /api/samples?search=ecoli: items: 3 items from the monolith, 2 from the service")
     week3 = next(p for p in plan.phases if p.id == "week-3")
