@@ -43,6 +43,7 @@ from datetime import datetime
 from functools import partial
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from rollout import baseline
 from rollout.assess import (
@@ -94,8 +95,11 @@ from slo.errors import (
     GateError,
 )
 from slo.plan import Plan, ServiceSettings
+from slo.probes import probe_checks
+from slo.verdict import Verdict
 from store.db import session_scope
 from store.evaluations import evaluation_history
+from store.probes import latest_probe_results
 from store.rollout import (
     pending_decisions,
     set_failures,
@@ -150,6 +154,7 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
         alarms = holds(session=s, plan=plan, service=service)
         _refuse_if_pending(s, service)
         held = baseline.hold(s)
+        probes_failing = _failing_probes(s, plan, service, now) if seen is None else []
     _check_version(state, expected_version)
     _check_fresh(engine, service, state, looked)
     nxt = settings.next_step(state.weight)
@@ -174,6 +179,11 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
             raise GateError(service, f"held: {alarms[0].reason} (--override with a reason "
                             "goes past it)")
         used_override = True
+    if probes_failing:
+        if not override:
+            raise GateError(service, f"held: {'; '.join(probes_failing)} (--override with a "
+                            "reason goes past it)")
+        used_override = True
     if observed != state.weight:
         if not override:
             raise GateError(service, _drift_words(plan, service, observed, state.weight) +
@@ -186,6 +196,18 @@ def _approve(*, engine: Engine, plan: Plan, router: TrafficRouter, settings: Ser
                  actor_source=actor_source)
     return _raise_unless_applied(_apply(engine=engine, plan=plan, router=router, move=move,
                                         version=state.version, now=now))
+
+
+def _failing_probes(s: Session, plan: Plan, service: str, now: datetime) -> list[str]:
+    """Why the service's probes hold a step no verdict has judged yet (a first step taken
+    before its phase's evaluations begin): each failing probe's own words.  Probes need
+    no traffic, so what they found counts before any request does."""
+    probes = plan.probes_for(service)
+    if not probes:
+        return []
+    results = latest_probe_results(session=s, at=now, probes=[p.name for p in probes])
+    return [c.detail for c in probe_checks(probes, results, at=now)
+            if c.verdict is Verdict.FAIL]
 
 
 def revert(*, engine: Engine, plan: Plan, router: TrafficRouter, service: str, actor: str,

@@ -230,3 +230,33 @@ def test_a_result_from_after_the_evaluation_time_is_not_used(engine: Engine,
 def test_a_plan_without_probes_is_judged_as_before(engine: Engine, plan: Plan) -> None:
     _weight(engine, "auth", 25, NOW - timedelta(hours=1))
     assert _evaluate(engine, plan)[2] == []
+
+
+# -- a first step, before any verdict ------------------------------------------------------
+
+def test_a_failing_probe_holds_a_first_step_no_verdict_has_judged(
+        engine: Engine, shipped_plan: Plan, api_client: object) -> None:
+    """Probes need no traffic: a service at 0 % whose phase is not judged yet is held by
+    what its probes found; override goes past it, and says so on the decision."""
+    import pytest
+
+    from rollout import gate
+    from rollout.routers import build_router
+    from slo.errors import GateError
+
+    router = build_router(shipped_plan, engine, api_client=api_client)
+    _store(engine, _result("sessions-held", Verdict.FAIL, service=None,
+                           reasons=("a session made at the monolith was not honoured",)))
+    with pytest.raises(GateError, match="held: probe sessions-held fail: a session made at "
+                       "the monolith was not honoured"):
+        gate.approve(engine=engine, plan=shipped_plan, router=router, service="auth",
+                     actor="ana@example.org", reason="week 2", now=NOW)
+    assert router.read_weight("auth") == 0
+    out = gate.approve(engine=engine, plan=shipped_plan, router=router, service="auth",
+                       actor="ana@example.org", reason="week 2, session fix deployed",
+                       override=True, now=NOW)
+    assert (out.to_weight, out.override) == (10, True)
+    # a passing probe holds nothing: the next service's first step goes as before
+    _store(engine, _result("files-intact", Verdict.PASS, service=None))
+    assert gate.approve(engine=engine, plan=shipped_plan, router=router, service="files",
+                        actor="ana@example.org", reason="week 3", now=NOW).to_weight == 10
