@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
 from rollout import gate, rollback
@@ -36,7 +35,7 @@ from rollout.routers import api_client_for, build_router
 from slo.plan import Plan
 from slo.planfile import parse_plan
 from store.db import make_engine, upgrade
-from tests.support.k8s_fake import FakeApiServer, route
+from tests.support.k8s_fake import FakeApiServer, route, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench"
@@ -56,11 +55,7 @@ def _plan(kubeconfig: Path) -> tuple[Plan, Path]:
 
 def _kubeconfig(tmp: Path, url: str) -> Path:
     path = tmp / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "ops",
-        "clusters": [{"name": "fake", "cluster": {"server": url}}],
-        "users": [{"name": "cutover", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+    write_kubeconfig(path, server=url, token=TOKEN)
     return path
 
 

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlmodel import select
 
 from cutover.cli import main
@@ -27,7 +26,7 @@ from store.db import make_engine, session_scope
 from store.groups import DecisionGroup
 from store.rollout import Decision, ServiceState
 from tests.support.k8s_cluster import FakeCluster
-from tests.support.k8s_fake import FakeApiServer, route
+from tests.support.k8s_fake import FakeApiServer, route, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_TEXT = (ROOT / "plans" / "nanopore.yaml").read_text()
@@ -51,11 +50,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         for name, backend in ROUTES.values():
             fake.put(route(name, alternates=[{"kind": "Service", "name": backend, "weight": 0}]))
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ops",
-            "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-            "users": [{"name": "cutover", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+        write_kubeconfig(kubeconfig, server=fake.url, token=TOKEN)
         assert SHIPPED_ROUTER in PLAN_TEXT
         plan = tmp_path / "plan.yaml"
         plan.write_text(PLAN_TEXT.replace(SHIPPED_ROUTER, "router: {kind: openshift-route, "

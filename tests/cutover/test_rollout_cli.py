@@ -10,12 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from cutover.cli import main
 from store.db import make_engine, session_scope
 from store.rollout import add_decision
-from tests.support.k8s_fake import FakeApiServer, route
+from tests.support.k8s_fake import FakeApiServer, route, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_TEXT = (ROOT / "plans" / "nanopore.yaml").read_text()
@@ -164,11 +163,7 @@ def openshift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             fake.put(route(name, alternates=[{"kind": "Service", "name": backend,
                                               "weight": 0}]))
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ops",
-            "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-            "users": [{"name": "cutover", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+        write_kubeconfig(kubeconfig, server=fake.url, token=TOKEN)
         plan = _plan(tmp_path, "router: {kind: openshift-route, namespace: nanopore, "
                                f"kubeconfig: {kubeconfig}}}")
         args = ["--plan", plan, "--db", f"sqlite:///{tmp_path / 'cutover.db'}"]

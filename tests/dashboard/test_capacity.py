@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-import yaml
 
 from tests.conftest import PLAN_PATH, plan_text_without_probes
 from tests.dashboard.helpers import assert_clean, plain
 from tests.support.k8s_cluster import FakeCluster
-from tests.support.k8s_fake import FakeApiServer, route
+from tests.support.k8s_fake import FakeApiServer, route, write_kubeconfig
 
 TOKEN = "dashboard-token"
 SHIPPED_ROUTER = "router: {kind: openshift-route, namespace: nanopore}"
@@ -30,11 +29,7 @@ def cluster(tmp_path: Path, plan_file: Path) -> Iterator[FakeCluster]:
                      "nanopore-audit", "nanopore-app"):
             fake.put(route(name, alternates=[]))
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ops",
-            "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-            "users": [{"name": "cutover", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+        write_kubeconfig(kubeconfig, server=fake.url, token=TOKEN)
         text = PLAN_PATH.read_text()
         assert SHIPPED_ROUTER in text
         plan_file.write_text(plan_text_without_probes(text.replace(

@@ -23,9 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.support.k8s_fake import FakeApiServer, route
+from tests.support.k8s_fake import FakeApiServer, route, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN_TEXT = (ROOT / "plans" / "nanopore.yaml").read_text()
@@ -133,11 +131,7 @@ def cluster(tmp: Path, db: str, *, sources: str | None = None,
             api.put(route(name, alternates=[{"kind": "Service", "name": backend,
                                              "weight": 0}]))
         kubeconfig = tmp / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ops",
-            "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-            "users": [{"name": "cutover", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+        write_kubeconfig(kubeconfig, server=api.url, token=TOKEN)
         assert SHIPPED_ROUTER in PLAN_TEXT and SHIPPED_PROMETHEUS in PLAN_TEXT
         # the attacks race several people over one kubeconfig: they name themselves with
         # --actor, which a cluster router takes only with allow_actor (who the cluster

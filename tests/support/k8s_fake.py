@@ -46,7 +46,7 @@ from urllib.parse import parse_qs
 
 __all__ = ["DEPLOYMENTS", "PODS", "REPLICASETS", "FakeApiServer", "Seen", "deployment",
            "http_route", "json_patch", "match_labels", "merge_patch", "route",
-           "strategic_merge_patch"]
+           "strategic_merge_patch", "write_kubeconfig"]
 
 ROUTES = ("route.openshift.io", "v1", "routes")
 HTTPROUTES = ("gateway.networking.k8s.io", "v1", "httproutes")
@@ -240,6 +240,19 @@ VALIDATE: dict[tuple[str, str, str], Callable[[dict[str, Any]], None]] = {
 
 
 # -- objects ------------------------------------------------------------------------
+
+def write_kubeconfig(path: Any, *, server: str, token: str) -> Any:
+    """A kubeconfig at ``path`` (a Path) whose one context, ``ops``, reaches ``server``
+    with ``token``, as the real client reads one; returns ``path``."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "ops",
+        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "users": [{"name": "cutover", "user": {"token": token}}],
+        "contexts": [{"name": "ops", "context": {"cluster": "fake", "user": "cutover"}}]}))
+    return path
+
 
 def route(name: str, *, namespace: str = "nanopore", baseline: str = "nanopore-monolith",
           baseline_weight: int | None = 100,
