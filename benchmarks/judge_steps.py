@@ -1,4 +1,4 @@
-"""The judge over whole steps at the seed's traffic: today's fixed confidence against
+"""The judge over whole steps at the seed's traffic: the fixed-confidence judge against
 anytime-valid inference, in the same run, on the same simulated traffic.
 
     python benchmarks/judge_steps.py [--seed 1] [--looks 100000] [--runs 5]
@@ -18,7 +18,7 @@ burn windows.  The shipped plan's targets, without memory and CPU (no noise to j
    look through a screen (``could_fail``: each check's fail condition loosened, for all
    looks at once with the judge's own sequences) and the judge itself on the looks it
    flags; a sample of the other looks, and every look of failing steps, check that the
-   screen misses none.  Today's fixed judge goes through the judge on every look, so at
+   screen misses none.  The fixed judge goes through the judge on every look, so at
    2 cores it gets fewer looks (``--fixed-looks``, steps of ``--fixed-hours``).
 2. time to a fail after a regression starts, an hour into a healthy step (5x errors,
    p95 x1.5 and x2), at 3, 6, 28 and 71 req/s on the candidate; the median over runs.
@@ -256,7 +256,7 @@ def check_screen(rng: np.random.Generator) -> str:
 def healthy(rng: np.random.Generator, looks: int, step_hours: float,
             configs: list[tuple[int, int]], fixed_looks: int, fixed_hours: float
             ) -> list[list[str]]:
-    """The anytime judge on ``looks`` (screened, see :func:`could_fail`) and today's fixed
+    """The anytime judge on ``looks`` (screened, see :func:`could_fail`) and the fixed
     judge on ``fixed_looks`` (every look through the judge: it is the slow one)."""
     rows = []
     for service_rps, weight in configs:
@@ -385,9 +385,9 @@ def main() -> None:
                     help="healthy looks in all, over both traffic levels and weights")
     ap.add_argument("--step-hours", type=float, default=24.0, help="length of a healthy step")
     ap.add_argument("--fixed-looks", type=int, default=8_000,
-                    help="healthy looks for today's fixed judge (every one judged)")
+                    help="healthy looks for the fixed judge (every one judged)")
     ap.add_argument("--fixed-hours", type=float, default=4.0,
-                    help="length of a healthy step for today's fixed judge")
+                    help="length of a healthy step for the fixed judge")
     ap.add_argument("--configs", type=int, default=len(HEALTHY_CONFIGS),
                     help="how many of the healthy traffic levels (3, 7.5, 6, 15 req/s)")
     ap.add_argument("--runs", type=int, default=5, help="runs per regression and per pass")
@@ -397,17 +397,17 @@ def main() -> None:
     started = time.perf_counter()
     if args.only in (None, "healthy"):
         table("1. Healthy steps judged every 30 s: steps with any fail",
-              ["traffic", "fixed (today)", "anytime"],
+              ["traffic", "fixed", "anytime"],
               healthy(rng, args.looks, args.step_hours, HEALTHY_CONFIGS[:args.configs],
                       args.fixed_looks, args.fixed_hours))
         print("\n" + check_screen(rng))
     if args.only in (None, "fail"):
         table("2. Time to a fail after a regression starts, an hour into the step (median)",
-              ["regression", "candidate", "fixed (today)", "anytime"],
+              ["regression", "candidate", "fixed", "anytime"],
               time_to_fail(rng, args.runs))
     if args.only in (None, "pass"):
         table("3. Time to a pass from the step's start (median), and how it holds an hour on",
-              ["candidate", "fixed (today)", "anytime"], time_to_pass(rng, args.runs))
+              ["candidate", "fixed", "anytime"], time_to_pass(rng, args.runs))
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 

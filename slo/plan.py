@@ -212,7 +212,7 @@ class Defaults(Overridable):
     min_soak: Duration = timedelta(minutes=15)
     min_requests: int = Field(default=500, ge=0)
     confidence: float = Field(default=0.98, gt=0.5, lt=1)
-    inference: Inference = "fixed"
+    inference: Inference = "anytime"
     false_fail: float = Field(default=0.01, gt=0, lt=0.5)
     auto_revert: AutoRevert = AutoRevert()
     tolerance: Tolerance = Tolerance()
@@ -680,7 +680,7 @@ class ServiceSettings:
     auto_revert: AutoRevert
     targets: dict[str, TargetSpec]
     tolerance: Tolerance = Tolerance()
-    inference: Inference = "fixed"
+    inference: Inference = "anytime"
     false_fail: float = 0.01
 
     def next_step(self, weight: int) -> int | None:

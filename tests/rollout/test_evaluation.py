@@ -38,7 +38,7 @@ class FakeStore:
     memory: dict[str, float] = field(default_factory=dict)
     calls: list[tuple[str, str, timedelta]] = field(default_factory=list)
     #: at most this many latencies in a sketch (for speed)
-    latency_cap: int = 3000
+    latency_cap: int = 200_000
 
     def __call__(self, *, session: Session, service: str, variant: str, start: datetime,
                  end: datetime) -> Figures:
@@ -80,21 +80,40 @@ def test_services_to_evaluate_adds_services_in_flight(plan: Plan) -> None:
 
 # -- evaluate ----------------------------------------------------------------------
 
-def test_evaluate_stores_a_pass_with_the_step_read_from_the_store(engine: Engine,
-                                                                  plan: Plan) -> None:
+def with_inference(plan: Plan, inference: str) -> Plan:
+    return plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"inference": inference})})
+
+
+#: the windows one look reads, 20 minutes into a step whose evidence began 19 minutes ago
+SPANS = {
+    # the plan's 10m window and the 2m and 5m recent windows; the burn windows (30m, 1h,
+    # 6h) reach past the step: each is cut where the step's own evidence begins, its first
+    # whole minute plus the plan's 1m rate window (19m ago)
+    "fixed": {timedelta(minutes=m) for m in (10, 2, 5, 19)},
+    # the whole step (19m) for the main checks; the detectors' starts 10m, 5m and 2m back;
+    # the 10m window for the sources' problems; the burn rules' short sequences restarted
+    # at their blocks (the 2m block began 3m ago, the 5m one 9m ago, the 30m and 1h ones
+    # with the step's evidence)
+    "anytime": {timedelta(minutes=m) for m in (10, 2, 5, 19, 9, 3)},
+}
+
+
+@pytest.mark.parametrize("inference", ["fixed", "anytime"])
+def test_evaluate_stores_a_pass_with_the_step_read_from_the_store(engine: Engine, plan: Plan,
+                                                                  inference: str) -> None:
     set_state(engine, "auth", 10, AT - timedelta(minutes=20))
     fake = FakeStore()
-    [(ev, row_id)] = evaluate(engine=engine, plan=plan, plan_hash="abc", at=AT,
-                              figures_fn=fake)
+    [(ev, row_id)] = evaluate(engine=engine, plan=with_inference(plan, inference),
+                              plan_hash="abc", at=AT, figures_fn=fake)
     assert (ev.service, ev.phase, ev.weight, ev.verdict) == ("auth", "week-2", 10, Verdict.PASS)
-    # the burn windows (30m, 1h, 6h) reach past the step: each is cut where the step's own
-    # evidence begins, its first whole minute plus the plan's 1m rate window (19m ago)
-    assert {span for _, _, span in fake.calls} == {
-        timedelta(minutes=10), timedelta(minutes=2), timedelta(minutes=5), timedelta(minutes=19)}
+    assert {span for _, _, span in fake.calls} == SPANS[inference]
     with session_scope(engine) as s:
         row = s.get(EvaluationRow, row_id)
         assert row is not None and row.verdict == "pass" and row.plan_hash == "abc"
-        assert row.figures["candidate"]["requests"] == 16980
+        # 28.3 req/s over the plan's 10m window (fixed) or the step's 19m (anytime)
+        minutes = {"fixed": 10, "anytime": 19}[inference]
+        assert row.figures["candidate"]["requests"] == round(28.3 * 60 * minutes)
         assert any(c["name"] == "error_budget_burn_1h_5m" for c in row.checks)
 
 
@@ -208,7 +227,8 @@ def _write_minutes(engine: Engine, *, service: str, start: datetime, minutes: in
         upsert_rollups(session=s, deltas=deltas)
 
 
-def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan) -> None:
+@pytest.mark.parametrize("inference", ["fixed", "anytime"])
+def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan, inference: str) -> None:
     """The store's own figures from per-minute log rollups: a pass, then a regression
     that fails within two minutes and records its event.  (The plan's memory and CPU
     targets are dropped here: they need Prometheus, which this test does not run.)"""
@@ -216,19 +236,26 @@ def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan) -> None:
                if k not in ("memory_mb", "cpu_cores")}
     logs_only = plan.model_copy(update={"defaults": plan.defaults.model_copy(
         update={"targets": targets})})
+    logs_only = with_inference(logs_only, inference)
     set_state(engine, "auth", 10, AT - timedelta(minutes=60))
     _write_minutes(engine, service="auth", start=AT - timedelta(minutes=70), minutes=70,
                    candidate_errors=HEALTHY_RATE)
     [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h", at=AT)
     assert ev.verdict is Verdict.PASS, ev.reasons
-    assert ev.candidate.requests == 17_000 and ev.candidate.sources == ("logs",)
+    # fixed: the plan's 10m window; anytime: the step's own 59 whole minutes (the minute
+    # the step began in holds the previous weight's requests too)
+    minutes = {"fixed": 10, "anytime": 59}[inference]
+    assert ev.candidate.requests == 1_700 * minutes and ev.candidate.sources == ("logs",)
     assert any(r.startswith("p95 latency ") for r in ev.reasons)
 
     _write_minutes(engine, service="auth", start=AT, minutes=2, candidate_errors=5 * HEALTHY_RATE)
     [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h",
                          at=AT + timedelta(minutes=2))
     assert ev.verdict is Verdict.FAIL, ev.reasons
-    assert any(c.name == "error_rate_2m" and c.verdict is Verdict.FAIL for c in ev.checks)
+    # fixed: the 2m recent window; anytime: the regression detector over the minutes
+    # since the regression began
+    short = {"fixed": "error_rate_2m", "anytime": "error_rate_recent"}[inference]
+    assert any(c.name == short and c.verdict is Verdict.FAIL for c in ev.checks), ev.checks
     with session_scope(engine) as s:
         [event] = s.exec(select(EventRow)).all()
         assert (event.kind, event.service) == ("verdict-failed", "auth")

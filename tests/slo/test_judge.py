@@ -1,4 +1,6 @@
-"""The judge's edge cases, each named for what it is."""
+"""The judge's edge cases, each named for what it is, under fixed inference (one interval
+per look over the plan's window; the shipped plans use anytime inference, whose edge
+cases are in test_sequential.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ BASE = figures(150_000, 450)        # the monolith: 0.30 % errors, p95 ~ 58 ms
 
 @pytest.fixture
 def settings(plan: Plan) -> ServiceSettings:
-    return plan.settings("auth")
+    return replace(plan.settings("auth"), inference="fixed")
 
 
 def run(settings: ServiceSettings, candidate: Figures, *, baseline: Figures = BASE,
@@ -279,11 +281,11 @@ def test_tolerance_comes_from_the_plan(plan_text: str) -> None:
     """A stricter error tolerance in the plan turns the same evidence into a fail."""
     from slo.planfile import parse_plan
 
-    loose = parse_plan(plan_text).settings("auth")
-    strict = parse_plan(plan_text.replace(
+    loose = replace(parse_plan(plan_text).settings("auth"), inference="fixed")
+    strict = replace(parse_plan(plan_text.replace(
         "  auto_revert: {after_failures: 3}\n",
         "  auto_revert: {after_failures: 3}\n  tolerance: {error_min_ratio: 1.0, error_budget_share: 0}\n",
-    )).settings("auth")
+    )).settings("auth"), inference="fixed")
     assert loose.tolerance.error_min_ratio == 1.5 and strict.tolerance.error_min_ratio == 1.0
     at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     kw = dict(start=at - timedelta(minutes=10), end=at, last_seen=at, sources=("logs",))

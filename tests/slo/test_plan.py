@@ -60,7 +60,7 @@ OVERRIDE_SAMPLES = {
     "min_soak": timedelta(minutes=3),
     "min_requests": 1234,
     "confidence": 0.9,
-    "inference": "anytime",
+    "inference": "fixed",
     "false_fail": 0.05,
     "auto_revert": AutoRevert(after_failures=5, enabled=False),
     "tolerance": Tolerance(error_min_ratio=3.0),

@@ -177,11 +177,12 @@ def test_five_times_the_errors_fails(anytime: ServiceSettings) -> None:
 
 
 def test_the_plan_keys(plan_text: str) -> None:
-    shipped = "  inference: fixed\n  false_fail: 0.01\n"
+    shipped = "  inference: anytime\n  false_fail: 0.01\n"
     assert shipped in plan_text   # the shipped plan states its choice
-    text = plan_text.replace(shipped, "  inference: anytime\n  false_fail: 0.02\n")
+    assert parse_plan(plan_text).settings("auth").inference == "anytime"
+    text = plan_text.replace(shipped, "  inference: fixed\n  false_fail: 0.02\n")
     s = parse_plan(text).settings("auth")
-    assert (s.inference, s.false_fail) == ("anytime", 0.02)
+    assert (s.inference, s.false_fail) == ("fixed", 0.02)
     bad = plan_text.replace(shipped, "  inference: often\n")
     with pytest.raises(Exception, match="inference"):
         parse_plan(bad)
