@@ -7,9 +7,12 @@ from a timeline of step changes: the stored decisions, a file of known weight ch
 (``observed``).  Nothing is stored unless asked: a plan change (a tolerance, a window,
 ``min_requests``) can be tried on a month of history before it is used.
 
-It is incremental: results come one time at a time (constant memory, printed as they
-come), and with ``store`` each is written as it is made, so a backtest cut short keeps
-what it did and one run again skips the times already stored for the plan.
+It is incremental three ways: results come one time at a time (printed as they come);
+each look reads only the log minutes since the look before for the windows it shares
+with it (``store.replay``: a step's whole span, a burn rule's block), so a look into a
+day-long step does not read the day again; and with ``store`` each evaluation is written
+as it is made, so a backtest cut short keeps what it did and one run again skips the
+times already stored for the plan.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from slo.units import parse_time
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import evaluation_at, save_evaluation
-from store.figures import variant_figures
+from store.replay import ReplayFigures
 from store.rollout import applied_steps_all
 from store.rollups import minute_requests
 
@@ -166,9 +169,13 @@ def _states(changes: Sequence[StepChange], at: datetime, settle: timedelta
 
 def backtest(*, engine: Engine, plan: Plan, start: datetime, end: datetime, every: timedelta,
              steps: Sequence[StepChange], service: str | None = None, store: bool = False,
-             plan_hash: str = "", figures_fn: FiguresFn = variant_figures
+             plan_hash: str = "", figures_fn: FiguresFn | None = None
              ) -> Iterator[Evaluation]:
-    """Each service's evaluation at each time, oldest first (see the module)."""
+    """Each service's evaluation at each time, oldest first (see the module).  The
+    figures are read incrementally (``store.replay.ReplayFigures``) unless
+    ``figures_fn`` says otherwise (``store.figures.variant_figures`` reads every window
+    whole at every look, as the worker does)."""
+    figures_fn = figures_fn or ReplayFigures()
     if every <= timedelta(0):
         raise ConfigError(f"--every must be positive, got {every}")
     if end < start:

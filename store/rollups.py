@@ -19,7 +19,7 @@ the dashboard.  Samples are attacker-controlled text: escape them where shown.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ __all__ = [
     "LogCheckpoint",
     "LogReject",
     "LogRollup",
+    "LogTotals",
     "MinuteFigures",
     "RollupDelta",
     "add_rejects",
@@ -47,10 +48,12 @@ __all__ = [
     "list_rejects",
     "log_figures",
     "log_minutes",
+    "log_rows",
     "minute_requests",
     "rollup_totals",
     "saturate",
     "save_checkpoint",
+    "totals_figures",
     "upsert_rollups",
     "variant_requests",
 ]
@@ -220,23 +223,52 @@ def _rows(session: Session, service: str, variant: str, start: datetime,
     return session.exec(q).all()
 
 
+@dataclass(frozen=True)
+class LogTotals:
+    """Requests, errors and the merged latency sketch of some log minutes; ``plus``
+    gives new totals (the sketch is copied, so figures made from these never change)."""
+
+    requests: int = 0
+    errors: int = 0
+    sketch: LogSketch = field(default_factory=LogSketch)
+    last_seen: datetime | None = None
+
+    def plus(self, rows: Sequence[LogRollup]) -> LogTotals:
+        if not rows:
+            return self
+        sketch = LogSketch(dict(self.sketch.counts), self.sketch.total_ms)
+        requests, errors = self.requests, self.errors
+        for r in rows:
+            requests += r.requests
+            errors += r.errors
+            sketch.merge(LogSketch.from_bytes(r.sketch))
+        return LogTotals(requests, errors, sketch, rows[-1].minute)
+
+
+def log_rows(*, session: Session, service: str, variant: str, start: datetime,
+             end: datetime) -> Sequence[LogRollup]:
+    """The stored minutes of ``variant`` of ``service`` in [start, end), oldest first."""
+    return _rows(session, service, variant, start, end)
+
+
 def log_figures(*, session: Session, service: str, variant: str, start: datetime,
                 end: datetime) -> Figures:
     """Figures of ``variant`` of ``service`` from the minutes in [start, end).
 
     A minute counts when it starts inside the window, so the window's bounds should
     fall on whole minutes (a partial minute at either edge is in or out whole)."""
-    rows = _rows(session, service, variant, start, end)
-    if not rows:
+    totals = LogTotals().plus(_rows(session, service, variant, start, end))
+    return totals_figures(totals, service=service, variant=variant, start=start, end=end)
+
+
+def totals_figures(totals: LogTotals, *, service: str, variant: str, start: datetime,
+                   end: datetime) -> Figures:
+    """Pure: the figures of the minutes ``totals`` holds, for the window [start, end)."""
+    if totals.last_seen is None:
         return Figures(start=start, end=end, problems=(
             f"logs: no gateway log lines for {service} ({variant}) between "
             f"{start.isoformat()} and {end.isoformat()}",))
-    sketch = LogSketch()
-    requests = errors = 0
-    for r in rows:
-        requests += r.requests
-        errors += r.errors
-        sketch.merge(LogSketch.from_bytes(r.sketch))
+    sketch, requests, errors = totals.sketch, totals.requests, totals.errors
     seconds = (end - start).total_seconds()
     figures = Figures(
         start=start, end=end,
@@ -246,7 +278,7 @@ def log_figures(*, session: Session, service: str, variant: str, start: datetime
         error_rate=errors / requests if requests else None,
         latency_avg_ms=sketch.mean,
         latency=sketch,
-        last_seen=rows[-1].minute,
+        last_seen=totals.last_seen,
         sources=("logs",),
     )
     quantiles: dict[str, Any] = {name: sketch.quantile(q) for name, q in QUANTILE_FIGURES.items()}

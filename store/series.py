@@ -47,9 +47,14 @@ __all__ = [
     "load_checkpoints",
     "open_outage",
     "open_outages",
+    "outages_in",
+    "prom_collected",
     "prom_figures",
+    "prom_outages",
+    "prom_steps",
     "save_checkpoint",
     "series_target",
+    "steps_figures",
     "upsert_columns",
     "upsert_steps",
 ]
@@ -254,12 +259,52 @@ def prom_figures(*, session: Session, service: str, variant: str, start: datetim
     target = series_target(service=service, variant=variant)
     if not _collected(session, target):
         return Figures(start=start, end=end)
-    q = (select(PromStep).where(PromStep.target == target, col(PromStep.at) > start,
-                                col(PromStep.at) <= end).order_by(col(PromStep.at)))
-    rows = list(session.exec(q).all())
+    rows = prom_steps(session=session, target=target, after=start, until=end)
     outages = _outages_in(session, target=target, start=start, end=end)
-    label = "the baseline" if target == BASELINE else f"the candidate of {service}"
-    return window_figures(rows, start=start, end=end, label=label, outages=outages)
+    return window_figures(rows, start=start, end=end, label=_label(target, service),
+                          outages=outages)
+
+
+def prom_steps(*, session: Session, target: str, after: datetime, until: datetime
+               ) -> list[PromStep]:
+    """The stored steps of ``target`` in ``(after, until]``, oldest first."""
+    q = (select(PromStep).where(PromStep.target == target, col(PromStep.at) > after,
+                                col(PromStep.at) <= until).order_by(col(PromStep.at)))
+    return list(session.exec(q).all())
+
+
+def prom_outages(*, session: Session, target: str) -> list[PromOutage]:
+    """Every outage of ``target`` and of the whole source, oldest first (for a replay,
+    which filters them per window with :func:`outages_in`)."""
+    q = (select(PromOutage).where(col(PromOutage.target).in_([target, SOURCE]))
+         .order_by(col(PromOutage.since)))
+    return list(session.exec(q).all())
+
+
+def outages_in(outages: Sequence[PromOutage], *, start: datetime, end: datetime
+               ) -> list[PromOutage]:
+    """Pure: the outages that say something about the window [start, end], as
+    :func:`prom_figures` selects them."""
+    return [o for o in outages if (o.since <= end or o.until is None)
+            and (o.until is None or o.until >= start)]
+
+
+def steps_figures(rows: Sequence[PromStep], outages: Sequence[PromOutage], *, target: str,
+                  service: str, start: datetime, end: datetime) -> Figures:
+    """Pure: :func:`prom_figures` from steps and outages already read (``outages`` may
+    hold more than the window's: they are filtered here)."""
+    return window_figures(rows, start=start, end=end, label=_label(target, service),
+                          outages=outages_in(outages, start=start, end=end))
+
+
+def _label(target: str, service: str) -> str:
+    return "the baseline" if target == BASELINE else f"the candidate of {service}"
+
+
+def prom_collected(*, session: Session, service: str, variant: str) -> bool:
+    """Whether Prometheus was ever collected for ``variant`` of ``service`` (a checkpoint
+    or an outage): without it :func:`prom_figures` gives empty figures."""
+    return _collected(session, series_target(service=service, variant=variant))
 
 
 def _collected(session: Session, target: str) -> bool:

@@ -52,3 +52,61 @@ def test_a_pass_of_the_step_is_carried_to_its_later_looks(engine: Engine, plan: 
     # cannot tell
     assert _verdicts(engine, anytime, since=since, first=timedelta(hours=3, minutes=30)) == \
         [Verdict.INCONCLUSIVE] * 2
+
+
+# -- the incremental replay reads what a fresh read reads ----------------------------------
+
+def _rollups(engine: Engine, *, start: datetime, minutes: int) -> None:
+    """Auth's log minutes: 10 % on the candidate, at 0.1 % errors (the monolith 0.3 %),
+    5 % from minute 150."""
+    from store.db import session_scope
+    from store.rollups import RollupDelta, upsert_rollups
+    from tests.slo.judgekit import sketch
+
+    deltas = []
+    for i in range(minutes):
+        minute = start + timedelta(minutes=i)
+        for variant, n in (("baseline", 2700 + i % 7), ("candidate", 300 + i % 5)):
+            share = 0.003 if variant == "baseline" else 0.05 if i >= 150 else 0.001
+            deltas.append(RollupDelta(service="auth", variant=variant, minute=minute,
+                                      requests=n, errors=round(n * share), bytes_sent=0,
+                                      sketch=sketch(n, median_ms=30.0 + i % 3)))
+    with session_scope(engine) as s:
+        upsert_rollups(session=s, deltas=deltas)
+
+
+def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
+                                                              plan: Plan) -> None:
+    """Look by look, every result of the replay that reads only the new minutes equals
+    the one that reads every window whole (store.figures.variant_figures), through a
+    re-approval (a new step resets every window) and a regression late in a step."""
+    from store.figures import variant_figures
+    from store.replay import ReplayFigures
+
+    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
+               if k not in ("memory_mb", "cpu_cores")}
+    logs_only = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"targets": targets})})
+    since = AT - timedelta(hours=3)
+    _rollups(engine, start=since, minutes=180)
+    steps = [StepChange("auth", 10, since), StepChange("auth", 0, since + timedelta(minutes=50)),
+             StepChange("auth", 10, since + timedelta(minutes=55))]
+    replay = ReplayFigures()
+
+    def run(fn: object) -> list[dict]:
+        return [e.contract() | {"at": e.at} for e in backtest(
+            engine=engine, plan=logs_only, start=since + timedelta(minutes=5), end=AT,
+            every=timedelta(minutes=5), steps=steps, service="auth",
+            figures_fn=fn)]  # type: ignore[arg-type]
+
+    fresh, incremental = run(variant_figures), run(replay)
+    assert len(fresh) == 36 and incremental == fresh
+    verdicts = [r["verdict"] for r in fresh]
+    assert "pass" in verdicts and verdicts[-1] == "fail", verdicts
+    # each stored minute read once (two variants, 180 minutes, but the step's first: the
+    # minute it began in holds the previous weight's requests too), where the fresh reads
+    # read the windows' minutes at every look; the step's long windows grown by the new
+    # minutes only
+    assert replay.rows_read == 2 * 179
+    assert 0 < replay.minutes_summed < replay.minutes_asked * 0.6, (replay.minutes_summed,
+                                                                   replay.minutes_asked)
