@@ -23,6 +23,12 @@ burn windows.  The shipped plan's targets, without memory and CPU (no noise to j
 2. time to a fail after a regression starts, an hour into a healthy step (5x errors,
    p95 x1.5 and x2), at 3, 6, 28 and 71 req/s on the candidate; the median over runs.
 3. time to a pass from a healthy step's start, and whether it stays passed.
+4. a re-approval after a revert: a candidate that regressed at 50 % (p95 x2, 5x errors)
+   is reverted to 0 % and re-approved to 10 %, where it is healthy; every look of the
+   first 30 minutes of the new step goes through the real evaluation path
+   (``rollout.backtest``, which cuts every window at the step's evidence start), once
+   with the step timeline known and once with the re-approval's boundary hidden (one
+   step from the start: windows slide across it, as the first round's judge read them).
 """
 
 from __future__ import annotations
@@ -370,6 +376,62 @@ def _pass_cell(firsts: list[float], stays: list[float], cap_bins: int) -> str:
     return f"{m:.0f} min{held}"
 
 
+# -- 4. a re-approval after a revert ----------------------------------------------------
+
+#: minutes: 50 % (regressed) from 0, reverted to 0 % at 20, re-approved to 10 % at 25,
+#: judged every 30 s until 55
+REAPPROVAL = ((0, 50), (20, 0), (25, 10))
+REAPPROVAL_END = 55
+
+
+def reapproval(rng: np.random.Generator, runs: int, service_rps: float = 60.0
+               ) -> list[list[str]]:
+    from sqlalchemy import create_engine
+
+    from rollout.backtest import StepChange, backtest
+
+    bins = int(timedelta(minutes=REAPPROVAL_END) / BIN)
+    minute = np.arange(bins) * BIN.total_seconds() / 60
+    weight = np.zeros(bins)
+    for since, w in REAPPROVAL:
+        weight[minute >= since] = w
+    bad = weight >= 50
+    plan = parse_plan((ROOT / "plans" / "nanopore.yaml").read_text(), source="nanopore.yaml")
+    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
+               if k not in ("memory_mb", "cpu_cores")}
+    engine = create_engine("sqlite://")
+    known = [StepChange("auth", w, T0 + timedelta(minutes=m)) for m, w in REAPPROVAL]
+    hidden = [StepChange("auth", 10, T0)]
+    new_step = T0 + timedelta(minutes=REAPPROVAL[-1][0])
+    rows = []
+    for inference in ("fixed", "anytime"):
+        p = plan.model_copy(update={"defaults": plan.defaults.model_copy(
+            update={"targets": targets, "inference": inference})})
+        fails: dict[str, list[int]] = {"known": [], "hidden": []}
+        for _ in range(runs):
+            base = Variant.draw(rng, service_rps * (100 - weight) / 100,
+                                np.full(bins, BASE_ERRORS), np.full(bins, MEDIAN_MS))
+            cand = Variant.draw(rng, service_rps * weight / 100,
+                                np.where(bad, 5 * BASE_ERRORS, BASE_ERRORS),
+                                np.where(bad, 2 * MEDIAN_MS, MEDIAN_MS))
+
+            def figures(*, session: object, service: str, variant: str, start: datetime,
+                        end: datetime, base: Variant = base, cand: Variant = cand) -> Figures:
+                lo, hi = (max(0, min(bins, int((x - T0) / BIN))) for x in (start, end))
+                return (cand if variant == "candidate" else base).figures(lo, hi)
+
+            for name, steps in (("known", known), ("hidden", hidden)):
+                looks = list(backtest(engine=engine, plan=p, start=new_step + BIN,
+                                      end=T0 + timedelta(minutes=REAPPROVAL_END), every=BIN,
+                                      steps=steps, service="auth", figures_fn=figures))
+                fails[name].append(sum(e.verdict is Verdict.FAIL for e in looks))
+        n = int((timedelta(minutes=REAPPROVAL_END) - timedelta(minutes=25)) / BIN)
+        rows.append([inference, *(f"{sum(fails[k])} of {runs * n} looks "
+                                  f"({sum(f > 0 for f in fails[k])}/{runs} steps)"
+                                  for k in ("known", "hidden"))])
+    return rows
+
+
 def table(title: str, head: list[str], rows: list[list[str]]) -> None:
     print(f"\n{title}\n")
     print("| " + " | ".join(head) + " |")
@@ -391,7 +453,8 @@ def main() -> None:
     ap.add_argument("--configs", type=int, default=len(HEALTHY_CONFIGS),
                     help="how many of the healthy traffic levels (3, 7.5, 6, 15 req/s)")
     ap.add_argument("--runs", type=int, default=5, help="runs per regression and per pass")
-    ap.add_argument("--only", choices=("healthy", "fail", "pass"), help="one section")
+    ap.add_argument("--only", choices=("healthy", "fail", "pass", "reapproval"),
+                    help="one section")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
@@ -408,6 +471,11 @@ def main() -> None:
     if args.only in (None, "pass"):
         table("3. Time to a pass from the step's start (median), and how it holds an hour on",
               ["candidate", "fixed", "anytime"], time_to_pass(rng, args.runs))
+    if args.only in (None, "reapproval"):
+        table("4. A re-approval to 10 % after a revert from a regressed 50 %: fails in the "
+              "new step's first 30 minutes (60 req/s, looks every 30 s)",
+              ["inference", "steps known (cutover)", "re-approval hidden (windows slide "
+               "across it)"], reapproval(rng, args.runs))
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 
