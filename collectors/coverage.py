@@ -29,7 +29,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from collectors.prometheus import QueryFailed
-from collectors.promql import DEFAULT_QUERIES, MAY_BE_EMPTY, Kind, render, step_queries
+from collectors.promql import (
+    DEFAULT_QUERIES,
+    MAY_BE_EMPTY,
+    Kind,
+    quantile_kind,
+    render,
+    step_queries,
+)
+from slo.figure_specs import QUANTILE_FIGURES
 from slo.plan import Plan, VariantQueries
 from slo.units import format_duration
 
@@ -176,9 +184,8 @@ FIGURE_KINDS: dict[str, tuple[frozenset[Kind], ...]] = {
     "rps": (frozenset({Kind.REQUESTS}),),
     "error_rate": (frozenset({Kind.REQUESTS}), frozenset({Kind.ERRORS})),
     "latency_avg_ms": (frozenset({Kind.LATENCY_AVG, Kind.LATENCY_SUM}),),
-    "latency_p50_ms": (frozenset({Kind.BUCKETS, Kind.P50}),),
-    "latency_p95_ms": (frozenset({Kind.BUCKETS, Kind.P95}),),
-    "latency_p99_ms": (frozenset({Kind.BUCKETS, Kind.P99}),),
+    **{name: (frozenset({Kind.BUCKETS, quantile_kind(q)}),)
+       for name, q in QUANTILE_FIGURES.items()},
     "memory_mb": (frozenset({Kind.MEMORY}),),
     "cpu_cores": (frozenset({Kind.CPU}),),
 }

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from slo.figure_specs import QUANTILE_FIGURES, quantile_column
+
 __all__ = [
     "DEFAULT_QUERIES",
     "INCREASES",
@@ -58,8 +60,8 @@ DEFAULT_QUERIES: dict[str, str] = {
     "up": "avg(up{{selector}})",
 }
 
-#: The quantiles of the evaluate contract (p50, p95, p99).
-QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
+#: The quantiles of the evaluate contract (p50, p95, p99), from slo/figure_specs.py.
+QUANTILES: tuple[float, ...] = tuple(QUANTILE_FIGURES.values())
 
 
 class Kind(StrEnum):
@@ -71,12 +73,17 @@ class Kind(StrEnum):
     LATENCY_SUM = "latency_sum"      # increase of the duration sum (seconds)
     LATENCY_COUNT = "latency_count"  # increase of the duration count
     LATENCY_AVG = "latency_avg"      # fallback: the average itself (seconds)
-    P50 = "p50"                      # fallback: a quantile itself (seconds)
-    P95 = "p95"
-    P99 = "p99"
+    P50 = "p50"                      # fallback: a quantile itself (seconds); one kind
+    P95 = "p95"                      # per quantile figure, named quantile_column(q)
+    P99 = "p99"                      # (tests/test_kinds.py checks they agree)
     MEMORY = "memory_bytes"          # gauge, summed over the variant's pods
     CPU = "cpu_cores"                # CPU seconds per second over the step
     UP = "up"                        # share of the variant's targets up
+
+
+def quantile_kind(q: float) -> Kind:
+    """The kind (and store column) of quantile ``q``'s per-step value."""
+    return Kind(quantile_column(q))
 
 
 #: Kinds whose query answers a rate to be multiplied by the step (an increase).
@@ -182,7 +189,7 @@ def step_queries(*, selector: str, step: str,
         out.append(StepQuery(Kind.BUCKETS, r(inner)))
     else:
         out += [StepQuery(k, r(t["latency_quantile"], q))
-                for k, q in zip((Kind.P50, Kind.P95, Kind.P99), QUANTILES, strict=True)]
+                for k, q in ((quantile_kind(q), q) for q in QUANTILES)]
     parts = split_ratio(t["latency_avg"])
     if parts is not None:
         out += [StepQuery(Kind.LATENCY_SUM, r(parts[0])),

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from collectors.logs.check import CheckSummary, LineVerdict, read_lines
-from collectors.logs.formats import JsonFormat, LogFormat, format_for
+from collectors.logs.formats import JsonFormat, LogFormat
 from collectors.logs.limits import MAX_LINE
+from collectors.logs.registry import format_for
 from collectors.logs.tail import open_log
 from cutover.context import Context
 from slo.errors import ConfigError

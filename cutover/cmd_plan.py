@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from collectors.logs import suggest
-from collectors.logs.formats import format_for
+from collectors.logs.registry import format_for
 from cutover.context import load_plan
 from slo.errors import ConfigError, PlanError
 from slo.plan import Plan

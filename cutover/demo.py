@@ -10,7 +10,8 @@ log rollups and memory/CPU points straight through the store functions the colle
 use (what the collectors would have stored, without writing billions of log lines),
 the real judge at 30-minute steps over that history, and the decisions through the real
 gate and the dry-run router at their historical times.  At the end, auth is at 100 %
-and files at 25 %.
+and files at 25 %, held there since an upload reached the new file store corrupted three
+hours before (the files-intact probe names it).
 
 :class:`Demo` runs the simulator, the worker and (optionally) the dashboard together.
 """
@@ -202,6 +203,10 @@ class HistoryStep:
     actor: str
     reason: str
 
+
+#: week 3's corrupted upload (cutover.standins) arrives this long before the demo's
+#: start, after files reached 25 %: files-intact fails from then on and holds the step
+CORRUPTED_UPLOAD_AGO = timedelta(hours=3)
 
 #: Weeks 1 and 2 done (auth 10 -> 100 % over four days), week 3 under way (files 25 %).
 HISTORY: tuple[HistoryStep, ...] = (
@@ -539,9 +544,11 @@ class DemoSetup:
 
 def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
             model: TrafficModel | None = None, steps: Sequence[HistoryStep] = HISTORY,
-            detail: timedelta = FULL_DETAIL) -> DemoSetup:
+            detail: timedelta = FULL_DETAIL,
+            corrupted_upload: timedelta | None = CORRUPTED_UPLOAD_AGO) -> DemoSetup:
     """Start afresh in ``paths`` (the demo's own files only), derive the plan, create
-    the store at ``db_url`` (it must hold no history yet) and write the history."""
+    the store at ``db_url`` (it must hold no history yet) and write the history, with
+    the corrupted upload ``corrupted_upload`` before ``now`` (None: none)."""
     from cutover.context import load_plan
     from cutover.probing import ProbeRunner
     from slo.errors import ConfigError
@@ -569,9 +576,18 @@ def prepare(*, source_plan: Path, paths: DemoPaths, db_url: str, now: datetime,
         paths.plan.write_text(demo_plan_text(text, paths=paths, standins=standins),
                               encoding="utf-8")
         plan, plan_hash = load_plan(paths.plan)
+        runner = ProbeRunner(plan=plan, engine=engine)
+
+        def probes(t: datetime) -> Any:
+            if corrupted_upload is not None and t >= now - corrupted_upload:
+                standins.corrupt_upload()
+            return runner(t)
+
         history = seed_history(plan=plan, plan_hash=plan_hash, engine=engine,
                                model=model or TrafficModel(), now=now, steps=steps,
-                               detail=detail, probes=ProbeRunner(plan=plan, engine=engine))
+                               detail=detail, probes=probes)
+        if corrupted_upload is not None:
+            standins.corrupt_upload()   # a history shorter than the upload's age
     except BaseException:
         standins.close()
         engine.dispose()

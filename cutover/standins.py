@@ -6,8 +6,11 @@ databases in place of the monolith's, the samples service's and the audit servic
 They answer only what the probes ask (``/health``, the auth login and ``/me``, the samples
 lists, the AI extraction), so the probes run for real: the Python samples service's
 search is case-sensitive where the monolith's is not, so it misses a sample
-(``samples-search`` fails); and one sample's status did not reach the samples service's
-database (``samples-consistent`` fails, naming the key); everything else agrees.
+(``samples-search`` fails); one sample's status did not reach the samples service's
+database (``samples-consistent`` fails, naming the key); and, once
+:meth:`StandIns.corrupt_upload` is called (the demo does it three hours before its
+start, in week 3), a new upload reaches the Python files service's store with one byte
+changed (``files-intact`` fails, naming the file).  Everything else agrees.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["SAMPLES", "StandIns", "search"]
+__all__ = ["CORRUPTED_UPLOAD", "SAMPLES", "StandIns", "search"]
 
 #: the samples, the same in both variants' databases
 SAMPLES: tuple[dict[str, Any], ...] = (
@@ -40,6 +43,9 @@ FILES: Mapping[str, bytes] = {
     "reports/qc-2026-11.pdf": b"%PDF-1.7 quality control summary\n" * 200,
     "forms/submission-0042.pdf": b"%PDF-1.7 sample submission form\n" * 90,
 }
+#: the upload that reaches the new file store corrupted: one byte changed in transfer
+CORRUPTED_UPLOAD = "runs/fc-8/sample-03.pod5"
+CORRUPTED_CONTENT = b"POD5" + bytes(range(7, 256)) * 40
 LOGIN_BODY = {"username": "demo", "password": "demo"}
 #: the plan's database variables -> the stand-in database each names
 DATABASES: Mapping[str, str] = {"MONOLITH_DATABASE_URL": "monolith",
@@ -202,6 +208,20 @@ class StandIns:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
         self.login_body.write_text(json.dumps(LOGIN_BODY), encoding="utf-8")
+
+    def corrupt_upload(self) -> bool:
+        """A new upload arrives: whole in the monolith's tree, with one byte changed in the
+        Python files service's.  True the first time, False once it is there."""
+        old, new = self.old_files / CORRUPTED_UPLOAD, self.new_files / CORRUPTED_UPLOAD
+        if new.exists():
+            return False
+        for path in (old, new):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(CORRUPTED_CONTENT)
+        damaged = bytearray(CORRUPTED_CONTENT)
+        damaged[len(damaged) // 2] ^= 0x20
+        new.write_bytes(bytes(damaged))
+        return True
 
     def db_url_file(self, variable: str) -> Path:
         """The file holding the URL of the stand-in database that ``variable`` names."""

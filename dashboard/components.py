@@ -35,7 +35,7 @@ from dashboard.status import (
     verdict_caption,
     verdict_is_earlier,
 )
-from slo.figure_specs import FIGURE_SPECS, format_value
+from slo.figure_specs import FIGURE_SPECS, QUANTILE_FIGURES, format_value, quantile_column
 from slo.probe_results import ProbeResult
 from slo.units import format_duration
 from slo.verdict import Verdict
@@ -447,8 +447,10 @@ def _csv_cell(v: object) -> object:
     return "" if v is None else v
 
 
-_SERIES = (("latency_p50_ms", "p50", "dot"), ("latency_p95_ms", "p95", "solid"),
-           ("latency_p99_ms", "p99", "dash"))
+#: one latency line per quantile figure (p50 dotted, p95 solid, p99 dashed, then more)
+_DASHES = ("dot", "solid", "dash", "dashdot", "longdash")
+_SERIES = tuple((name, quantile_column(q), _DASHES[i % len(_DASHES)])
+                for i, (name, q) in enumerate(QUANTILE_FIGURES.items()))
 _COLOURS = {"baseline": "#7f7f7f", "candidate": "#1f77b4"}
 _DECISION_COLOURS = {"approve": "#2ca02c", "revert": "#d62728", "auto-revert": "#d62728"}
 #: (figure, scale, panel title); the panels stack top to bottom on one time axis

@@ -279,8 +279,14 @@ class _Step:
         soaked = max(now - since, timedelta(0)) if since else None
         left = (max(settings.min_soak - soaked, timedelta(0)) if soaked is not None
                 else None)
-        waits = [w for w in (left, _data_left(ev, now)) if w is not None]
+        data = _data_left(ev, now)
+        waits = [w for w in (left, data) if w is not None]
         ready_in = (max(waits) if waits and status is RolloutStatus.WAITING else None)
+        if (ready_in == timedelta(0) and data is None and ev is not None
+                and ev.verdict is Verdict.INCONCLUSIVE):
+            # soaked, and the verdict waits for no count of requests: something else holds
+            # it (a probe, a source's gap), which the next verdict does not end by itself
+            ready_in = None
         return cls(soaked=soaked, soak_left=left, ready_in=ready_in)
 
 

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from slo.decommission import Decommission, Standing, decommission
 from slo.errors import ReportError
+from slo.figure_specs import QUANTILE_FIGURES
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_results import ProbeResult, Signoff
 from slo.success import SuccessResult, success_metrics, uptime
@@ -39,8 +40,8 @@ __all__ = ["CriterionResult", "PhaseReport", "RollbackRecord", "ServiceReport", 
 #: at most this many evaluations per chart (downsampled in the store)
 CHART_POINTS = 600
 #: figures shown per step, in this order
-STEP_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_avg_ms",
-                "error_rate", "rps", "requests", "memory_mb", "cpu_cores")
+STEP_FIGURES = (*QUANTILE_FIGURES, "latency_avg_ms", "error_rate", "rps", "requests",
+                "memory_mb", "cpu_cores")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["FIGURE_SPECS", "QUANTILE_FIGURES", "SPECS", "FigureSpec", "format_value", "label",
-           "quantile"]
+           "quantile", "quantile_column"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,12 @@ SPECS: dict[str, FigureSpec] = {s.name: s for s in FIGURE_SPECS}
 #: the latency quantile figures, in order (p50, p95, p99): figure name -> quantile
 QUANTILE_FIGURES: dict[str, float] = {s.name: s.quantile for s in FIGURE_SPECS
                                       if s.quantile is not None}
+
+
+def quantile_column(q: float) -> str:
+    """The short name of quantile ``q``: the store's column of its per-step value, the
+    promql kind, the chart's legend ("p50", "p95", "p99", "p999" for 0.999)."""
+    return "p" + f"{q * 100:g}".replace(".", "")
 
 
 def label(name: str) -> str:

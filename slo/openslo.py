@@ -182,7 +182,8 @@ def _threshold(metric: Mapping[str, Any],
     if m is not None:
         q = float(m.group(1))
         if q not in _QUANTILE_FIGURE:
-            raise _Unmapped(f"quantile {q}: the plan judges 0.5, 0.95 and 0.99")
+            *most, last = (f"{k:g}" for k in _QUANTILE_FIGURE)
+            raise _Unmapped(f"quantile {q}: the plan judges {', '.join(most)} and {last}")
         templated = query[: m.start(1)] + "{quantile}" + query[m.end(1):]
         return _QUANTILE_FIGURE[q], {"max": _ms(value, query)}, {"latency_quantile": templated}
     if "_sum" in query and "_count" in query and "/" in query:

@@ -30,7 +30,7 @@ import orjson
 from sqlalchemy import Column, Float, Index, Text, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from slo.figure_specs import QUANTILE_FIGURES
+from slo.figure_specs import QUANTILE_FIGURES, quantile_column
 from slo.figures import Figures
 from slo.redact import redact
 from slo.sketch import BucketHistogram
@@ -384,7 +384,7 @@ def _latency(rows: Sequence[PromStep], s: _Sums) -> dict[str, float | None]:
     override hid those parts, the per-step values weighted by the step's requests."""
     out: dict[str, float | None] = {}
     for name, q in QUANTILE_FIGURES.items():
-        fallback = f"p{q * 100:g}"      # the column of the per-step quantile: p50, p95, p99
+        fallback = quantile_column(q)   # the column of the per-step quantile: p50, p95, p99
         value = s.histogram.quantile(q) if s.histogram is not None else None
         out[name] = value if value is not None else _weighted_ms(rows, fallback)
     if s.latency_sum is not None and s.latency_count:

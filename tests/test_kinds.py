@@ -40,3 +40,34 @@ def test_the_plan_takes_the_kinds_by_their_strings_and_refuses_a_typo() -> None:
         AlertChannel.model_validate({"name": "c", "kind": "log", "events": ["verdict-fail"]})
     schema = RouterConfig.model_json_schema()
     assert set(schema["$defs"]["RouterKind"]["enum"]) == {k.value for k in RouterKind}
+
+
+def test_every_figure_of_the_specs_has_its_places() -> None:
+    """A figure is one entry in slo/figure_specs.py plus where its numbers live: the
+    Figures field, and for a latency quantile the Prometheus kind and store column of
+    its per-step value.  Everything else (the plan's FIGURES, the promql quantiles, the
+    coverage probe's needs, the report's step table, the dashboard's latency lines) is
+    derived from the specs; this names what a new entry still lacks."""
+    from dataclasses import fields
+
+    from collectors.coverage import FIGURE_KINDS
+    from collectors.promql import Kind
+    from dashboard.components import _SERIES
+    from reports.model import STEP_FIGURES
+    from slo.figure_specs import FIGURE_SPECS, QUANTILE_FIGURES, quantile_column
+    from slo.figures import Figures
+    from slo.plan import FIGURES
+    from store.series import VALUE_COLUMNS, PromStep
+
+    evaluated = [s.name for s in FIGURE_SPECS if s.evaluated]
+    assert list(FIGURES) == evaluated
+    missing = sorted(set(evaluated) - {f.name for f in fields(Figures)})
+    assert not missing, f"slo/figures.py Figures needs a field for {missing}"
+    assert set(FIGURE_KINDS) == set(evaluated) - {"uptime"}
+    for name, q in QUANTILE_FIGURES.items():
+        column = quantile_column(q)
+        assert column in {k.value for k in Kind}, f"collectors/promql.py Kind needs {column}"
+        assert column in PromStep.model_fields, f"store/series.py PromStep needs {column}"
+        assert column in VALUE_COLUMNS
+        assert name in STEP_FIGURES and name in [s[0] for s in _SERIES]
+    assert quantile_column(0.999) == "p999" and quantile_column(0.5) == "p50"

@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from collectors.base import CollectReport
-from collectors.logs.formats import JsonFormat, LogFormat, format_for
+from collectors.logs.formats import JsonFormat, LogFormat
 from collectors.logs.ingest import Aggregate, Ingestor, Rejects
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.mapping import UNMAPPED_REASONS, Mapper
 from collectors.logs.podlogs import PodTail, load_core_api
+from collectors.logs.registry import format_for
 from collectors.logs.tail import FileTail, TailStats, open_log
 from slo.errors import CutoverError
 from slo.plan import LogSource, Plan

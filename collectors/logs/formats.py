@@ -34,12 +34,10 @@ from collectors.logs import limits, native
 from collectors.logs.limits import MAX_LINE
 from collectors.logs.native import scan as _scan
 from slo.errors import ConfigError
-from slo.plan import LogTemplate
 
 __all__ = [
     "COMPILED",
     "ENVOY",
-    "FORMATS",
     "HAPROXY",
     "INGRESS_NGINX",
     "NGINX",
@@ -51,7 +49,6 @@ __all__ = [
     "classify",
     "count_lines",
     "compile_nginx_template",
-    "format_for",
 ]
 
 #: whether the compiled scanner is there (else every line takes the strict parsers)
@@ -825,33 +822,3 @@ def _texts(values: list[Any]) -> list[Any]:
     if kinds <= {str, type(None)}:
         return [v or "" for v in values]
     raise ValueError("a field that should be text is not")
-
-
-# -- the registry ---------------------------------------------------------------------
-
-FORMATS: dict[str, LogFormat] = {
-    "nginx": NGINX,
-    "ingress-nginx": INGRESS_NGINX,
-    "haproxy": HAPROXY,
-    "envoy": ENVOY,
-}
-
-
-def format_for(name: str | LogTemplate, fields: dict[str, str] | None = None) -> LogFormat:
-    """The format a log source names: a registered name, ``json``, an nginx
-    ``log_format`` template (anything with a ``$variable``), or a template keyed by its
-    server (``{haproxy: ...}``, ``{nginx: ...}``)."""
-    if isinstance(name, LogTemplate):
-        if name.haproxy is not None:
-            from collectors.logs.haproxy_template import compile_haproxy_template
-
-            return compile_haproxy_template(name.haproxy)
-        return compile_nginx_template(name.nginx or "")
-    if name == "json":
-        return JsonFormat(fields)
-    if name in FORMATS:
-        return FORMATS[name]
-    if "$" in name:
-        return compile_nginx_template(name)
-    raise ConfigError(f"unknown log format {name!r}: expected json, "
-                      f"{', '.join(FORMATS)} or an nginx log_format template")

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collectors.logs.formats import LogFormat, format_for
+from collectors.logs.formats import LogFormat
 from collectors.logs.haproxy_template import HTTPLOG_TEMPLATE
+from collectors.logs.registry import format_for
 from slo.errors import ConfigError
 from slo.plan import LogTemplate
 

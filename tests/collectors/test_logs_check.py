@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from collectors.logs.check import read_lines
-from collectors.logs.formats import format_for
+from collectors.logs.registry import format_for
 from slo.plan import Plan
 from tests.collectors.test_logs_limits import CASES, NOW, _damaged
 from tests.collectors.test_logs_support import ROUTES, envoy, haproxy, json_line, nginx, requests

@@ -13,8 +13,9 @@ import yaml
 from sqlalchemy.engine import Engine
 
 from collectors.logs import LogCollector
-from collectors.logs.formats import HAPROXY, format_for, minute_of
+from collectors.logs.formats import HAPROXY, minute_of
 from collectors.logs.haproxy_template import HTTPLOG_TEMPLATE, compile_haproxy_template
+from collectors.logs.registry import format_for
 from cutover.cli import main
 from slo.errors import ConfigError
 from slo.plan import LogSource, LogTemplate, Plan

@@ -169,9 +169,20 @@ def test_the_demo_probes_run_for_real_against_its_stand_ins(tmp_path: Path) -> N
         assert plan.success_probes()["uptime"][1] == ["healthy"]
         upgrade(engine)
         results = {r.probe: r for r in run_due(ProbeContext(plan=plan, now=NOON, engine=engine))}
+        # week 3's upload that reached the new store with one byte changed: the files probe
+        # names it at its next run, and holds the step (the shipped plan's on_fail: hold)
+        assert standins.corrupt_upload() and not standins.corrupt_upload()
+        later = NOON + timedelta(minutes=15)
+        [corrupted] = [r for r in run_due(ProbeContext(plan=plan, now=later, engine=engine))
+                       if r.probe == "files-intact"]
     finally:
         standins.close()
         engine.dispose()
+    assert corrupted.verdict.value == "fail"
+    assert corrupted.reasons[0] == ("runs/fc-8/sample-03.pod5: same size, different SHA-256 "
+                                    "(corrupted)"), corrupted.reasons
+    files_probe = next(p for _, _, p in plan.probes() if p.name == "files-intact")
+    assert files_probe.on_fail == "hold"
     verdicts = {name: r.verdict.value for name, r in results.items()}
     assert verdicts == {"healthy": "pass", "sessions-held": "pass", "files-intact": "pass",
                         "samples-answers": "pass", "samples-search": "fail",
@@ -205,7 +216,8 @@ def _stepped_simulator(setup, router, start: datetime) -> Simulator:
 def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> None:
     # every minute of the history: the anytime judge reads each step whole
     setup = prepare(source_plan=PLAN, paths=DemoPaths(tmp_path / "demo"), db_url=db_url,
-                    now=NOON, steps=SHORT, detail=timedelta(hours=5, minutes=30))
+                    now=NOON, steps=SHORT, detail=timedelta(hours=5, minutes=30),
+                    corrupted_upload=timedelta(seconds=1))   # after the history's last look
     try:
         h = setup.history
         assert h.decisions == len(SHORT), h.refused
@@ -217,6 +229,7 @@ def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> No
         files = next(e for e in reversed(evaluations(setup.engine, "files"))
                      if e.verdict == "pass")
         assert "probe:files-intact" in {c["name"] for c in files.checks}
+
         with session_scope(setup.engine) as s:
             applied = s.exec(select(Decision).where(Decision.state == "applied")).all()
             assert {(d.service, d.to_weight) for d in applied} >= {("auth", 100), ("files", 25)}
@@ -274,8 +287,27 @@ def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> No
                                 start=revert_at + timedelta(minutes=1), end=t)
             assert not after.requests
 
+        # the corrupted upload, after the history's last look: the files probe's next run
+        # (every 15 minutes) names it, and holds files at 25 % (inconclusive, not a fail:
+        # nothing auto-reverts it)
+        from cutover.probing import ProbeRunner
+
+        t = NOON + timedelta(minutes=16)
+        sim.advance(until=t)
+        run_round(plan=setup.plan, plan_hash=setup.plan_hash, engine=setup.engine,
+                  router=worker.router, collectors=worker.collectors, now=t,
+                  alert_policy=NO_PACING, probes=ProbeRunner(plan=setup.plan,
+                                                             engine=setup.engine))
+        held = evaluations(setup.engine, "files")[-1]
+        assert (held.at, held.weight, held.verdict) == (t, 25, "inconclusive"), held.reasons
+        assert held.reasons[0] == ("probe files-intact fail (holds the step): "
+                                   "runs/fc-8/sample-03.pod5: same size, different SHA-256 "
+                                   "(corrupted)"), held.reasons
+        assert worker.router.read_weight("files") == 25
+
         alerts = setup.paths.alerts_log.read_text()
         assert "auto-reverted ai 50 % -> 0 %" in alerts
+        assert "probe-failed" in alerts and "files-intact" in alerts, alerts[-2000:]
         assert "verdict-failed ai" in alerts
         assert "approved files 10 % -> 25 %" in alerts   # the history's alerts too
     finally:

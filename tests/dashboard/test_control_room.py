@@ -128,29 +128,36 @@ def test_the_demo_opens_without_a_false_alarm(demo: RunningDemo, chromium: Any) 
 
 def test_approve_says_why_it_is_not_available_and_confirm_stays_in_view(
         demo: RunningDemo, chromium: Any) -> None:
-    """files is ready at 25 %: approve it through the dialog (whose Reason box and
-    Confirm stay on screen at 800 px, the verdict's reasons folded below them); at 50 %
-    the step has not soaked, so Approve → 75 % is not offered as if it were: it is
-    disabled and says what it waits for."""
+    """files is held at 25 % by week 3's corrupted upload: Approve → 50 % is disabled
+    and names the probe and the file.  The operator goes past it through the override
+    dialog (whose Reason box and Confirm stay on screen at 800 px, the verdict's reasons
+    folded below them); at 50 % the step has not soaked, so Approve → 75 % is not
+    offered as if it were: it is disabled and says what it waits for."""
     from playwright.sync_api import expect
 
     page = chromium.new_page(viewport=VIEWPORT)
     page.goto(demo.url + "/service?service=files")
     approve = page.get_by_role("button", name="Approve → 50 %")
-    expect(approve).to_be_enabled(timeout=60_000)
-    approve.click()
+    expect(approve).to_be_disabled(timeout=60_000)
+    held = page.get_by_test_id("stAlert").filter(has_text="is not available yet")
+    expect(held).to_contain_text("files-intact", timeout=30_000)
+    expect(held).to_contain_text("runs/fc-8/sample-03.pod5")
+    shoot(page, "service-held")
+    page.get_by_text("Override: go past a verdict that is not PASS").click()
+    page.get_by_role("button", name="Override → 50 %").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("files: 25 % → 50 % on route nanopore-files",
                                    timeout=15_000)
     reason = dialog.get_by_label("Reason (kept in the audit trail)")
-    confirm = dialog.get_by_role("button", name="Approve", exact=True)
+    confirm = dialog.get_by_role("button", name="Override and approve", exact=True)
     expect(dialog.get_by_text(re.compile(r"The verdict's reasons \(\d+\)"))).to_be_visible()
     shoot(page, "dialog")
     for control in (reason, confirm):
         box = control.bounding_box()
         assert box is not None and box["y"] + box["height"] <= VIEWPORT["height"], box
-    reason.fill("uploads clean at 25 %")
+    reason.fill("the corrupted upload was a test file, re-uploaded; the rest are intact")
     reason.press("Control+Enter")
+    dialog.get_by_text("I take responsibility for going past the verdict").click()
     expect(confirm).to_be_enabled(timeout=15_000)
     confirm.click()
     expect(page.get_by_text("APPLIED")).to_be_visible(timeout=30_000)

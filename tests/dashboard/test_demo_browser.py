@@ -1,6 +1,7 @@
 """End to end, as a newcomer would: `cutover demo` (the real command: history, worker,
-simulator, dashboard), opened in real Chromium; the operator approves the file storage
-service's next step through the dialog, sees the new weight, and Ctrl-C stops it all."""
+simulator, dashboard), opened in real Chromium; the file storage service is held by
+week 3's corrupted upload, the operator goes past it through the override dialog, sees
+the new weight, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -61,15 +62,18 @@ def test_the_demo_in_chromium(tmp_path: Path) -> None:
                     timeout=60_000)
                 page.get_by_role("link", name="files: charts and actions").click()
                 approve = page.get_by_role("button", name="Approve → 50 %")
-                expect(approve).to_be_enabled(timeout=60_000)
-                approve.click()
+                expect(approve).to_be_disabled(timeout=60_000)   # files-intact holds it
+                page.get_by_text("Override: go past a verdict that is not PASS").click()
+                page.get_by_role("button", name="Override → 50 %").click()
                 dialog = page.get_by_role("dialog")
                 expect(dialog).to_contain_text("files: 25 % → 50 % on route nanopore-files",
                                                timeout=15_000)
                 reason = dialog.get_by_label("Reason (kept in the audit trail)")
-                reason.fill("uploads clean at 25 % in the demo")
+                reason.fill("the corrupted upload was re-uploaded; the rest are intact")
                 reason.press("Control+Enter")
-                confirm = dialog.get_by_role("button", name="Approve", exact=True)
+                dialog.get_by_text("I take responsibility for going past the verdict").click()
+                confirm = dialog.get_by_role("button", name="Override and approve",
+                                             exact=True)
                 expect(confirm).to_be_enabled(timeout=15_000)
                 confirm.click()
                 expect(page.get_by_text("APPLIED")).to_be_visible(timeout=30_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from dashboard import status
+from dashboard import components, status
 from dashboard.actions import ActionKind, propose
 from rollout.state import RolloutStatus
 from slo.figures import Figures
@@ -174,6 +174,11 @@ def test_display_states_for_people(plan):
     assert shown(st=state("files", 25, router=50),
                  ev=evaluation("files", 25, Verdict.PASS)) is status.DisplayState.DRIFTED
     assert shown(st=state("ai", 0), service="ai", judged=False) is status.DisplayState.WAITING
+    # soaked, held by what no request count ends (a probe): waiting, with no countdown
+    held = status.card(plan, "files", state("files", 25),
+                       evaluation("files", 25, Verdict.INCONCLUSIVE), NOW)
+    assert held.display is status.DisplayState.WAITING and held.ready_in is None
+    assert "the gate can decide" not in components.step_clock(held)
     assert shown(st=state("files", 0), judged=True) is status.DisplayState.READY
 
 
