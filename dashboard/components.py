@@ -266,6 +266,25 @@ def render_success(rows: Sequence[SuccessRow]) -> None:
             st.caption(md(f"target {r.target}; {r.basis}"))
 
 
+def split_figure(cards: Sequence[Any]) -> go.Figure:
+    """Every service's traffic split side by side: the route's share to the monolith and
+    to the candidate, one bar a service in plan order (drifted ones say so)."""
+    names = [c.service + (" (drifted)" if c.drift else "") for c in cards]
+    bars = [("monolith", [100 - c.weight for c in cards], _COLOURS["baseline"]),
+            ("candidate", [c.weight for c in cards], _COLOURS["candidate"])]
+    data = [{"type": "bar", "orientation": "h", "name": name, "y": names, "x": xs,
+             "marker": {"color": colour}, "text": [f"{x} %" for x in xs],
+             "textposition": "inside", "insidetextanchor": "middle",
+             "hovertemplate": f"%{{y}}: %{{x}} % to the {name}<extra></extra>"}
+            for name, xs, colour in bars]
+    layout = {"barmode": "stack", "height": 40 + 32 * len(cards),
+              "margin": {"l": 10, "r": 10, "t": 10, "b": 20},
+              "xaxis": {"range": [0, 100], "ticksuffix": " %", "fixedrange": True},
+              "yaxis": {"autorange": "reversed", "fixedrange": True},
+              "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": -0.15}}
+    return go.Figure(data=data, layout=layout)
+
+
 def render_activity(events: Sequence[Any]) -> None:
     """The newest events (decisions, verdict changes, drift, sources), newest first."""
     if not events:
@@ -503,8 +522,21 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
                         for i, (_f, _s, title) in enumerate(_PANELS)],
         "shapes": [],
     }
+    _shade_steps(layout, wx, wy)
     _mark_decisions(layout, decisions, wx)
     return go.Figure(data=data, layout=layout)
+
+
+def _shade_steps(layout: dict[str, Any], xs: Sequence[datetime], ys: Sequence[int]) -> None:
+    """Each step as a band behind every panel, deeper the more traffic the candidate
+    takes (none at 0 %), so a verdict's line reads against the step it was made in."""
+    for (x0, w), x1 in zip(zip(xs, ys, strict=True), xs[1:], strict=False):
+        if w <= 0 or x1 <= x0:
+            continue
+        layout["shapes"].append({
+            "type": "rect", "x0": x0, "x1": x1, "xref": "x", "y0": 0, "y1": 1,
+            "yref": "paper", "layer": "below", "line": {"width": 0},
+            "fillcolor": _COLOURS["candidate"], "opacity": round(0.03 + 0.09 * w / 100, 3)})
 
 
 def _weight_steps(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView]

@@ -45,6 +45,10 @@ def live() -> None:
                 components.render_card(card, explore=explore)
                 st.page_link("screens/service.py", label=f"{card.service}: charts and actions",
                              icon=":material/monitoring:", query_params={"service": card.service})
+    st.subheader("Traffic split")
+    in_order = {c.service: c for c in cards}
+    st.plotly_chart(components.split_figure([in_order[n] for n in names if n in in_order]),
+                    key="split", config={"displaylogo": False, "displayModeBar": False})
     st.subheader("Recent activity")
     components.render_activity(data.events(ctx.db_url, limit=ACTIVITY))
     st.subheader("Six weeks")

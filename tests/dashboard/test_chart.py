@@ -1,6 +1,6 @@
 """The service page's chart: the weight drawn from the decisions themselves (a revert to
 0 % shows, with no evaluation made at 0 %), its axis always 0 to 100 %, and decision
-labels that would overlap stacked apart."""
+labels that would overlap stacked apart, each step shaded."""
 
 from __future__ import annotations
 
@@ -47,6 +47,22 @@ def test_close_decision_labels_stack_instead_of_overlapping() -> None:
     assert shifts["50→25 %"] == 0
 
 
+def test_each_step_is_a_band_deeper_with_more_traffic() -> None:
+    points = [point(m, 25) for m in range(0, 360, 10)]
+    marks = [decision(100, "approve", 10, 25), decision(200, "approve", 25, 50),
+             decision(300, "revert", 50, 0)]
+    bands = [s for s in chart_figure(points, marks).to_plotly_json()["layout"]["shapes"]
+             if s["type"] == "rect"]
+    # 10 % from the first point, 25 % from 100 min, 50 % from 200; none at 0 % after 300
+    assert [(b["x0"], b["x1"]) for b in bands] == [
+        (T0, T0 + timedelta(minutes=100)), (T0 + timedelta(minutes=100),
+                                            T0 + timedelta(minutes=200)),
+        (T0 + timedelta(minutes=200), T0 + timedelta(minutes=300))]
+    opacity = [b["opacity"] for b in bands]
+    assert opacity == sorted(opacity) and len(set(opacity)) == 3
+    assert all(b["layer"] == "below" for b in bands)
+
+
 def test_a_checks_values_read_in_the_unit_of_the_figure_it_checks() -> None:
     from dashboard.components import check_value
 
@@ -56,3 +72,18 @@ def test_a_checks_values_read_in_the_unit_of_the_figure_it_checks() -> None:
     assert check_value("min_requests", 5272.0) == "5,272"
     assert check_value("error_budget_burn_1h_5m", 0.0966) == "0.1x"
     assert check_value("data", None) == "\u2014"
+
+
+def test_the_traffic_split_of_every_service_side_by_side() -> None:
+    from types import SimpleNamespace
+
+    from dashboard.components import split_figure
+
+    cards = [SimpleNamespace(service="auth", weight=100, drift=None),
+             SimpleNamespace(service="files", weight=25, drift="route says 25 %, router 50 %"),
+             SimpleNamespace(service="ai", weight=0, drift=None)]
+    fig = split_figure(cards).to_plotly_json()
+    monolith, candidate = fig["data"]
+    assert list(candidate["y"]) == ["auth", "files (drifted)", "ai"]
+    assert list(candidate["x"]) == [100, 25, 0] and list(monolith["x"]) == [0, 75, 100]
+    assert fig["layout"]["barmode"] == "stack"
