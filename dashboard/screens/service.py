@@ -211,6 +211,11 @@ if points:
     marks = data.decisions(ctx.db_url, service=service, start=start, limit=500)
     st.plotly_chart(components.chart_figure(points, marks), key="charts",
                     config={"displaylogo": False})
+    if ctx.plan.settings(service).inference == "anytime":
+        st.caption("Each point is an evaluation's figures: under anytime inference, over "
+                   "the step's own requests since it began (what the verdict rests on), "
+                   "so a line moves slowly late in a long step; the detectors behind the "
+                   "verdict read the recent minutes.")
 else:
     st.info("No evaluations stored in this range yet.")
 
