@@ -91,8 +91,10 @@ def command(port: int, plan_path: str, db_url: str,
             "--server.runOnSave", "false",
             "--browser.gatherUsageStats", "false",  # no telemetry from a control room
             "--client.toolbarMode", "viewer",
-            # blue, not Streamlit's red: red is kept for failures and the override path
-            "--theme.primaryColor", "#1f6feb"]
+            # blue, not Streamlit's red: red is kept for failures and the override path;
+            # set per theme, so the browser's light or dark preference still chooses
+            "--theme.light.primaryColor", "#1f6feb",
+            "--theme.dark.primaryColor", "#58a6ff"]
 
 
 def environment(plan_path: str, db_url: str,

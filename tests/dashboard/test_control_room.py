@@ -217,3 +217,30 @@ def test_after_the_ai_services_auto_revert(demo: RunningDemo, chromium: Any) -> 
     expect(page.get_by_text("NO VERDICT AT 0 %")).to_be_visible()
     expect(page.get_by_text("READY for 10 %")).to_have_count(0)
     shoot(page, "service-auto-reverted")
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_the_browsers_light_or_dark_preference_chooses_the_theme(
+        demo: RunningDemo, chromium: Any) -> None:
+    """Both themes keep cutover's blue (not Streamlit's red, kept for failures): the
+    dashboard sets it per theme, so a custom colour does not pin the light one."""
+    from playwright.sync_api import expect
+
+    seen = {}
+    for scheme in ("light", "dark"):
+        page = chromium.new_page(viewport=VIEWPORT, color_scheme=scheme)
+        page.goto(demo.url + "/")
+        expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(
+            timeout=60_000)
+        app = page.get_by_test_id("stApp")
+        seen[scheme] = _luminance(app.evaluate("e => getComputedStyle(e).backgroundColor"))
+        button = page.get_by_role("button", name="Roll back everything").first
+        r, g, b = (int(v) for v in re.findall(r"\d+", button.evaluate(
+            "e => getComputedStyle(e).backgroundColor"))[:3])
+        assert b > r and b > g, (scheme, r, g, b)       # blue in both
+        page.close()
+    assert seen["light"] > 0.8 and seen["dark"] < 0.2, seen
