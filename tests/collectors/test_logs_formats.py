@@ -15,11 +15,11 @@ from collectors.logs.formats import (
     INGRESS_TEMPLATE,
     JsonFormat,
     compile_nginx_template,
-    format_for,
     json_time_key,
     minute_of,
 )
 from collectors.logs.mapping import NO_SERVICE, UNKNOWN_UPSTREAM, Mapper, path_segments
+from collectors.logs.registry import format_for
 from slo.errors import ConfigError
 from slo.plan import LogSource, Plan
 from store.db import session_scope
