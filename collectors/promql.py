@@ -188,8 +188,7 @@ def step_queries(*, selector: str, step: str,
     if inner is not None:
         out.append(StepQuery(Kind.BUCKETS, r(inner)))
     else:
-        out += [StepQuery(k, r(t["latency_quantile"], q))
-                for k, q in ((quantile_kind(q), q) for q in QUANTILES)]
+        out += [StepQuery(quantile_kind(q), r(t["latency_quantile"], q)) for q in QUANTILES]
     parts = split_ratio(t["latency_avg"])
     if parts is not None:
         out += [StepQuery(Kind.LATENCY_SUM, r(parts[0])),

@@ -13,7 +13,7 @@ from rollout.backtest import StepChange, backtest
 from slo.figures import Figures
 from slo.plan import Plan
 from slo.verdict import Verdict
-from tests.rollout.test_evaluation import FakeStore
+from tests.rollout.test_evaluation import FakeStore, logs_only, with_inference
 from tests.slo.judgekit import AT
 
 
@@ -42,8 +42,7 @@ def _verdicts(engine: Engine, plan: Plan, *, since: datetime, first: timedelta
 
 
 def test_a_pass_of_the_step_is_carried_to_its_later_looks(engine: Engine, plan: Plan) -> None:
-    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"inference": "anytime"})})
+    anytime = with_inference(plan, "anytime")
     since = AT - timedelta(hours=4)
     # passed at 3 h, before the drift: the later looks keep it
     assert _verdicts(engine, anytime, since=since, first=timedelta(hours=3)) == \
@@ -83,10 +82,7 @@ def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
     from store.figures import variant_figures
     from store.replay import ReplayFigures
 
-    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
-               if k not in ("memory_mb", "cpu_cores")}
-    logs_only = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"targets": targets})})
+    judged = logs_only(plan)
     since = AT - timedelta(hours=3)
     _rollups(engine, start=since, minutes=180)
     steps = [StepChange("auth", 10, since), StepChange("auth", 0, since + timedelta(minutes=50)),
@@ -95,7 +91,7 @@ def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
 
     def run(fn: object) -> list[dict]:
         return [e.contract() | {"at": e.at} for e in backtest(
-            engine=engine, plan=logs_only, start=since + timedelta(minutes=5), end=AT,
+            engine=engine, plan=judged, start=since + timedelta(minutes=5), end=AT,
             every=timedelta(minutes=5), steps=steps, service="auth",
             figures_fn=fn)]  # type: ignore[arg-type]
 

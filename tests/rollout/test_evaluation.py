@@ -85,6 +85,14 @@ def with_inference(plan: Plan, inference: str) -> Plan:
         update={"inference": inference})})
 
 
+def logs_only(plan: Plan) -> Plan:
+    """The plan without its memory and CPU targets, which need Prometheus."""
+    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
+               if k not in ("memory_mb", "cpu_cores")}
+    return plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"targets": targets})})
+
+
 #: the windows one look reads, 20 minutes into a step whose evidence began 19 minutes ago
 SPANS = {
     # the plan's 10m window and the 2m and 5m recent windows; the burn windows (30m, 1h,
@@ -232,15 +240,11 @@ def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan, inference: s
     """The store's own figures from per-minute log rollups: a pass, then a regression
     that fails within two minutes and records its event.  (The plan's memory and CPU
     targets are dropped here: they need Prometheus, which this test does not run.)"""
-    targets = {k: v for k, v in (plan.defaults.targets or {}).items()
-               if k not in ("memory_mb", "cpu_cores")}
-    logs_only = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"targets": targets})})
-    logs_only = with_inference(logs_only, inference)
+    judged = with_inference(logs_only(plan), inference)
     set_state(engine, "auth", 10, AT - timedelta(minutes=60))
     _write_minutes(engine, service="auth", start=AT - timedelta(minutes=70), minutes=70,
                    candidate_errors=HEALTHY_RATE)
-    [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h", at=AT)
+    [(ev, _)] = evaluate(engine=engine, plan=judged, plan_hash="h", at=AT)
     assert ev.verdict is Verdict.PASS, ev.reasons
     # fixed: the plan's 10m window; anytime: the step's own 59 whole minutes (the minute
     # the step began in holds the previous weight's requests too)
@@ -249,7 +253,7 @@ def test_evaluate_over_real_log_rollups(engine: Engine, plan: Plan, inference: s
     assert any(r.startswith("p95 latency ") for r in ev.reasons)
 
     _write_minutes(engine, service="auth", start=AT, minutes=2, candidate_errors=5 * HEALTHY_RATE)
-    [(ev, _)] = evaluate(engine=engine, plan=logs_only, plan_hash="h",
+    [(ev, _)] = evaluate(engine=engine, plan=judged, plan_hash="h",
                          at=AT + timedelta(minutes=2))
     assert ev.verdict is Verdict.FAIL, ev.reasons
     # fixed: the 2m recent window; anytime: the regression detector over the minutes
@@ -323,8 +327,7 @@ def test_anytime_reads_the_whole_step_and_restarted_short_windows(engine: Engine
                                                                  plan: Plan) -> None:
     """Anytime inference: the main figures cover the step's own requests from its
     evidence start (not the plan's 10m), the short windows their restarted blocks."""
-    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"inference": "anytime"})})
+    anytime = with_inference(plan, "anytime")
     since = AT - timedelta(hours=2)
     set_state(engine, "auth", 10, since)
     fake = StartsStore()
@@ -343,8 +346,7 @@ def test_anytime_reads_the_whole_step_and_restarted_short_windows(engine: Engine
 def test_anytime_keeps_a_stored_pass_of_the_same_step(engine: Engine, plan: Plan) -> None:
     """A pass stored for the step stands at a later look whose error check cannot tell;
     a pass stored for another step (another weight) does not."""
-    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"inference": "anytime"})})
+    anytime = with_inference(plan, "anytime")
     since = AT - timedelta(hours=2)
     fake = FakeStore(candidate_rps=3.0, baseline_rps=27.0, error_share={"auth": 0.0048})
 
@@ -384,8 +386,7 @@ def test_anytime_a_gap_holds_the_verdict_while_it_is_in_the_plans_window(
         engine: Engine, plan: Plan) -> None:
     """The main checks read the whole step; a gap an hour ago leaves some requests
     uncounted and no longer holds the verdict, a gap in the last 10 minutes still does."""
-    anytime = plan.model_copy(update={"defaults": plan.defaults.model_copy(
-        update={"inference": "anytime"})})
+    anytime = with_inference(plan, "anytime")
     set_state(engine, "auth", 10, AT - timedelta(hours=2))
 
     def judged(ago: timedelta) -> Evaluation:
