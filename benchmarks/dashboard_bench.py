@@ -45,10 +45,10 @@ TARGET_SECONDS, TARGET_MB = 1.0, 229.0
 class Row:
     store: str
     evaluations: int = 0
-    seed_s: float = 0.0
-    overview_cold_s: float = 0.0
-    overview_warm_s: float = 0.0
-    service_cold_s: float = 0.0
+    seed_s: float | None = None
+    overview_cold_s: float | None = None
+    overview_warm_s: float | None = None
+    service_cold_s: float | None = None
     browser_overview_s: float | None = None
     browser_overview_again_s: float | None = None
     rss_mb: float | None = None
@@ -128,12 +128,22 @@ def browser_times(url: str, services: list[str]) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def cold_command(port: int, plan_file: Path, db_url: str) -> list[str]:
+    """The baseline: the same server started as ``streamlit run`` itself, so the first
+    visit imports the pages' modules (dashboard.serve imports them before listening)."""
+    argv = launch.command(port, str(plan_file), db_url)
+    assert argv[1] == str(launch.SERVE), argv
+    return [argv[0], "-m", "streamlit", *argv[2:]]
+
+
 def serve_and_measure(row: Row, plan_file: Path, db_url: str, services: list[str],
-                      logdir: Path) -> None:
+                      logdir: Path, *, warm: bool = True) -> None:
     port = free_port()
     env = launch.environment(str(plan_file), db_url)
     env["CUTOVER_DASHBOARD_OPERATOR"] = "ana@example.org"
-    proc = subprocess.Popen(launch.command(port, str(plan_file), db_url), env=env,
+    argv = (launch.command(port, str(plan_file), db_url) if warm
+            else cold_command(port, plan_file, db_url))
+    proc = subprocess.Popen(argv, env=env,
                             stdout=(logdir / f"streamlit-{port}.log").open("wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -185,7 +195,9 @@ def print_table(rows: list[Row], query: tuple[float, int, float, int] | None) ->
               f"downsampled in SQL {sampled:.3f} s ({n_points} points)")
     print("\n(AppTest times: the app's script run in this process, cold = caches empty. "
           "Browser times: until the overview's last section shows in Chromium; the first "
-          "load includes fetching Streamlit's JavaScript. RSS: the streamlit server after "
+          "load includes fetching Streamlit's JavaScript. 'streamlit run': the baseline "
+          "server, which imports the pages' modules at the first visit, where cutover's "
+          "imports them before it listens. RSS: the streamlit server after "
           "the overview, every service page at six weeks, the other pages and one HTML "
           "report.)")
 
@@ -221,6 +233,10 @@ def main() -> int:
                 plan_file, db_url)
             if not args.no_browser:
                 serve_and_measure(row, plan_file, db_url, services, tmpdir)
+                if weeks:  # the baseline, in the same run: no imports before listening
+                    cold = Row(store=f"{name}, streamlit run", evaluations=row.evaluations)
+                    serve_and_measure(cold, plan_file, db_url, services, tmpdir, warm=False)
+                    rows.append(cold)
             rows.append(row)
         print_table(rows, query)
     return 0

@@ -16,6 +16,8 @@ __all__ = ["APP", "DEFAULT_ADDRESS", "check_address", "command", "environment",
            "is_loopback", "trusts_forwarded_user", "url"]
 
 APP = Path(__file__).resolve().with_name("app.py")
+#: the server process: Streamlit's command line after the pages' imports (dashboard.serve)
+SERVE = APP.with_name("serve.py")
 ENV_PLAN, ENV_DB = "CUTOVER_PLAN", "CUTOVER_DB"
 #: the variable that makes the dashboard believe X-Forwarded-Email / X-Forwarded-User
 #: (dashboard.auth reads it; it is named here so the launcher need not import Streamlit)
@@ -83,7 +85,7 @@ def command(port: int, plan_path: str, db_url: str,
     if not address.strip():
         raise ValueError("--address: expected an address to listen on (127.0.0.1, 0.0.0.0, "
                          "::1, ...), got nothing")
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
+    return [sys.executable, str(SERVE), "run", str(APP),
             "--server.address", address.strip(),
             "--server.port", str(port),
             "--server.headless", "true",
