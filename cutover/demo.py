@@ -67,7 +67,7 @@ SIMULATED = "simulated by cutover demo"
 #: the judge ran every this often over the recent history, and every SPARSE_STEP before
 HISTORY_STEP = timedelta(minutes=30)
 SPARSE_STEP = timedelta(hours=3)
-#: the history before this (from now) keeps only the minutes the judge reads
+#: the history before this (from now) keeps memory and CPU points only in the judge's windows
 FULL_DETAIL = timedelta(hours=3)
 #: the judge runs every HISTORY_STEP within this of now
 DENSE = FULL_DETAIL + SPARSE_STEP
@@ -243,8 +243,12 @@ def seed_history(*, plan: Plan, plan_hash: str, engine: Engine, model: TrafficMo
 
     The judge runs every :data:`SPARSE_STEP` over the older history and every
     :data:`HISTORY_STEP` over the last :data:`FULL_DETAIL`; a decision is taken at the
-    first evaluation at or after its time that the gate allows.  Rollups cover every
-    minute of the last ``detail``, and only the judge's windows before it.  ``probes``
+    first evaluation at or after its time that the gate allows.  Log rollups cover every
+    minute: the anytime judge reads each step whole from its start, and the dashboard
+    charts those figures, so a step stored only in the windows before its evaluations
+    read as a fraction of its traffic.  Memory and CPU points (gauges, averaged, so a
+    sample reads true) cover every minute of the last ``detail`` and only the plan's
+    window before each evaluation before it.  ``probes``
     (a ``cutover.probing.ProbeRunner``) runs the due probes before each evaluation, for
     real, against the stand-ins, so the gate weighs their results as the worker will."""
     from rollout.evaluation import evaluate
@@ -327,14 +331,14 @@ def _floor(t: datetime, period: timedelta) -> datetime:
 def _write_span(*, plan: Plan, engine: Engine, model: TrafficModel,
                 weights: Mapping[str, int], start: datetime, end: datetime, detail: bool,
                 rng: np.random.Generator) -> int:
-    """Rollups and gauges for (start, end]: every minute when ``detail``, else only the
-    judge's window before ``end`` (the evaluation at ``end`` reads nothing else)."""
+    """Log rollups for every minute of (start, end]; memory and CPU points for every
+    minute when ``detail``, else for the plan's window before ``end`` only."""
     from store.db import session_scope
     from store.rollups import upsert_rollups
 
     window = max(plan.settings(s.name).window for s in plan.services)
     first = start if detail else max(start, end - window - timedelta(minutes=1))
-    minutes = list(_minutes(first, end))
+    minutes = list(_minutes(start, end))
     deltas = [d for m in minutes
               for d in minute_rollups(model, plan=plan, weights=weights, minute=m, rng=rng)]
     with session_scope(engine) as session:

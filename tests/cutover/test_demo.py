@@ -213,6 +213,43 @@ def _stepped_simulator(setup, router, start: datetime) -> Simulator:
                      written_until=start, rng=np.random.default_rng(5))
 
 
+#: one step long before the dense part of the history: judged every SPARSE_STEP
+OLD_STEP = (HistoryStep(timedelta(hours=20), "auth", 10, "lee@example.org", "week 2"),)
+
+
+def test_the_older_history_stores_every_minute_of_a_step(tmp_path: Path) -> None:
+    """The anytime judge reads a step whole from its start, and the dashboard charts
+    those figures: an evaluation far back in the history reads the step's traffic at its
+    rate, not the share of it that the windows before the evaluations held."""
+    from cutover.simulator import service_rps
+    from store.rollups import LogRollup
+
+    paths = DemoPaths(tmp_path / "demo")
+    setup = prepare(source_plan=PLAN, paths=paths, db_url=paths.db_url, now=NOON,
+                    steps=OLD_STEP, corrupted_upload=None)
+    try:
+        with session_scope(setup.engine) as s:
+            minutes = set(s.exec(select(LogRollup.minute).where(
+                LogRollup.service == "gateway", LogRollup.variant == "baseline")).all())
+        start = setup.history.start.replace(second=0, microsecond=0)
+        every = int((NOON - start).total_seconds() // 60)
+        assert len(minutes) >= every - 1, (len(minutes), every)
+        old = [e for e in evaluations(setup.engine, "auth")
+               if e.weight == 10 and e.at <= NOON - timedelta(hours=7)]
+        assert len(old) >= 2, [e.at for e in evaluations(setup.engine, "auth")]
+        model = TrafficModel()
+        for e in old:
+            assert e.step_since is not None
+            span = int((e.at - e.step_since).total_seconds() // 60)
+            rates = [service_rps(model, "auth", e.step_since + timedelta(minutes=m))
+                     for m in range(span)]
+            expected = sum(rates) / len(rates)
+            measured = e.figures["baseline"]["rps"] + e.figures["candidate"]["rps"]
+            assert measured == pytest.approx(expected, rel=0.2), (e.at, measured, expected)
+    finally:
+        setup.close()
+
+
 def test_history_then_the_ai_story_end_to_end(tmp_path: Path, db_url: str) -> None:
     # every minute of the history: the anytime judge reads each step whole
     setup = prepare(source_plan=PLAN, paths=DemoPaths(tmp_path / "demo"), db_url=db_url,
