@@ -511,7 +511,12 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
     layout: dict[str, object] = {
         "height": 900, "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
         "hovermode": "x unified", "legend": {"x": 1.01, "y": 1, "yanchor": "top"},
-        "xaxis": {"anchor": _axis(4), "type": "date"},
+        # one time axis for every panel: a zoom is shared, and the hovered time is a
+        # line across all of them (a crosshair), wherever the pointer is
+        "xaxis": {"anchor": _axis(4), "type": "date", "showspikes": True,
+                  "spikemode": "across", "spikesnap": "cursor", "spikethickness": 1,
+                  "spikedash": "dot", "spikecolor": "#888"},
+        "spikedistance": -1,
         **{_axis(i).replace("y", "yaxis"): {"domain": _domain(i), "anchor": "x"}
            for i in range(len(_PANELS))},
         # the weight's axis is always 0 to 100 %: a drop to 0 shows as one

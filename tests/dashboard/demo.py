@@ -87,7 +87,8 @@ def stop(demo: RunningDemo) -> int:
 
 def shoot(page: Any, name: str) -> None:
     """With ``CUTOVER_SCREENSHOTS=DIR``, keep a screenshot of ``page`` as ``DIR/name.png``
-    (the README's pictures come from these); otherwise nothing."""
+    (to look at what a test saw; the README's come from scripts/screenshots.py);
+    otherwise nothing."""
     keep = os.environ.get("CUTOVER_SCREENSHOTS")
     if not keep:
         return

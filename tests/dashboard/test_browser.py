@@ -3,7 +3,8 @@
 approves a step through the confirmation dialog and sees the new weight.
 
 Debian's chromium through Playwright, no browser download.  Set
-``CUTOVER_SCREENSHOTS=docs`` to keep the overview and service page screenshots."""
+``CUTOVER_SCREENSHOTS=DIR`` to keep the overview and service page screenshots there (the
+README's pictures are of the real demo: scripts/screenshots.py)."""
 
 from __future__ import annotations
 

@@ -87,3 +87,15 @@ def test_the_traffic_split_of_every_service_side_by_side() -> None:
     assert list(candidate["y"]) == ["auth", "files (drifted)", "ai"]
     assert list(candidate["x"]) == [100, 25, 0] and list(monolith["x"]) == [0, 75, 100]
     assert fig["layout"]["barmode"] == "stack"
+
+
+def test_the_panels_share_one_time_axis_with_a_crosshair_across_them() -> None:
+    fig = chart_figure([point(m, 25) for m in range(0, 30, 5)],
+                       [decision(-1, "approve", 10, 25)]).to_plotly_json()
+    layout = fig["layout"]
+    axes = [k for k in layout if k.startswith("xaxis")]
+    assert axes == ["xaxis"], "one x axis: a zoom in one panel zooms them all"
+    assert {t.get("xaxis", "x") for t in fig["data"]} == {"x"}
+    assert layout["xaxis"]["showspikes"] is True
+    assert layout["xaxis"]["spikemode"] == "across"
+    assert layout["hovermode"] == "x unified" and layout["spikedistance"] == -1
