@@ -4,9 +4,11 @@ the store and the gate)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from slo.units import iso
 
 __all__ = ["Action", "DecisionOutcome", "DecisionRecord", "DecisionState", "RolloutStatus",
            "ServiceStatus", "may_approve"]
@@ -39,13 +41,6 @@ class DecisionState(StrEnum):
     APPLIED = "applied"   # the router reads back the new weight
     FAILED = "failed"     # the router refused or reads back the old weight
     REFUSED = "refused"   # the gate said no: nothing was asked of the router
-
-
-def iso(t: datetime | None) -> str | None:
-    """``2026-11-26T12:00:00Z``: the contract's timestamp form."""
-    if t is None:
-        return None
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
