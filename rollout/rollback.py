@@ -305,7 +305,6 @@ def _settle_pending(engine: Engine, plan: Plan, router: TrafficRouter, service: 
     moves._settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
     with session_scope(engine) as s:
         for d in pending_decisions(session=s, service=service):
-            assert d.id is not None
             settle_decision(session=s, decision_id=d.id, state="failed", at=now,
                             error=f"superseded by rollback #{group_id}: the route could not "
                                   "be read to settle it")

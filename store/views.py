@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from slo.verdict import Evaluation
 from store.evaluations import EvaluationRow, latest_evaluation, to_domain
 from store.events import EventRow
-from store.rollout import Decision, ServiceState
+from store.rollout import Decision, StateView, all_states
 
 __all__ = [
     "DecisionView",
@@ -44,23 +44,6 @@ class SeriesPoint:
     verdict: str
     baseline: dict[str, float | None]
     candidate: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class StateView:
-    """A service's rollout state as stored (the router weight is the last one read back)."""
-
-    service: str
-    phase: str | None
-    weight: int
-    status: str
-    step_since: datetime | None
-    consecutive_failures: int
-    router_weight: int | None
-    router_checked_at: datetime | None
-    version: int
-    updated_at: datetime | None
-    drift_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -147,12 +130,7 @@ def latest_evaluations(*, session: Session,
 
 
 def service_states(*, session: Session) -> dict[str, StateView]:
-    rows = session.exec(select(ServiceState)).all()
-    return {r.service: StateView(
-        service=r.service, phase=r.phase, weight=r.weight, status=r.status,
-        step_since=r.step_since, consecutive_failures=r.consecutive_failures,
-        router_weight=r.router_weight, router_checked_at=r.router_checked_at,
-        version=r.version, updated_at=r.updated_at, drift_since=r.drift_since) for r in rows}
+    return {v.service: v for v in all_states(session=session)}
 
 
 def decisions_filtered(*, session: Session, service: str | None = None,
