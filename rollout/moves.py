@@ -38,9 +38,8 @@ from slo.errors import (
 )
 from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
-from slo.verdict import Verdict
 from store.db import session_scope
-from store.evaluations import latest_evaluation
+from store.evaluations import latest_verdict
 from store.events import record_event
 from store.lease import Lease
 from store.rollout import (
@@ -112,13 +111,13 @@ def _state(session: Session, service: str) -> StateView:
 
 
 def _seen_at_step(session: Session, state: StateView, now: datetime) -> Seen | None:
-    row = latest_evaluation(session=session, service=state.service, at_or_before=now)
-    if row is None or row.id is None:
+    latest = latest_verdict(session=session, service=state.service, at_or_before=now)
+    if latest is None:
         return None
-    return seen_at_step(weight=state.weight, step_since=state.step_since, evaluation_id=row.id,
-                        evaluated_at=row.at, evaluated_weight=row.weight,
-                        verdict=Verdict(row.verdict), reasons=row.reasons,
-                        evaluated_step_since=row.step_since)
+    return seen_at_step(weight=state.weight, step_since=state.step_since,
+                        evaluation_id=latest.id, evaluated_at=latest.at,
+                        evaluated_weight=latest.weight, verdict=latest.verdict,
+                        reasons=latest.reasons, evaluated_step_since=latest.step_since)
 
 
 def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
