@@ -36,6 +36,7 @@ __all__ = [
     "ServiceState",
     "StateView",
     "add_decision",
+    "decision_record",
     "add_refusal",
     "all_states",
     "applied_steps_all",
@@ -182,7 +183,8 @@ def _state_view(r: ServiceState) -> StateView:
         version=r.version, updated_at=r.updated_at, drift_since=r.drift_since)
 
 
-def _decision_record(d: Decision) -> DecisionRecord:
+def decision_record(d: Decision) -> DecisionRecord:
+    """A row as the value handed out (for store/ only: nothing outside names the row)."""
     assert d.id is not None  # flushed
     return DecisionRecord(
         id=d.id, at=d.at, service=d.service, action=Action(d.action),
@@ -306,7 +308,7 @@ def add_decision(*, session: Session, at: datetime, service: str, action: str,
                    actor_source=actor_source)
     session.add(row)
     session.flush()
-    return _decision_record(row)
+    return decision_record(row)
 
 
 def add_refusal(*, session: Session, at: datetime, service: str, action: str,
@@ -319,7 +321,7 @@ def add_refusal(*, session: Session, at: datetime, service: str, action: str,
                    state="refused", error=why)
     session.add(row)
     session.flush()
-    return _decision_record(row)
+    return decision_record(row)
 
 
 def settle_decision(*, session: Session, decision_id: int, state: str, at: datetime,
@@ -344,7 +346,7 @@ def pending_decisions(*, session: Session, service: str | None = None,
         q = q.where(Decision.service == service)
     if before is not None:
         q = q.where(Decision.at <= before)
-    return [_decision_record(d) for d in session.exec(q.order_by(col(Decision.id))).all()]
+    return [decision_record(d) for d in session.exec(q.order_by(col(Decision.id))).all()]
 
 
 def list_decisions(*, session: Session, service: str | None = None,
@@ -354,7 +356,7 @@ def list_decisions(*, session: Session, service: str | None = None,
     if service is not None:
         q = q.where(Decision.service == service)
     q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
-    return [_decision_record(d) for d in session.exec(q).all()]
+    return [decision_record(d) for d in session.exec(q).all()]
 
 
 # -- the dry-run router's weights ------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from slo.verdict import Evaluation
 from store.evaluations import EvaluationRow, latest_evaluation, to_domain
 from store.events import EventRow
-from store.rollout import Decision, StateView, all_states
+from store.rollout import Decision, DecisionRecord, StateView, all_states, decision_record
 
 __all__ = [
     "DecisionView",
@@ -152,15 +152,14 @@ def decisions_filtered(*, session: Session, service: str | None = None,
     if text:
         q = q.where(func.lower(Decision.reason).contains(text.lower(), autoescape=True))
     q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
-    return [decision_view(d) for d in session.exec(q).all()]
+    return [decision_view(decision_record(d)) for d in session.exec(q).all()]
 
 
-def decision_view(d: Decision) -> DecisionView:
-    assert d.id is not None
-    return DecisionView(id=d.id, at=d.at, service=d.service, action=d.action,
+def decision_view(d: DecisionRecord) -> DecisionView:
+    return DecisionView(id=d.id, at=d.at, service=d.service, action=d.action.value,
                         from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor,
-                        reason=d.reason, override=d.override, state=d.state, error=d.error,
-                        evaluation_id=d.evaluation_id)
+                        reason=d.reason, override=d.override, state=d.state.value,
+                        error=d.error, evaluation_id=d.evaluation_id)
 
 
 def decision_actors(*, session: Session) -> list[str]:
