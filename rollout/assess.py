@@ -13,9 +13,8 @@ from rollout.state import (
 from slo.plan import ServiceSettings
 from slo.units import format_duration
 from slo.verdict import Verdict
-from store.evaluations import EvaluationRow
 
-__all__ = ["Seen", "assess", "seen_at_step", "step_rows", "trailing_failures"]
+__all__ = ["Seen", "assess", "seen_at_step", "trailing_failures"]
 
 
 @dataclass(frozen=True)
@@ -83,20 +82,11 @@ def seen_at_step(*, weight: int, step_since: datetime | None, evaluation_id: int
                 weight=evaluated_weight, step_since=evaluated_step_since or step_since)
 
 
-def step_rows(rows: Sequence[EvaluationRow], *, weight: int,
-              step_since: datetime | None) -> list[EvaluationRow]:
-    """The evaluations made for the step (``weight``, ``step_since``): at that weight, not
-    before the step began, and naming that step where the row names one."""
-    return [r for r in rows if r.weight == weight
-            and (step_since is None or r.at >= step_since)
-            and (r.step_since is None or step_since is None or r.step_since == step_since)]
-
-
-def trailing_failures(verdicts: list[str]) -> int:
+def trailing_failures(verdicts: Sequence[Verdict]) -> int:
     """How many fail verdicts end the list (oldest first)."""
     n = 0
     for v in reversed(verdicts):
-        if v != Verdict.FAIL.value:
+        if v is not Verdict.FAIL:
             break
         n += 1
     return n

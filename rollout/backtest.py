@@ -42,7 +42,7 @@ from slo.plan import Plan
 from slo.units import parse_time
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
-from store.evaluations import evaluation_at, save_evaluation
+from store.evaluations import save_evaluation, verdict_at
 from store.replay import ReplayFigures
 from store.rollout import applied_steps_all
 from store.rollups import minute_requests
@@ -213,9 +213,9 @@ def _one_time(engine: Engine, plan: Plan, changes: Sequence[StepChange], at: dat
             step = states.get(name, StepState())
             key = (name, step.weight, step.since)
             if store:
-                row = evaluation_at(session=session, service=name, at=at)
-                if row is not None and row.plan_hash == plan_hash:
-                    if row.verdict == Verdict.PASS.value:
+                stored = verdict_at(session=session, service=name, at=at)
+                if stored is not None and stored.plan_hash == plan_hash:
+                    if stored.verdict is Verdict.PASS:
                         passed.add(key)
                     continue   # stored by an earlier run of this backtest: incremental
             evaluation = _judge_one(plan, name, step, cache, at=at, plan_hash=plan_hash,

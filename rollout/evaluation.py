@@ -31,11 +31,11 @@ from slo.sequential import block, detector_starts
 from slo.verdict import Evaluation, Verdict
 from store.db import session_scope
 from store.evaluations import (
-    EvaluationRow,
-    evaluation_at,
-    latest_evaluation,
+    StoredVerdict,
+    latest_verdict,
     save_evaluation,
     step_passed,
+    verdict_at,
 )
 from store.events import record_event
 from store.figures import variant_figures
@@ -125,8 +125,8 @@ def evaluate(*, engine: Engine, plan: Plan, plan_hash: str, at: datetime,
             evaluation = _judge_one(plan, name, step, cache, at=at, plan_hash=plan_hash,
                                     passed_before=_passed_before(session, name, step, at))
             evaluation = weigh(evaluation, probe_checks(plan.probes_for(name), probed, at=at))
-            row = _store(session, evaluation)
-            out.append((evaluation, _row_id(row)))
+            stored = _store(session, evaluation)
+            out.append((evaluation, stored.id))
         return out
 
 
@@ -137,11 +137,6 @@ def _probe_results(session: Session, plan: Plan, names: Sequence[str],
     if not wanted:
         return {}
     return latest_probe_results(session=session, at=at, probes=wanted)
-
-
-def _row_id(row: EvaluationRow) -> int:
-    assert row.id is not None  # flushed
-    return row.id
 
 
 def _passed_before(session: Session, name: str, step: StepState, at: datetime) -> bool:
@@ -280,12 +275,12 @@ def _step_states(session: Session, at: datetime, *, settle: timedelta = timedelt
     """Each service's step at ``at``: the stored state when its step began at or before
     ``at``; for a replay of an earlier time, the last decision applied by then."""
     out: dict[str, StepState] = {}
-    for row in all_states(session=session):
-        if row.step_since is None or row.step_since <= at:
-            out[row.service] = StepState(row.weight, row.step_since, settle)
+    for state in all_states(session=session):
+        if state.step_since is None or state.step_since <= at:
+            out[state.service] = StepState(state.weight, state.step_since, settle)
         else:
-            replayed = _replayed_state(session, row.service, at)
-            out[row.service] = StepState(replayed.weight, replayed.since, settle)
+            replayed = _replayed_state(session, state.service, at)
+            out[state.service] = StepState(replayed.weight, replayed.since, settle)
     return out
 
 
@@ -296,39 +291,39 @@ def _replayed_state(session: Session, service: str, at: datetime) -> StepState:
 
 # -- storing, with events ----------------------------------------------------------
 
-def _store(session: Session, evaluation: Evaluation) -> EvaluationRow:
-    before = latest_evaluation(session=session, service=evaluation.service,
-                               at_or_before=evaluation.at - timedelta(microseconds=1))
-    same = evaluation_at(session=session, service=evaluation.service, at=evaluation.at)
-    unchanged = same is not None and same.verdict == evaluation.verdict.value
-    row = save_evaluation(session=session, evaluation=evaluation)
+def _store(session: Session, evaluation: Evaluation) -> StoredVerdict:
+    before = latest_verdict(session=session, service=evaluation.service,
+                            at_or_before=evaluation.at - timedelta(microseconds=1))
+    same = verdict_at(session=session, service=evaluation.service, at=evaluation.at)
+    unchanged = same is not None and same.verdict is evaluation.verdict
+    stored = save_evaluation(session=session, evaluation=evaluation)
     if not unchanged:
-        _record_transition(session, evaluation, row, before.verdict if before else None)
-    return row
+        _record_transition(session, evaluation, stored, before.verdict if before else None)
+    return stored
 
 
-def _record_transition(session: Session, evaluation: Evaluation, row: EvaluationRow,
-                       previous: str | None) -> None:
+def _record_transition(session: Session, evaluation: Evaluation, stored: StoredVerdict,
+                       previous: Verdict | None) -> None:
     now = evaluation.verdict
-    if now is Verdict.FAIL and previous != Verdict.FAIL.value:
+    if now is Verdict.FAIL and previous is not Verdict.FAIL:
         record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_FAILED,
                      service=evaluation.service, severity="critical",
                      summary=f"{evaluation.service} fails at {evaluation.weight} %: "
                      + "; ".join(evaluation.reasons[:3]),
-                     data=_event_data(evaluation, row))
-    elif now is Verdict.PASS and previous == Verdict.FAIL.value:
+                     data=_event_data(evaluation, stored))
+    elif now is Verdict.PASS and previous is Verdict.FAIL:
         record_event(session=session, at=evaluation.at, kind=EventKind.VERDICT_RECOVERED,
                      service=evaluation.service, severity="info",
                      summary=f"{evaluation.service} passes again at {evaluation.weight} %",
-                     data=_event_data(evaluation, row))
+                     data=_event_data(evaluation, stored))
 
 
-def _event_data(evaluation: Evaluation, row: EvaluationRow) -> dict[str, Any]:
+def _event_data(evaluation: Evaluation, stored: StoredVerdict) -> dict[str, Any]:
     """The figures that matter: the checks that failed (or, on recovery, all of them)."""
     keep: Callable[[Any], bool] = (
         (lambda c: c.verdict is Verdict.FAIL) if evaluation.verdict is Verdict.FAIL
         else (lambda c: True))
-    return {"evaluation_id": row.id, "phase": evaluation.phase, "weight": evaluation.weight,
+    return {"evaluation_id": stored.id, "phase": evaluation.phase, "weight": evaluation.weight,
             "step_since": evaluation.contract()["step_since"],
             "verdict": evaluation.verdict.value, "reasons": list(evaluation.reasons),
             "checks": [c.contract() for c in evaluation.checks if keep(c)]}

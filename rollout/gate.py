@@ -50,7 +50,6 @@ from rollout.assess import (
     Seen,
     assess,
     seen_at_step,
-    step_rows,
     trailing_failures,
 )
 from rollout.holds import Hold, holds, revert_holds
@@ -98,7 +97,7 @@ from slo.plan import Plan, ServiceSettings
 from slo.probes import probe_checks
 from slo.verdict import Verdict
 from store.db import session_scope
-from store.evaluations import evaluation_history
+from store.evaluations import step_verdicts
 from store.probes import latest_probe_results
 from store.rollout import (
     pending_decisions,
@@ -107,7 +106,7 @@ from store.rollout import (
 
 __all__ = ["AUTO_ACTOR", "APPROVE_WAIT", "REVERT_WAIT", "Seen", "approve", "assess",
            "auto_revert", "decisions", "move_lease", "reconcile", "revert", "revert_all",
-           "seen_at_step", "service_status", "step_rows"]
+           "seen_at_step", "service_status"]
 
 log = logging.getLogger(__name__)
 
@@ -330,9 +329,8 @@ def auto_revert(*, engine: Engine, plan: Plan, router: TrafficRouter,
                 continue
             # consecutive fails within this one step: a fail of an earlier step, even
             # at the same weight, never counts towards reverting this one
-            rows = step_rows(evaluation_history(session=s, service=svc.name,
-                                                start=state.step_since, end=now),
-                             weight=state.weight, step_since=state.step_since)
+            rows = step_verdicts(session=s, service=svc.name, weight=state.weight,
+                                 step_since=state.step_since, end=now)
             failures = trailing_failures([r.verdict for r in rows])
             if failures != state.consecutive_failures:
                 set_failures(session=s, service=svc.name, count=failures)

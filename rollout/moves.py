@@ -24,7 +24,6 @@ from rollout.routers.base import TrafficRouter
 from rollout.state import (
     Action,
     DecisionOutcome,
-    DecisionRecord,
     DecisionState,
     RolloutStatus,
 )
@@ -39,14 +38,12 @@ from slo.errors import (
 )
 from slo.kinds import EventKind
 from slo.plan import Plan, ServiceSettings
-from slo.verdict import Verdict
 from store.db import session_scope
-from store.evaluations import latest_evaluation
+from store.evaluations import latest_verdict
 from store.events import record_event
 from store.lease import Lease
 from store.rollout import (
-    Decision,
-    ServiceState,
+    StateView,
     add_decision,
     add_refusal,
     ensure_states,
@@ -106,21 +103,21 @@ def _ensure(engine: Engine, plan: Plan) -> None:
             ensure_states(session=s, phases=missing)
 
 
-def _state(session: Session, service: str) -> ServiceState:
+def _state(session: Session, service: str) -> StateView:
     state = get_state(session=session, service=service)
     if state is None:  # _ensure ran first; only a concurrent delete gets here
         raise GateError(service, "no rollout state; run the command again")
     return state
 
 
-def _seen_at_step(session: Session, state: ServiceState, now: datetime) -> Seen | None:
-    row = latest_evaluation(session=session, service=state.service, at_or_before=now)
-    if row is None or row.id is None:
+def _seen_at_step(session: Session, state: StateView, now: datetime) -> Seen | None:
+    latest = latest_verdict(session=session, service=state.service, at_or_before=now)
+    if latest is None:
         return None
-    return seen_at_step(weight=state.weight, step_since=state.step_since, evaluation_id=row.id,
-                        evaluated_at=row.at, evaluated_weight=row.weight,
-                        verdict=Verdict(row.verdict), reasons=row.reasons,
-                        evaluated_step_since=row.step_since)
+    return seen_at_step(weight=state.weight, step_since=state.step_since,
+                        evaluation_id=latest.id, evaluated_at=latest.at,
+                        evaluated_weight=latest.weight, verdict=latest.verdict,
+                        reasons=latest.reasons, evaluated_step_since=latest.step_since)
 
 
 def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | None]:
@@ -129,16 +126,6 @@ def _try_read(router: TrafficRouter, service: str) -> tuple[int | None, str | No
     except RouterError as e:
         log.info("cannot read the route of %s: %s", service, e)
         return None, str(e)
-
-
-def _record(d: Decision) -> DecisionRecord:
-    assert d.id is not None
-    return DecisionRecord(
-        id=d.id, at=d.at, service=d.service, action=Action(d.action),
-        from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor, reason=d.reason,
-        override=d.override, state=DecisionState(d.state), evaluation_id=d.evaluation_id,
-        error=d.error, applied_at=d.applied_at, read_back=d.read_back, group_id=d.group_id,
-        actor_source=d.actor_source)
 
 
 # -- claim, router, settle -------------------------------------------------------------
@@ -179,7 +166,6 @@ def _claim(engine: Engine, move: _Move, *, version: int, now: datetime) -> tuple
                          actor=move.actor, reason=move.reason, override=move.override,
                          evaluation_id=move.evaluation_id, group_id=move.group_id,
                          actor_source=move.actor_source)
-        assert d.id is not None
         return d.id, new_version
 
 
@@ -226,7 +212,7 @@ def _supersede(s: Session, move: _Move, *, decision_id: int, now: datetime) -> N
     """A rollback that went ahead over decisions nobody could settle: the route now
     carries the rollback's weight whatever they did, so they end failed."""
     for d in pending_decisions(session=s, service=move.service):
-        if d.id == decision_id or d.id is None:
+        if d.id == decision_id:
             continue
         settle_decision(session=s, decision_id=d.id, state="failed", at=now,
                         error=f"superseded by {move.action} #{decision_id} to "
@@ -370,14 +356,14 @@ def _weight_now(engine: Engine, service: str) -> int:
         return _state(s, service).weight
 
 
-def _check_fresh(engine: Engine, service: str, state: ServiceState, looked: int) -> None:
+def _check_fresh(engine: Engine, service: str, state: StateView, looked: int) -> None:
     """Refuse a decision made on a step that has moved since ``looked``, saying what
     moved it."""
     if state.weight == looked:
         return
     with session_scope(engine) as s:
         moves = [d for d in list_decisions(session=s, service=service, limit=20)
-                 if d.state == DecisionState.APPLIED.value]
+                 if d.state is DecisionState.APPLIED]
     last = moves[0] if moves else None
     if last is not None and last.to_weight == state.weight:
         moved = (f"decision #{last.id}: {last.action} {last.from_weight} -> "
@@ -460,8 +446,7 @@ def _settle_orphans(*, engine: Engine, plan: Plan, router: TrafficRouter, servic
         return []
     outcomes = []
     for d in orphans:
-        assert d.id is not None
-        move = _Move(service=d.service, action=Action(d.action), from_weight=d.from_weight,
+        move = _Move(service=d.service, action=d.action, from_weight=d.from_weight,
                      to_weight=d.to_weight, actor=d.actor, reason=d.reason,
                      override=d.override, evaluation_id=d.evaluation_id, group_id=d.group_id)
         with session_scope(engine) as s:
@@ -483,7 +468,7 @@ def _settle_orphans(*, engine: Engine, plan: Plan, router: TrafficRouter, servic
     return outcomes
 
 
-def _check_version(state: ServiceState, expected: int | None) -> None:
+def _check_version(state: StateView, expected: int | None) -> None:
     if expected is not None and state.version != expected:
         raise ConflictError(f"service {state.service}", expected, state.version)
 

@@ -174,9 +174,8 @@ def roll_back(*, engine: Engine, plan: Plan, router: TrafficRouter, actor: str, 
     moves._ensure(engine, plan)
     names = [svc.name for svc in plan.services]
     with session_scope(engine) as s:
-        group = open_group(session=s, at=now, actor=actor, reason=reason, services=names)
-        assert group.id is not None
-        group_id = group.id
+        group_id = open_group(session=s, at=now, actor=actor, reason=reason,
+                              services=names).id
     log.warning("rollback #%d of %d services by %s: %s", group_id, len(names), actor, reason)
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="rollback") as pool:
         futures = [pool.submit(_one, engine=engine, plan=plan, router=router, service=name,
@@ -305,7 +304,6 @@ def _settle_pending(engine: Engine, plan: Plan, router: TrafficRouter, service: 
     moves._settle_orphans(engine=engine, plan=plan, router=router, service=service, now=now)
     with session_scope(engine) as s:
         for d in pending_decisions(session=s, service=service):
-            assert d.id is not None
             settle_decision(session=s, decision_id=d.id, state="failed", at=now,
                             error=f"superseded by rollback #{group_id}: the route could not "
                                   "be read to settle it")
@@ -328,10 +326,10 @@ def _close_interrupted(engine: Engine, plan: Plan, *, before: datetime,
     closed = []
     with session_scope(engine) as s:
         for g in open_groups(session=s, before=before):
-            if g.id == keep or g.id is None:
+            if g.id == keep:
                 continue
             members = group_decisions(session=s, group_id=g.id)
-            if any(d.state == DecisionState.PENDING.value for d in members):
+            if any(d.state is DecisionState.PENDING for d in members):
                 continue
             if close_group(session=s, group_id=g.id, outcome=GroupOutcome.INTERRUPTED.value,
                            at=before, seconds=None):

@@ -1,12 +1,16 @@
 """The gate's states and the values it hands back (frozen; the store's rows stay inside
-the store and the gate)."""
+the store).  A decision's action and state, and the record of it, are the store's values
+(store/rollout.py), named here too as callers always have."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from slo.units import iso
+from store.rollout import Action, DecisionRecord, DecisionState
 
 __all__ = ["Action", "DecisionOutcome", "DecisionRecord", "DecisionState", "RolloutStatus",
            "ServiceStatus", "may_approve"]
@@ -26,26 +30,6 @@ def may_approve(status: RolloutStatus, weight: int) -> bool:
     """The approval rule: a step that passed and soaked, or a service reverted to 0 %
     (REVERTED above 0 % still needs its pass and soak like any step)."""
     return status is RolloutStatus.READY or (status is RolloutStatus.REVERTED and weight == 0)
-
-
-class Action(StrEnum):
-    APPROVE = "approve"
-    REVERT = "revert"
-    AUTO_REVERT = "auto-revert"   # the worker's policy, actor "cutover"
-
-
-class DecisionState(StrEnum):
-    PENDING = "pending"   # written, router not yet confirmed (a crash leaves it here)
-    APPLIED = "applied"   # the router reads back the new weight
-    FAILED = "failed"     # the router refused or reads back the old weight
-    REFUSED = "refused"   # the gate said no: nothing was asked of the router
-
-
-def iso(t: datetime | None) -> str | None:
-    """``2026-11-26T12:00:00Z``: the contract's timestamp form."""
-    if t is None:
-        return None
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -89,41 +73,6 @@ class ServiceStatus:
             "pending_decision": self.pending_decision, "override": self.override,
             "evaluated_weight": self.evaluated_weight,
             "evaluated_step_since": iso(self.evaluated_step_since),
-        }
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """One decision of the audit trail (``cutover decisions --json``)."""
-
-    id: int
-    at: datetime
-    service: str
-    action: Action
-    from_weight: int
-    to_weight: int
-    actor: str
-    reason: str
-    override: bool
-    state: DecisionState
-    evaluation_id: int | None = None
-    error: str | None = None
-    applied_at: datetime | None = None
-    read_back: int | None = None
-    actor_source: str = "unknown"
-    group_id: int | None = None
-
-    def contract(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "at": iso(self.at), "service": self.service,
-            "action": self.action.value, "from_weight": self.from_weight,
-            "to_weight": self.to_weight, "actor": self.actor, "reason": self.reason,
-            "override": self.override, "state": self.state.value,
-            "evaluation_id": self.evaluation_id,
-            # additions to the contract
-            "error": self.error, "applied_at": iso(self.applied_at),
-            "read_back": self.read_back, "group_id": self.group_id,
-            "actor_source": self.actor_source,
         }
 
 

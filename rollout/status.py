@@ -15,7 +15,6 @@ from rollout.assess import (
 from rollout.moves import (
     _drift_words,
     _ensure,
-    _record,
     _seen_at_step,
     _settings,
     _state,
@@ -32,7 +31,7 @@ from slo.plan import Plan
 from store.db import session_scope
 from store.events import record_event
 from store.rollout import (
-    ServiceState,
+    StateView,
     list_decisions,
     pending_decisions,
     set_observed,
@@ -86,15 +85,15 @@ def _one_status(engine: Engine, plan: Plan, router: TrafficRouter, service: str,
         pending_decision=pending[0].id if pending else None, override=overridden)
 
 
-def _step_overridden(s: Session, state: ServiceState) -> bool:
+def _step_overridden(s: Session, state: StateView) -> bool:
     """Whether the decision that put the service on its current step was an override."""
     for d in list_decisions(session=s, service=state.service, limit=20):
-        if d.state == DecisionState.APPLIED.value:
+        if d.state is DecisionState.APPLIED:
             return d.override and d.to_weight == state.weight
     return False
 
 
-def _note_drift(s: Session, plan: Plan, state: ServiceState, observed: int | None, *,
+def _note_drift(s: Session, plan: Plan, state: StateView, observed: int | None, *,
                 drift: bool, now: datetime) -> None:
     started = drift and state.drift_since is None
     ended = not drift and observed is not None and state.drift_since is not None
@@ -120,4 +119,4 @@ def decisions(*, engine: Engine, service: str | None = None,
               limit: int = 200) -> list[DecisionRecord]:
     """The audit trail, newest first."""
     with session_scope(engine) as s:
-        return [_record(d) for d in list_decisions(session=s, service=service, limit=limit)]
+        return list_decisions(session=s, service=service, limit=limit)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_duration", "parse_clock", "parse_duration", "parse_time", "simulated_time"]
+__all__ = ["format_duration", "iso", "parse_clock", "parse_duration", "parse_time",
+           "simulated_time"]
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -45,6 +46,13 @@ def format_duration(td: timedelta) -> str:
             out.append(f"{secs // size}{unit}")
             secs %= size
     return sign + "".join(out)
+
+
+def iso(t: datetime | None) -> str | None:
+    """``2026-11-26T12:00:00Z``: the contracts' timestamp form."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:

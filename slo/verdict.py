@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from slo.figures import Figures
+from slo.units import iso
 
 __all__ = ["Check", "CheckKind", "Evaluation", "Verdict"]
-
-
-def _iso(t: datetime | None) -> str | None:
-    """``2026-11-26T12:00:00Z``, the contracts' timestamp form."""
-    if t is None:
-        return None
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Verdict(StrEnum):
@@ -82,5 +76,5 @@ class Evaluation:
                         "candidate": self.candidate.contract()},
             "checks": [c.contract() for c in self.checks],
             # second round: the step the verdict was made for (ARCHITECTURE)
-            "step_since": _iso(self.step_since),
+            "step_since": iso(self.step_since),
         }

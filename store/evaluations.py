@@ -1,7 +1,12 @@
-"""Stored evaluations: every verdict the judge gave, with its figures and checks."""
+"""Stored evaluations: every verdict the judge gave, with its figures and checks.
+
+The gate and the judge's bookkeeping read a :class:`StoredVerdict` (what was said, for
+which step, under which plan; no figures); ``to_domain`` gives the whole evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +17,9 @@ from slo.figures import Figures
 from slo.verdict import Check, Evaluation, Verdict
 from store.db import UtcDateTime
 
-__all__ = ["EvaluationRow", "evaluation_at", "evaluation_history", "latest_evaluation",
-           "save_evaluation", "step_passed", "to_domain"]
+__all__ = ["EvaluationRow", "StoredVerdict", "evaluation_at", "evaluation_history",
+           "latest_evaluation", "latest_verdict", "save_evaluation", "step_passed",
+           "step_verdicts", "to_domain", "verdict_at"]
 
 
 class EvaluationRow(SQLModel, table=True):
@@ -38,7 +44,30 @@ class EvaluationRow(SQLModel, table=True):
     step_since: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
-def save_evaluation(*, session: Session, evaluation: Evaluation) -> EvaluationRow:
+@dataclass(frozen=True)
+class StoredVerdict:
+    """A stored evaluation's verdict and what it was made for: the step (``weight``,
+    ``step_since``) and the plan (``plan_hash``).  Its figures stay in the store: the gate
+    reads a step's whole history every round and needs none of them."""
+
+    id: int
+    service: str
+    at: datetime
+    weight: int
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    step_since: datetime | None = None
+    plan_hash: str = ""
+
+
+def _verdict(row: EvaluationRow) -> StoredVerdict:
+    assert row.id is not None  # flushed
+    return StoredVerdict(id=row.id, service=row.service, at=row.at, weight=row.weight,
+                         verdict=Verdict(row.verdict), reasons=tuple(row.reasons),
+                         step_since=row.step_since, plan_hash=row.plan_hash)
+
+
+def save_evaluation(*, session: Session, evaluation: Evaluation) -> StoredVerdict:
     """Store ``evaluation``; one row per (service, at): judging the same service at the
     same time again (a replay, late data) replaces the row and keeps its id."""
     c = evaluation.contract()
@@ -56,13 +85,19 @@ def save_evaluation(*, session: Session, evaluation: Evaluation) -> EvaluationRo
             setattr(row, key, value)
     session.add(row)
     session.flush()
-    return row
+    return _verdict(row)
 
 
 def evaluation_at(*, session: Session, service: str, at: datetime) -> EvaluationRow | None:
     """The evaluation of ``service`` stored for exactly ``at``, if any."""
     q = select(EvaluationRow).where(EvaluationRow.service == service, EvaluationRow.at == at)
     return session.exec(q).first()
+
+
+def verdict_at(*, session: Session, service: str, at: datetime) -> StoredVerdict | None:
+    """The verdict stored for ``service`` at exactly ``at``, if any."""
+    row = evaluation_at(session=session, service=service, at=at)
+    return _verdict(row) if row is not None else None
 
 
 def latest_evaluation(*, session: Session, service: str,
@@ -72,6 +107,13 @@ def latest_evaluation(*, session: Session, service: str,
         q = q.where(EvaluationRow.at <= at_or_before)
     q = q.order_by(col(EvaluationRow.at).desc(), col(EvaluationRow.id).desc()).limit(1)
     return session.exec(q).first()
+
+
+def latest_verdict(*, session: Session, service: str,
+                   at_or_before: datetime | None = None) -> StoredVerdict | None:
+    """The newest verdict of ``service`` (at or before ``at_or_before``)."""
+    row = latest_evaluation(session=session, service=service, at_or_before=at_or_before)
+    return _verdict(row) if row is not None else None
 
 
 def step_passed(*, session: Session, service: str, weight: int, since: datetime,
@@ -101,6 +143,22 @@ def evaluation_history(*, session: Session, service: str | None = None,
     if limit is not None:
         q = q.limit(limit)
     return list(session.exec(q).all())
+
+
+def step_verdicts(*, session: Session, service: str, weight: int, step_since: datetime | None,
+                  end: datetime) -> list[StoredVerdict]:
+    """The verdicts made for the step (``weight``, ``step_since``) up to ``end``, oldest
+    first: at that weight, not before the step began, and naming that step where the row
+    names one (rows stored before ``step_since`` was kept name none)."""
+    rows = evaluation_history(session=session, service=service, start=step_since, end=end)
+    return [_verdict(r) for r in _for_step(rows, weight=weight, step_since=step_since)]
+
+
+def _for_step(rows: Sequence[EvaluationRow], *, weight: int,
+              step_since: datetime | None) -> list[EvaluationRow]:
+    return [r for r in rows if r.weight == weight
+            and (step_since is None or r.at >= step_since)
+            and (r.step_since is None or step_since is None or r.step_since == step_since)]
 
 
 def to_domain(row: EvaluationRow) -> Evaluation:

@@ -8,6 +8,7 @@ trail shows what the killed one did and that it did not finish."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,9 @@ from sqlalchemy import JSON, Column, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.db import UtcDateTime
-from store.rollout import Decision
+from store.rollout import Decision, DecisionRecord, decision_record
 
-__all__ = ["DecisionGroup", "close_group", "get_group", "group_decisions", "list_groups",
+__all__ = ["DecisionGroup", "GroupRecord", "close_group", "get_group", "group_decisions", "list_groups",
            "open_group", "open_groups"]
 
 
@@ -40,12 +41,35 @@ class DecisionGroup(SQLModel, table=True):
     baseline: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+@dataclass(frozen=True)
+class GroupRecord:
+    """A decision group as handed out (what was done to the baseline stays in the row:
+    the rollback's alert carries it, and nothing reads it back)."""
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str
+    reason: str
+    services: tuple[str, ...]
+    outcome: str | None
+    finished_at: datetime | None
+    seconds: float | None
+
+
+def _record(g: DecisionGroup) -> GroupRecord:
+    assert g.id is not None  # flushed
+    return GroupRecord(id=g.id, at=g.at, kind=g.kind, actor=g.actor, reason=g.reason,
+                       services=tuple(g.services), outcome=g.outcome,
+                       finished_at=g.finished_at, seconds=g.seconds)
+
+
 def open_group(*, session: Session, at: datetime, actor: str, reason: str,
-               services: list[str], kind: str = "rollback") -> DecisionGroup:
+               services: list[str], kind: str = "rollback") -> GroupRecord:
     row = DecisionGroup(at=at, kind=kind, actor=actor, reason=reason, services=services)
     session.add(row)
     session.flush()
-    return row
+    return _record(row)
 
 
 def close_group(*, session: Session, group_id: int, outcome: str, at: datetime,
@@ -60,24 +84,25 @@ def close_group(*, session: Session, group_id: int, outcome: str, at: datetime,
     return bool(result.rowcount == 1)
 
 
-def get_group(*, session: Session, group_id: int) -> DecisionGroup | None:
-    return session.get(DecisionGroup, group_id, populate_existing=True)
+def get_group(*, session: Session, group_id: int) -> GroupRecord | None:
+    row = session.get(DecisionGroup, group_id, populate_existing=True)
+    return _record(row) if row is not None else None
 
 
-def open_groups(*, session: Session, before: datetime | None = None) -> list[DecisionGroup]:
+def open_groups(*, session: Session, before: datetime | None = None) -> list[GroupRecord]:
     """Groups not finished, oldest first; ``before``: only those opened before it."""
     q = select(DecisionGroup).where(col(DecisionGroup.finished_at).is_(None))
     if before is not None:
         q = q.where(DecisionGroup.at <= before)
-    return list(session.exec(q.order_by(col(DecisionGroup.id))).all())
+    return [_record(g) for g in session.exec(q.order_by(col(DecisionGroup.id))).all()]
 
 
-def list_groups(*, session: Session, limit: int = 50) -> list[DecisionGroup]:
+def list_groups(*, session: Session, limit: int = 50) -> list[GroupRecord]:
     """Newest first."""
     q = select(DecisionGroup).order_by(col(DecisionGroup.id).desc()).limit(limit)
-    return list(session.exec(q).all())
+    return [_record(g) for g in session.exec(q).all()]
 
 
-def group_decisions(*, session: Session, group_id: int) -> list[Decision]:
+def group_decisions(*, session: Session, group_id: int) -> list[DecisionRecord]:
     q = select(Decision).where(Decision.group_id == group_id).order_by(col(Decision.id))
-    return list(session.exec(q).all())
+    return [decision_record(d) for d in session.exec(q).all()]

@@ -18,7 +18,7 @@ from store.db import as_utc
 from store.evaluations import EvaluationRow
 from store.events import EventRow
 from store.groups import DecisionGroup, group_decisions
-from store.rollout import Decision
+from store.rollout import Decision, decision_record
 from store.views import DecisionView, decision_view
 
 __all__ = ["AlertLine", "Closing", "RollbackGroup", "alerts_until", "applied_steps",
@@ -122,7 +122,7 @@ def decisions_until(*, session: Session, services: Sequence[str],
                     at: datetime) -> list[DecisionView]:
     q = (select(Decision).where(col(Decision.service).in_(services), Decision.at <= at)
          .order_by(col(Decision.at), col(Decision.id)))
-    return [decision_view(d) for d in session.exec(q).all()]
+    return [decision_view(decision_record(d)) for d in session.exec(q).all()]
 
 
 def alerts_until(*, session: Session, services: Sequence[str], at: datetime) -> list[AlertLine]:

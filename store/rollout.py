@@ -8,12 +8,15 @@ marked applied or failed.  ``DryRunRoute`` holds the weights of the ``dry-run`` 
 (the demo's), which changes nothing outside the store.
 
 The functions here are the only SQL the gate runs; each takes the session it works in,
-so the gate decides what one transaction holds."""
+so the gate decides what one transaction holds, and hands back frozen values
+(``StateView``, ``DecisionRecord``): the rows stay here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, update
@@ -21,13 +24,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from slo.errors import ConflictError
+from slo.units import iso
 from store.db import UtcDateTime
 
 __all__ = [
+    "Action",
     "Decision",
+    "DecisionRecord",
+    "DecisionState",
     "DryRunRoute",
     "ServiceState",
+    "StateView",
     "add_decision",
+    "decision_record",
     "add_refusal",
     "all_states",
     "applied_steps_all",
@@ -99,6 +108,92 @@ class DryRunRoute(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
+# -- the values handed out ---------------------------------------------------------------
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    REVERT = "revert"
+    AUTO_REVERT = "auto-revert"   # the worker's policy, actor "cutover"
+
+
+class DecisionState(StrEnum):
+    PENDING = "pending"   # written, router not yet confirmed (a crash leaves it here)
+    APPLIED = "applied"   # the router reads back the new weight
+    FAILED = "failed"     # the router refused or reads back the old weight
+    REFUSED = "refused"   # the gate said no: nothing was asked of the router
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A service's rollout state as stored (the router weight is the last one read back)."""
+
+    service: str
+    phase: str | None
+    weight: int
+    status: str
+    step_since: datetime | None
+    consecutive_failures: int
+    router_weight: int | None
+    router_checked_at: datetime | None
+    version: int
+    updated_at: datetime | None
+    drift_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision of the audit trail (``cutover decisions --json``)."""
+
+    id: int
+    at: datetime
+    service: str
+    action: Action
+    from_weight: int
+    to_weight: int
+    actor: str
+    reason: str
+    override: bool
+    state: DecisionState
+    evaluation_id: int | None = None
+    error: str | None = None
+    applied_at: datetime | None = None
+    read_back: int | None = None
+    actor_source: str = "unknown"
+    group_id: int | None = None
+
+    def contract(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "at": iso(self.at), "service": self.service,
+            "action": self.action.value, "from_weight": self.from_weight,
+            "to_weight": self.to_weight, "actor": self.actor, "reason": self.reason,
+            "override": self.override, "state": self.state.value,
+            "evaluation_id": self.evaluation_id,
+            # additions to the contract
+            "error": self.error, "applied_at": iso(self.applied_at),
+            "read_back": self.read_back, "group_id": self.group_id,
+            "actor_source": self.actor_source,
+        }
+
+
+def _state_view(r: ServiceState) -> StateView:
+    return StateView(
+        service=r.service, phase=r.phase, weight=r.weight, status=r.status,
+        step_since=r.step_since, consecutive_failures=r.consecutive_failures,
+        router_weight=r.router_weight, router_checked_at=r.router_checked_at,
+        version=r.version, updated_at=r.updated_at, drift_since=r.drift_since)
+
+
+def decision_record(d: Decision) -> DecisionRecord:
+    """A row as the value handed out (for store/ only: nothing outside names the row)."""
+    assert d.id is not None  # flushed
+    return DecisionRecord(
+        id=d.id, at=d.at, service=d.service, action=Action(d.action),
+        from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor, reason=d.reason,
+        override=d.override, state=DecisionState(d.state), evaluation_id=d.evaluation_id,
+        error=d.error, applied_at=d.applied_at, read_back=d.read_back, group_id=d.group_id,
+        actor_source=d.actor_source)
+
+
 # -- service state -------------------------------------------------------------------
 
 def service_names(*, session: Session) -> list[str]:
@@ -121,9 +216,9 @@ def has_history(*, session: Session) -> bool:
             or session.exec(select(EvaluationRow.id).limit(1)).first() is not None)
 
 
-def all_states(*, session: Session) -> list[ServiceState]:
-    """Every service's state row."""
-    return list(session.exec(select(ServiceState)).all())
+def all_states(*, session: Session) -> list[StateView]:
+    """Every service's state."""
+    return [_state_view(r) for r in session.exec(select(ServiceState)).all()]
 
 
 def last_applied(*, session: Session, service: str, at: datetime) -> tuple[int, datetime] | None:
@@ -154,8 +249,9 @@ def ensure_states(*, session: Session, phases: Mapping[str, str | None]) -> None
         index_elements=["service"]))
 
 
-def get_state(*, session: Session, service: str) -> ServiceState | None:
-    return session.get(ServiceState, service, populate_existing=True)
+def get_state(*, session: Session, service: str) -> StateView | None:
+    row = session.get(ServiceState, service, populate_existing=True)
+    return _state_view(row) if row is not None else None
 
 
 def update_state(*, session: Session, service: str, expected_version: int,
@@ -205,19 +301,19 @@ def set_failures(*, session: Session, service: str, count: int) -> None:
 def add_decision(*, session: Session, at: datetime, service: str, action: str,
                  from_weight: int, to_weight: int, actor: str, reason: str,
                  override: bool = False, evaluation_id: int | None = None,
-                 group_id: int | None = None, actor_source: str = "unknown") -> Decision:
+                 group_id: int | None = None, actor_source: str = "unknown") -> DecisionRecord:
     row = Decision(at=at, service=service, action=action, from_weight=from_weight,
                    to_weight=to_weight, actor=actor, reason=reason, override=override,
                    state="pending", evaluation_id=evaluation_id, group_id=group_id,
                    actor_source=actor_source)
     session.add(row)
     session.flush()
-    return row
+    return decision_record(row)
 
 
 def add_refusal(*, session: Session, at: datetime, service: str, action: str,
                 from_weight: int, to_weight: int, actor: str, reason: str, why: str,
-                override: bool = False) -> Decision:
+                override: bool = False) -> DecisionRecord:
     """An attempt the gate said no to, on record: who, the reason they gave, and the
     gate's reason (``error``).  Written settled: nothing was asked of the router."""
     row = Decision(at=at, service=service, action=action, from_weight=from_weight,
@@ -225,7 +321,7 @@ def add_refusal(*, session: Session, at: datetime, service: str, action: str,
                    state="refused", error=why)
     session.add(row)
     session.flush()
-    return row
+    return decision_record(row)
 
 
 def settle_decision(*, session: Session, decision_id: int, state: str, at: datetime,
@@ -243,24 +339,24 @@ def settle_decision(*, session: Session, decision_id: int, state: str, at: datet
 
 
 def pending_decisions(*, session: Session, service: str | None = None,
-                      before: datetime | None = None) -> list[Decision]:
+                      before: datetime | None = None) -> list[DecisionRecord]:
     """Pending decisions, oldest first; ``before``: only those made before it."""
     q = select(Decision).where(Decision.state == "pending")
     if service is not None:
         q = q.where(Decision.service == service)
     if before is not None:
         q = q.where(Decision.at <= before)
-    return list(session.exec(q.order_by(col(Decision.id))).all())
+    return [decision_record(d) for d in session.exec(q.order_by(col(Decision.id))).all()]
 
 
 def list_decisions(*, session: Session, service: str | None = None,
-                   limit: int = 200) -> list[Decision]:
+                   limit: int = 200) -> list[DecisionRecord]:
     """The audit trail, newest first."""
     q = select(Decision)
     if service is not None:
         q = q.where(Decision.service == service)
     q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
-    return list(session.exec(q).all())
+    return [decision_record(d) for d in session.exec(q).all()]
 
 
 # -- the dry-run router's weights ------------------------------------------------------

@@ -283,8 +283,10 @@ def prom_outages(*, session: Session, target: str) -> list[PromOutage]:
 
 def outages_in(outages: Sequence[PromOutage], *, start: datetime, end: datetime
                ) -> list[PromOutage]:
-    """Pure: the outages that say something about the window [start, end], as
-    :func:`prom_figures` selects them."""
+    """Pure: the outages that say something about the window [start, end]: those that
+    began by its end and were not over before its start, and every open one (an open
+    outage says why data is missing for any window, old ones too).  Both paths read it:
+    :func:`prom_figures` on what its query narrowed, a replay on every outage."""
     return [o for o in outages if (o.since <= end or o.until is None)
             and (o.until is None or o.until >= start)]
 
@@ -317,13 +319,13 @@ def _collected(session: Session, target: str) -> bool:
 
 def _outages_in(session: Session, *, target: str, start: datetime,
                 end: datetime) -> list[PromOutage]:
+    """The window's outages: SQL narrows to the target's (and the source's) not over
+    before ``start``; :func:`outages_in`, the one statement of which count, says the rest."""
     q = (select(PromOutage)
          .where(col(PromOutage.target).in_([target, SOURCE]),
-                or_(col(PromOutage.since) <= end, col(PromOutage.until).is_(None)),
-                # an open outage says why data is missing for any window, old ones too
                 or_(col(PromOutage.until).is_(None), col(PromOutage.until) >= start))
          .order_by(col(PromOutage.since)))
-    return list(session.exec(q).all())
+    return outages_in(session.exec(q).all(), start=start, end=end)
 
 
 @dataclass(frozen=True)

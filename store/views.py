@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from slo.verdict import Evaluation
 from store.evaluations import EvaluationRow, latest_evaluation, to_domain
 from store.events import EventRow
-from store.rollout import Decision, ServiceState
+from store.rollout import Decision, DecisionRecord, StateView, all_states, decision_record
 
 __all__ = [
     "DecisionView",
@@ -44,23 +44,6 @@ class SeriesPoint:
     verdict: str
     baseline: dict[str, float | None]
     candidate: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class StateView:
-    """A service's rollout state as stored (the router weight is the last one read back)."""
-
-    service: str
-    phase: str | None
-    weight: int
-    status: str
-    step_since: datetime | None
-    consecutive_failures: int
-    router_weight: int | None
-    router_checked_at: datetime | None
-    version: int
-    updated_at: datetime | None
-    drift_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -147,12 +130,7 @@ def latest_evaluations(*, session: Session,
 
 
 def service_states(*, session: Session) -> dict[str, StateView]:
-    rows = session.exec(select(ServiceState)).all()
-    return {r.service: StateView(
-        service=r.service, phase=r.phase, weight=r.weight, status=r.status,
-        step_since=r.step_since, consecutive_failures=r.consecutive_failures,
-        router_weight=r.router_weight, router_checked_at=r.router_checked_at,
-        version=r.version, updated_at=r.updated_at, drift_since=r.drift_since) for r in rows}
+    return {v.service: v for v in all_states(session=session)}
 
 
 def decisions_filtered(*, session: Session, service: str | None = None,
@@ -174,15 +152,14 @@ def decisions_filtered(*, session: Session, service: str | None = None,
     if text:
         q = q.where(func.lower(Decision.reason).contains(text.lower(), autoescape=True))
     q = q.order_by(col(Decision.at).desc(), col(Decision.id).desc()).limit(limit)
-    return [decision_view(d) for d in session.exec(q).all()]
+    return [decision_view(decision_record(d)) for d in session.exec(q).all()]
 
 
-def decision_view(d: Decision) -> DecisionView:
-    assert d.id is not None
-    return DecisionView(id=d.id, at=d.at, service=d.service, action=d.action,
+def decision_view(d: DecisionRecord) -> DecisionView:
+    return DecisionView(id=d.id, at=d.at, service=d.service, action=d.action.value,
                         from_weight=d.from_weight, to_weight=d.to_weight, actor=d.actor,
-                        reason=d.reason, override=d.override, state=d.state, error=d.error,
-                        evaluation_id=d.evaluation_id)
+                        reason=d.reason, override=d.override, state=d.state.value,
+                        error=d.error, evaluation_id=d.evaluation_id)
 
 
 def decision_actors(*, session: Session) -> list[str]:

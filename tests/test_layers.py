@@ -65,14 +65,6 @@ QUERY_NAMES = {"select", "func", "col", "update", "delete", "insert"}
 #: a probe that reads another system's database (the monolith's and a service's, for
 #: data consistency) writes its own SQL on their tables, never on the store's
 OWN_DATABASES = {"collectors/probes/consistency.py"}
-#: table classes still named outside store/, as the type of what a store function
-#: returns (the gate and the judge's bookkeeping work on those rows); no SQL is built there
-TABLE_TYPES_ALLOWED = {
-    "rollout/assess.py": {"EvaluationRow"},
-    "rollout/moves.py": {"Decision", "ServiceState"},
-    "rollout/status.py": {"ServiceState"},
-    "rollout/evaluation.py": {"EvaluationRow"},
-}
 
 
 def _table_classes() -> set[str]:
@@ -94,8 +86,7 @@ def _store_edge_violations(path: Path, tables: set[str], root: Path = ROOT) -> l
         if node.module.split(".")[0] in ("sqlmodel", "sqlalchemy") and rel not in OWN_DATABASES:
             bad += [f"{rel} imports {n} from {node.module}" for n in sorted(names & QUERY_NAMES)]
         if node.module.startswith("store"):
-            allowed = TABLE_TYPES_ALLOWED.get(rel, set())
-            bad += [f"{rel} imports the table {n}" for n in sorted((names & tables) - allowed)]
+            bad += [f"{rel} imports the table {n}" for n in sorted(names & tables)]
     return bad
 
 

@@ -74,6 +74,20 @@ def _rollups(engine: Engine, *, start: datetime, minutes: int) -> None:
         upsert_rollups(session=s, deltas=deltas)
 
 
+#: three hours of looks every 5 minutes, through a re-approval (a new step resets every
+#: window) and a regression late in a step
+SINCE = AT - timedelta(hours=3)
+STEPS = [StepChange("auth", 10, SINCE), StepChange("auth", 0, SINCE + timedelta(minutes=50)),
+         StepChange("auth", 10, SINCE + timedelta(minutes=55))]
+
+
+def _looks(engine: Engine, plan: Plan, fn: object) -> list[dict]:
+    return [e.contract() | {"at": e.at} for e in backtest(
+        engine=engine, plan=logs_only(plan), start=SINCE + timedelta(minutes=5), end=AT,
+        every=timedelta(minutes=5), steps=STEPS, service="auth",
+        figures_fn=fn)]  # type: ignore[arg-type]
+
+
 def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
                                                               plan: Plan) -> None:
     """Look by look, every result of the replay that reads only the new minutes equals
@@ -82,20 +96,9 @@ def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
     from store.figures import variant_figures
     from store.replay import ReplayFigures
 
-    judged = logs_only(plan)
-    since = AT - timedelta(hours=3)
-    _rollups(engine, start=since, minutes=180)
-    steps = [StepChange("auth", 10, since), StepChange("auth", 0, since + timedelta(minutes=50)),
-             StepChange("auth", 10, since + timedelta(minutes=55))]
+    _rollups(engine, start=SINCE, minutes=180)
     replay = ReplayFigures()
-
-    def run(fn: object) -> list[dict]:
-        return [e.contract() | {"at": e.at} for e in backtest(
-            engine=engine, plan=judged, start=since + timedelta(minutes=5), end=AT,
-            every=timedelta(minutes=5), steps=steps, service="auth",
-            figures_fn=fn)]  # type: ignore[arg-type]
-
-    fresh, incremental = run(variant_figures), run(replay)
+    fresh, incremental = _looks(engine, plan, variant_figures), _looks(engine, plan, replay)
     assert len(fresh) == 36 and incremental == fresh
     verdicts = [r["verdict"] for r in fresh]
     assert "pass" in verdicts and verdicts[-1] == "fail", verdicts
@@ -106,3 +109,37 @@ def test_the_incremental_replay_gives_what_a_fresh_read_gives(engine: Engine,
     assert replay.rows_read == 2 * 179
     assert 0 < replay.minutes_summed < replay.minutes_asked * 0.6, (replay.minutes_summed,
                                                                    replay.minutes_asked)
+
+
+def test_the_replay_and_a_fresh_read_name_the_same_prometheus_outages(engine: Engine,
+                                                                       plan: Plan) -> None:
+    """The outages predicate is written once (store.series.outages_in): the worker's
+    query only narrows to the target's outages not over before the window, the replay
+    reads every outage; both give each look the same ones.  One outage of the
+    candidate's queries closed inside the span (named by the looks whose windows reach
+    it only), one of the whole Prometheus still open (named by looks before it began
+    too)."""
+    from store.db import session_scope
+    from store.figures import variant_figures
+    from store.replay import ReplayFigures
+    from store.series import SOURCE, close_outages, open_outage, series_target
+
+    _rollups(engine, start=SINCE, minutes=180)
+    closed_at = (SINCE + timedelta(minutes=60), SINCE + timedelta(minutes=70))
+    with session_scope(engine) as s:
+        target = series_target(service="auth", variant="candidate")
+        open_outage(session=s, target=target, kind="requests", outcome="timeout",
+                    message="closed-outage", at=closed_at[0])
+        close_outages(session=s, target=target, at=closed_at[1])
+        open_outage(session=s, target=SOURCE, kind="", outcome="down",
+                    message="open-outage", at=SINCE + timedelta(minutes=150))
+    fresh = _looks(engine, plan, variant_figures)
+    assert _looks(engine, plan, ReplayFigures()) == fresh
+    assert len(fresh) == 36
+    named = {r["at"]: ("closed-outage" in str(r), "open-outage" in str(r)) for r in fresh}
+    # the open one: the first look, 2 h 25 m before it began, and the last
+    assert named[SINCE + timedelta(minutes=5)][1] and named[AT][1], named
+    # the closed one: the looks whose 10-minute window reaches it (10:00 to 10:20), not
+    # those before it began nor after their windows moved past its end
+    closed = {at for at, (c, _) in named.items() if c}
+    assert closed == {closed_at[0] + timedelta(minutes=5 * i) for i in range(5)}, closed
