@@ -65,10 +65,13 @@ BASELINE = "@baseline"
 SOURCE = "*"
 MIB = 2**20
 
-#: Per-step value columns; the collector's query kinds carry these names.
+#: Per-step value columns; the collector's query kinds carry these names.  One column
+#: per quantile figure of slo/figure_specs.py (p50, p95, p99), each declared on PromStep
+#: below (tests/test_kinds.py names a missing one).
 VALUE_COLUMNS: tuple[str, ...] = (
     "requests", "errors", "buckets", "latency_sum", "latency_count", "latency_avg",
-    "p50", "p95", "p99", "memory_bytes", "cpu_cores", "up",
+    *(quantile_column(q) for q in QUANTILE_FIGURES.values()),
+    "memory_bytes", "cpu_cores", "up",
 )
 
 

@@ -71,3 +71,6 @@ def test_every_figure_of_the_specs_has_its_places() -> None:
         assert column in VALUE_COLUMNS
         assert name in STEP_FIGURES and name in [s[0] for s in _SERIES]
     assert quantile_column(0.999) == "p999" and quantile_column(0.5) == "p50"
+    # the store's value columns are the collector's kinds, each a column of PromStep
+    assert set(VALUE_COLUMNS) == {k.value for k in Kind}
+    assert set(VALUE_COLUMNS) <= set(PromStep.model_fields)
