@@ -26,8 +26,7 @@ from slo.units import simulated_time
 from slo.verdict import Evaluation
 from store import views
 from store.db import make_engine, session_scope
-from store.evaluations import evaluation_at as stored_evaluation_at
-from store.evaluations import to_domain
+from store.evaluations import stored_evaluation
 from store.heartbeat import WorkerRound, last_round
 from store.probes import latest_probe_results
 from store.probes import probe_history as store_probe_history
@@ -227,8 +226,7 @@ def step_points(db_url: str, service: str, weight: int,
 def evaluation_at(db_url: str, service: str, at: datetime) -> Evaluation | None:
     """The one evaluation of ``service`` stored for ``at``, with its checks."""
     with session_scope(engine(db_url)) as s:
-        row = stored_evaluation_at(session=s, service=service, at=at)
-        return to_domain(row) if row is not None else None
+        return stored_evaluation(session=s, service=service, at=at)
 
 
 def refresh() -> None:

@@ -19,7 +19,7 @@ from slo.figure_specs import QUANTILE_FIGURES
 from slo.plan import FIGURES, Plan, TargetSpec
 from slo.probe_results import ProbeResult, Signoff
 from slo.success import SuccessResult, success_metrics, uptime
-from store.evaluations import latest_evaluation
+from store.evaluations import latest_verdict
 from store.history import (
     alerts_until,
     applied_steps,
@@ -163,12 +163,12 @@ def _service_report(session: Session, plan: Plan, name: str, at: datetime) -> Se
     history = applied_steps(session=session, service=name, at=at)
     state = get_state(session=session, service=name)
     weight = history[-1][1] if history else (state.weight if state else 0)
-    latest = latest_evaluation(session=session, service=name, at_or_before=at)
+    latest = latest_verdict(session=session, service=name, at_or_before=at)
     # charts take a downsampled series: six weeks of evaluations stay a few hundred points
     series = evaluation_series(session=session, service=name, end=at, max_points=CHART_POINTS)
     return ServiceReport(
         name=name, title=svc.title or name, route=svc.route, weight=weight,
-        last_step=settings.steps[-1], verdict=latest.verdict if latest else None,
+        last_step=settings.steps[-1], verdict=latest.verdict.value if latest else None,
         steps=_steps(session, name, history, at), targets=settings.targets, history=history,
         evaluations=[(p.at, p.verdict, {"baseline": p.baseline, "candidate": p.candidate})
                      for p in series],
@@ -241,10 +241,10 @@ def _standing(session: Session, plan: Plan, service: str, at: datetime) -> Stand
     if since is not None:
         last_fail = last_fail_since(session=session, service=service, weight=last,
                                     since=since, at=at)
-    latest = latest_evaluation(session=session, service=service, at_or_before=at)
+    latest = latest_verdict(session=session, service=service, at_or_before=at)
     return Standing(service=service, weight=weight, last_step=last, since=since,
                     last_fail=last_fail,
-                    latest=latest.verdict if latest else None)
+                    latest=latest.verdict.value if latest else None)
 
 
 # -- criteria, success metrics, summary -------------------------------------------------

@@ -19,7 +19,7 @@ from store.db import UtcDateTime
 
 __all__ = ["EvaluationRow", "StoredVerdict", "evaluation_at", "evaluation_history",
            "latest_evaluation", "latest_verdict", "save_evaluation", "step_passed",
-           "step_verdicts", "to_domain", "verdict_at"]
+           "step_verdicts", "stored_evaluation", "to_domain", "verdict_at"]
 
 
 class EvaluationRow(SQLModel, table=True):
@@ -92,6 +92,13 @@ def evaluation_at(*, session: Session, service: str, at: datetime) -> Evaluation
     """The evaluation of ``service`` stored for exactly ``at``, if any."""
     q = select(EvaluationRow).where(EvaluationRow.service == service, EvaluationRow.at == at)
     return session.exec(q).first()
+
+
+def stored_evaluation(*, session: Session, service: str, at: datetime) -> Evaluation | None:
+    """The evaluation stored for ``service`` at exactly ``at``, with its figures and
+    checks, as the domain value."""
+    row = evaluation_at(session=session, service=service, at=at)
+    return to_domain(row) if row is not None else None
 
 
 def verdict_at(*, session: Session, service: str, at: datetime) -> StoredVerdict | None:

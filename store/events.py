@@ -40,17 +40,18 @@ class EventRow(SQLModel, table=True):
 
 def record_event(*, session: Session, at: datetime, kind: EventKind, summary: str,
                  service: str | None = None, severity: str = "info", dedup_key: str = "",
-                 data: dict[str, Any] | None = None, dispatched: bool = False) -> EventRow:
-    """``dispatched=True``: kept for the record, never sent on its own (another event
-    carries it to chat, e.g. a rollback's one alert for all its services).  The summary
-    may quote a remote answer: it is scrubbed of credentials here, the last place one
-    can be caught before the store."""
+                 data: dict[str, Any] | None = None, dispatched: bool = False) -> int:
+    """Record an event; its id.  ``dispatched=True``: kept for the record, never sent on
+    its own (another event carries it to chat, e.g. a rollback's one alert for all its
+    services).  The summary may quote a remote answer: it is scrubbed of credentials
+    here, the last place one can be caught before the store."""
     row = EventRow(at=at, kind=str(kind), service=service, severity=severity,
                    dedup_key=dedup_key or f"{kind}:{service or '*'}", summary=redact(summary),
                    data=data or {}, dispatched=dispatched)
     session.add(row)
     session.flush()
-    return row
+    assert row.id is not None
+    return row.id
 
 
 def pending_events(*, session: Session, limit: int = 500) -> list[EventRow]:

@@ -49,14 +49,13 @@ class SignoffRow(SQLModel, table=True):
     note: str = Field(default="")
 
 
-def save_probe_result(*, session: Session, result: ProbeResult) -> ProbeResultRow:
+def save_probe_result(*, session: Session, result: ProbeResult) -> None:
     row = ProbeResultRow(probe=result.probe, kind=result.kind, phase=result.phase,
                          service=result.service, at=result.at, verdict=result.verdict.value,
                          reasons=list(result.reasons), value=result.value, limit=result.limit,
                          figures=dict(result.figures), seconds=result.seconds)
     session.add(row)
     session.flush()
-    return row
 
 
 def _domain(row: ProbeResultRow) -> ProbeResult:
@@ -122,12 +121,11 @@ def _runs(probe: str, counts: dict[str, int], span: list[datetime]) -> ProbeRuns
                      first=min(span, default=None), last=max(span, default=None))
 
 
-def record_signoff(*, session: Session, signoff: Signoff) -> SignoffRow:
+def record_signoff(*, session: Session, signoff: Signoff) -> None:
     row = SignoffRow(phase=signoff.phase, criterion=signoff.criterion, actor=signoff.actor,
                      at=signoff.at, note=signoff.note)
     session.add(row)
     session.flush()
-    return row
 
 
 def signoffs(*, session: Session, phase: str | None = None) -> list[Signoff]:

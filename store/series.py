@@ -40,13 +40,14 @@ __all__ = [
     "BASELINE",
     "SOURCE",
     "VALUE_COLUMNS",
+    "Outage",
     "PromCheckpoint",
     "PromOutage",
     "PromStep",
+    "QueryMark",
     "close_outages",
     "load_checkpoints",
     "open_outage",
-    "open_outages",
     "outages_in",
     "prom_collected",
     "prom_figures",
@@ -189,9 +190,38 @@ def _sqlite_time(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def load_checkpoints(*, session: Session, target: str) -> dict[str, PromCheckpoint]:
+@dataclass(frozen=True)
+class QueryMark:
+    """How far one query of a target has been pulled (its checkpoint, as a value)."""
+
+    kind: str
+    expr: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A stretch in which Prometheus (target ``'*'``) or one query did not answer (a
+    stored outage, as a value)."""
+
+    target: str
+    kind: str
+    outcome: str
+    message: str
+    since: datetime
+    until: datetime | None
+    attempts: int
+
+
+def _outage(row: PromOutage) -> Outage:
+    return Outage(target=row.target, kind=row.kind, outcome=row.outcome, message=row.message,
+                  since=row.since, until=row.until, attempts=row.attempts)
+
+
+def load_checkpoints(*, session: Session, target: str) -> dict[str, QueryMark]:
+    """Each query kind's checkpoint of ``target``."""
     rows = session.exec(select(PromCheckpoint).where(PromCheckpoint.target == target)).all()
-    return {r.kind: r for r in rows}
+    return {r.kind: QueryMark(kind=r.kind, expr=r.expr, until=r.until) for r in rows}
 
 
 def save_checkpoint(*, session: Session, target: str, kind: str, expr: str, until: datetime,
@@ -210,7 +240,7 @@ def save_checkpoint(*, session: Session, target: str, kind: str, expr: str, unti
     session.add(row)
 
 
-def open_outages(*, session: Session, target: str | None = None) -> list[PromOutage]:
+def _open_rows(session: Session, target: str | None) -> list[PromOutage]:
     q = select(PromOutage).where(col(PromOutage.until).is_(None))
     if target is not None:
         q = q.where(PromOutage.target == target)
@@ -218,7 +248,7 @@ def open_outages(*, session: Session, target: str | None = None) -> list[PromOut
 
 
 def open_outage(*, session: Session, target: str, kind: str, outcome: str, message: str,
-                at: datetime) -> tuple[PromOutage, bool]:
+                at: datetime) -> tuple[Outage, bool]:
     """The open outage of (target, kind), created if none; True when it is new.  The
     message (often a remote answer's words) is stored scrubbed of credentials."""
     message = redact(message)
@@ -229,24 +259,24 @@ def open_outage(*, session: Session, target: str, kind: str, outcome: str, messa
         row.attempts += 1
         row.last_attempt, row.outcome, row.message = at, outcome, message
         session.add(row)
-        return row, False
+        return _outage(row), False
     row = PromOutage(target=target, kind=kind, outcome=outcome, message=message, since=at,
                      last_attempt=at)
     session.add(row)
     session.flush()
-    return row, True
+    return _outage(row), True
 
 
 def close_outages(*, session: Session, target: str, at: datetime,
-                  kinds: Iterable[str] | None = None) -> list[PromOutage]:
-    """Close the open outages of ``target`` (only ``kinds``, if given); the closed rows."""
+                  kinds: Iterable[str] | None = None) -> list[Outage]:
+    """Close the open outages of ``target`` (only ``kinds``, if given); those closed."""
     closed = []
     wanted = None if kinds is None else set(kinds)
-    for row in open_outages(session=session, target=target):
+    for row in _open_rows(session, target):
         if wanted is None or row.kind in wanted:
             row.until = at
             session.add(row)
-            closed.append(row)
+            closed.append(_outage(row))
     return closed
 
 

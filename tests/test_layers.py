@@ -104,3 +104,54 @@ def test_the_store_edge_check_sees_a_query(tmp_path: Path) -> None:
     bad.write_text("from sqlmodel import Session, select\nfrom store.rollout import Decision\n")
     found = _store_edge_violations(bad, {"Decision"}, root=tmp_path)
     assert found == ["x.py imports select from sqlmodel", "x.py imports the table Decision"]
+
+
+# -- ... and its rows stay there: what crosses the edge is a frozen value ------------------
+
+def _row_returning_functions(tables: set[str], root: Path = ROOT) -> dict[str, set[str]]:
+    """Per store module (``store.evaluations``), its public functions whose return
+    annotation names a table class: what they return is a row, not a value."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((root / "store").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+                    and node.returns is not None
+                    and tables & {n.id for n in ast.walk(node.returns)
+                                  if isinstance(n, ast.Name)}
+                    | {n.value for n in ast.walk(node.returns)
+                       if isinstance(n, ast.Constant) and isinstance(n.value, str)}):
+                out.setdefault(module, set()).add(node.name)
+    return out
+
+
+def _row_leaks(path: Path, rowing: dict[str, set[str]], root: Path = ROOT) -> list[str]:
+    rel = str(path.relative_to(root))
+    return [f"{rel} imports {a.name} from {node.module}, which returns a table row"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module in rowing
+            for a in node.names if a.name in rowing[node.module]]
+
+
+def test_no_table_row_leaves_the_store() -> None:
+    rowing = _row_returning_functions(_table_classes())
+    assert rowing, "the check must see store functions that return rows"
+    bad = [v for pkg in PACKAGES if pkg != "store" for p in _files(pkg)
+           for v in _row_leaks(p, rowing)]
+    assert not bad, ("return a frozen value from the store function (store/views.py, "
+                     "store/rollout.py do):\n" + "\n".join(bad))
+
+
+def test_the_row_check_sees_a_function_that_returns_a_row(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "rows.py").write_text(
+        "def latest(*, session) -> Decision | None: ...\n"
+        "def value(*, session) -> DecisionRecord: ...\n")
+    rowing = _row_returning_functions({"Decision"}, root=tmp_path)
+    assert rowing == {"store.rows": {"latest"}}
+    user = tmp_path / "user.py"
+    user.write_text("from store.rows import latest, value\n")
+    assert _row_leaks(user, rowing, root=tmp_path) == [
+        "user.py imports latest from store.rows, which returns a table row"]

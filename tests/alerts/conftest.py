@@ -147,11 +147,9 @@ def record(engine: Engine, kind: str, *, service: str | None = "auth", at: datet
            summary: str = "", dedup_key: str = "", severity: str = "warning",
            data: dict[str, Any] | None = None) -> int:
     with session_scope(engine) as s:
-        row = record_event(session=s, at=at, kind=kind, service=service, severity=severity,
-                           summary=summary or f"{kind} on {service}", dedup_key=dedup_key,
-                           data=data)
-        assert row.id is not None
-        return row.id
+        return record_event(session=s, at=at, kind=kind, service=service, severity=severity,
+                            summary=summary or f"{kind} on {service}", dedup_key=dedup_key,
+                            data=data)
 
 
 FAILED_DATA = {
