@@ -35,7 +35,7 @@ from dashboard.status import (
     verdict_caption,
     verdict_is_earlier,
 )
-from slo.figure_specs import FIGURE_SPECS, QUANTILE_FIGURES, format_value, quantile_column
+from slo.figure_specs import FIGURE_SPECS, QUANTILE_FIGURES, SPECS, format_value, quantile_column
 from slo.probe_results import ProbeResult
 from slo.units import format_duration
 from slo.verdict import Verdict
@@ -506,11 +506,12 @@ def chart_figure(points: Sequence[SeriesPoint], decisions: Sequence[DecisionView
                               "solid", scale=scale, legend=False, panel=panel))
     wx, wy = _weight_steps(points, decisions)
     data.append({"type": "scatter", "x": wx, "y": wy, "name": "weight",
-                 "yaxis": _axis(4), "showlegend": False,
+                 "yaxis": _axis(4), "showlegend": False, "hovertemplate": "weight: %{y} %<extra></extra>",
                  "line": {"shape": "hv", "color": _COLOURS["candidate"]}})
     layout: dict[str, object] = {
         "height": 900, "margin": {"l": 50, "r": 10, "t": 30, "b": 30},
         "hovermode": "x unified", "legend": {"x": 1.01, "y": 1, "yanchor": "top"},
+        "hoverlabel": {"namelength": -1},   # "baseline error rate", not "baseline err..."
         # one time axis for every panel: a zoom is shared, and the hovered time is a
         # line across all of them (a crosshair), wherever the pointer is
         "xaxis": {"anchor": _axis(4), "type": "date", "showspikes": True,
@@ -573,7 +574,16 @@ def _line(xs: list[datetime], points: Sequence[SeriesPoint], variant: str, figur
     ys = [_scaled(getattr(p, variant).get(figure), scale) for p in points]
     return {"type": "scatter", "x": xs, "y": ys, "name": name, "mode": "lines",
             "yaxis": _axis(panel), "showlegend": legend, "legendgroup": variant,
+            "hovertemplate": _hover(figure),
             "line": {"color": _COLOURS[variant], "dash": dash, "width": 1.5}}
+
+
+def _hover(figure: str) -> str:
+    """The hover text of a chart line: its value as the one formatter prints the figure
+    (its decimals and unit, a share as a percentage: the line is drawn scaled to one)."""
+    spec = SPECS[figure]
+    unit = "%" if spec.share else spec.unit
+    return f"%{{fullData.name}}: %{{y:,.{spec.decimals}f}} {unit}".rstrip() + "<extra></extra>"
 
 
 def _scaled(v: float | None, scale: float) -> float | None:

@@ -99,3 +99,21 @@ def test_the_panels_share_one_time_axis_with_a_crosshair_across_them() -> None:
     assert layout["xaxis"]["showspikes"] is True
     assert layout["xaxis"]["spikemode"] == "across"
     assert layout["hovermode"] == "x unified" and layout["spikedistance"] == -1
+
+
+def test_a_hovered_value_reads_as_the_one_formatter_prints_it() -> None:
+    """Hovering the chart gave "baseline err... : 0.3051085": the hover text now has the
+    figure's own decimals and unit, and the whole series name."""
+    points = [SeriesPoint(at=T0 + timedelta(minutes=m), weight=25, verdict="pass",
+                          baseline={"error_rate": 0.003051085, "rps": 24.31,
+                                    "latency_p95_ms": 61.234, "memory_mb": 500.4},
+                          candidate={"error_rate": 0.0004, "rps": 8.1}) for m in (0, 5)]
+    fig = chart_figure(points, []).to_plotly_json()
+    hover = {t["name"]: t["hovertemplate"] for t in fig["data"]}
+    name = "%{fullData.name}: "
+    assert hover["baseline error rate"] == name + "%{y:,.2f} %<extra></extra>"
+    assert hover["baseline request rate"] == name + "%{y:,.1f} req/s<extra></extra>"
+    assert hover["candidate p95"] == name + "%{y:,.1f} ms<extra></extra>"
+    assert hover["baseline memory"] == name + "%{y:,.0f} MiB<extra></extra>"
+    assert hover["weight"] == "weight: %{y} %<extra></extra>"
+    assert fig["layout"]["hoverlabel"]["namelength"] == -1
