@@ -41,7 +41,7 @@ def demo(args: argparse.Namespace) -> int:
     setup = prepare(source_plan=Path(args.plan), paths=paths, db_url=db_url,
                     now=datetime.now(UTC))
     h = setup.history
-    print(f"cutover demo: history from {h.start:%Y-%m-%d %H:%M} to {h.end:%H:%M} UTC: "
+    print(f"cutover demo: history from {h.start:%Y-%m-%d %H:%M} to {h.end:%Y-%m-%d %H:%M} UTC: "
           f"{h.evaluations} evaluations, {h.decisions} decisions "
           f"({time.monotonic() - t0:.1f}s); plan {paths.plan}", file=sys.stderr)
     if args.seed_only:
