@@ -22,6 +22,8 @@ if str(_HERE.parent) not in sys.path:
 
 __all__ = ["main", "page_modules", "warm"]
 
+log = logging.getLogger(__name__)
+
 #: Streamlit warns once per cached function defined before its runtime exists; the cache
 #: itself is made at the first call, inside the runtime, so the warning says nothing here
 _CACHE_LOGGERS = ("streamlit.runtime.caching.cache_data_api",
@@ -42,7 +44,8 @@ def page_modules(folder: Path = _HERE) -> list[str]:
 
 
 def warm(modules: list[str]) -> None:
-    """Import ``modules``; a name that is an attribute, not a module, is passed over."""
+    """Import ``modules``; a name that is an attribute, not a module, is passed over, and
+    a module that fails to import is logged and left to fail where a page imports it."""
     import streamlit  # noqa: F401  (its loggers set their own level when first made)
 
     loggers = [logging.getLogger(n) for n in _CACHE_LOGGERS]
@@ -53,8 +56,11 @@ def warm(modules: list[str]) -> None:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except ImportError:
-                continue  # ``from dashboard import data``: data is a module; ``md`` is not
+            except ModuleNotFoundError as e:
+                if e.name != name:   # ``dashboard.components.md``: md is not a module
+                    log.warning("dashboard: cannot import %s ahead: %s", name, e)
+            except ImportError as e:
+                log.warning("dashboard: cannot import %s ahead: %s", name, e)
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)

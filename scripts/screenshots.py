@@ -14,10 +14,8 @@ dialog for files filled in (``start-override-dialog.png``), and prints what it w
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -108,14 +106,7 @@ def auto_revert_ai(demo: RunningDemo) -> dict[str, Any]:
     for _ in range(3):   # 0 -> 10 -> 25 -> 50 %, one step an approve
         demo.cli("approve", "ai", "--override", "--actor", "ana@example.org",
                  "--reason", "push the AI service (the demo's story)")
-    deadline = time.monotonic() + AUTO_REVERT_WAIT_S
-    while time.monotonic() < deadline:
-        services = json.loads(demo.cli("status", "--json").stdout)["services"]
-        ai: dict[str, Any] = next(s for s in services if s["service"] == "ai")
-        if ai["state"] == "reverted":
-            return ai
-        time.sleep(5)
-    raise SystemExit(f"no auto-revert of ai in {AUTO_REVERT_WAIT_S} s: {ai}")
+    return demo.wait_for("ai", "reverted", timeout=AUTO_REVERT_WAIT_S)
 
 
 def main() -> int:

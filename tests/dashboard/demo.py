@@ -7,6 +7,7 @@ its own or only reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,23 @@ class RunningDemo:
                                "--db", self.db_url, *args],
                               capture_output=True, text=True, cwd=ROOT, timeout=120,
                               check=check)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """``cutover status --json``, by service."""
+        services = json.loads(self.cli("status", "--json").stdout)["services"]
+        return {s["service"]: s for s in services}
+
+    def wait_for(self, service: str, state: str, timeout: float) -> dict[str, Any]:
+        """``service``'s status once its state is ``state`` (AssertionError after
+        ``timeout`` seconds, with the last status seen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.status()[service]
+            if now["state"] == state:
+                return now
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{service} not {state} in {timeout:.0f} s: {now}")
+            time.sleep(5)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout: float = 300) -> None:

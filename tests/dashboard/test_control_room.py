@@ -177,8 +177,6 @@ def test_after_the_ai_services_auto_revert(demo: RunningDemo, chromium: Any) -> 
     The overview puts it first, says who reverted it, when and why, shows no verdict at
     0 % (the fail was 50 %'s, as `cutover status` has it) and no green READY beside it,
     and no stale-data alarm for a service nobody judges now."""
-    import json
-    import time
 
     from playwright.sync_api import expect
 
@@ -188,16 +186,8 @@ def test_after_the_ai_services_auto_revert(demo: RunningDemo, chromium: Any) -> 
                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
                                                     f"{os.environ.get('PATH', '')}"})
     assert ran.returncode == 0, ran.stderr[-2000:]
-    assert _statuses(demo)["ai"]["weight"] == 50, ran.stdout
-    deadline = time.monotonic() + 420
-    while time.monotonic() < deadline:
-        ai = next(s for s in json.loads(demo.cli("status", "--json").stdout)["services"]
-                  if s["service"] == "ai")
-        if ai["state"] == "reverted":
-            break
-        time.sleep(5)
-    else:
-        raise AssertionError(f"no auto-revert of ai in 7 minutes: {ai}")
+    assert demo.status()["ai"]["weight"] == 50, ran.stdout
+    ai = demo.wait_for("ai", "reverted", timeout=420)
     assert ai["verdict"] is None and ai["weight"] == 0
 
     page = chromium.new_page(viewport=VIEWPORT)
@@ -233,12 +223,6 @@ def _printed_story_command(demo: RunningDemo) -> str:
     return loop
 
 
-def _statuses(demo: RunningDemo) -> dict[str, dict[str, Any]]:
-    import json
-
-    return {s["service"]: s for s in json.loads(demo.cli("status", "--json").stdout)["services"]}
-
-
 def test_the_overview_gives_each_verdict_as_cutover_status_does(demo: RunningDemo,
                                                                 chromium: Any) -> None:
     """A card shows the verdict ``cutover status`` gives, with the weight it was made at;
@@ -246,14 +230,14 @@ def test_the_overview_gives_each_verdict_as_cutover_status_does(demo: RunningDem
     Only services whose status did not change while the page loaded are compared."""
     from playwright.sync_api import expect
 
-    before = _statuses(demo)
+    before = demo.status()
     page = chromium.new_page(viewport=VIEWPORT)
     page.goto(demo.url + "/")
     expect(page.get_by_text("Migration-wide success metrics")).to_be_visible(timeout=60_000)
     cards = {name: page.get_by_test_id("stColumn").filter(
         has=page.get_by_role("heading", name=name, exact=True)) for name in before}
     texts = {name: card.first.inner_text(timeout=30_000) for name, card in cards.items()}
-    after = _statuses(demo)
+    after = demo.status()
     steady = [n for n in before if before[n] == after[n]]
     assert {"auth", "samples", "audit", "gateway"} <= set(steady), (before, after)
     for name in steady:

@@ -6,6 +6,8 @@ process before any page was asked for; in a bare ``streamlit run`` they are not.
 from __future__ import annotations
 
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -29,14 +31,13 @@ def test_names_that_are_not_modules_are_passed_over() -> None:
     serve.warm(["dashboard.components.md", "dashboard.components"])  # md is a function
 
 
-def _mapped_before_any_visit(argv: list[str], plan_file: Path, store_url: str,
-                             log: Path) -> tuple[bool, str]:
+def _mapped_before_any_visit(argv_for: Callable[[int], list[str]], plan_file: Path,
+                             store_url: str, log: Path) -> tuple[bool, str]:
     port = free_port()
-    argv = [a if a != "8501" else str(port) for a in argv]
     env = launch.environment(str(plan_file), store_url)
     env["CUTOVER_DASHBOARD_OPERATOR"] = "ana@example.org"
-    proc = subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv_for(port), env=env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
@@ -48,14 +49,19 @@ def _mapped_before_any_visit(argv: list[str], plan_file: Path, store_url: str,
 
 def test_the_server_holds_the_pages_modules_before_the_first_visit(
         plan_file: Path, store_url: str, store: Engine, tmp_path: Path) -> None:
-    argv = launch.command(8501, str(plan_file), store_url)
-    assert argv[1] == str(launch.SERVE)
-    mapped, output = _mapped_before_any_visit(argv, plan_file, store_url,
+    def served(port: int) -> list[str]:
+        argv = launch.command(port, str(plan_file), store_url)
+        assert argv[1] == str(launch.SERVE)
+        return argv
+
+    def bare(port: int) -> list[str]:   # the same server as Streamlit's own command
+        return [sys.executable, "-m", "streamlit", *served(port)[2:]]
+
+    mapped, output = _mapped_before_any_visit(served, plan_file, store_url,
                                               tmp_path / "served.log")
     assert mapped, output
     assert "No runtime found" not in output  # the cache warnings of the early imports
-    # the same server as Streamlit's own command: the modules wait for the first visit
-    bare = [argv[0], "-m", "streamlit", *argv[2:]]
+    # under Streamlit's own command the modules wait for the first visit
     mapped, output = _mapped_before_any_visit(bare, plan_file, store_url,
                                               tmp_path / "bare.log")
     assert not mapped, output
